@@ -1,0 +1,3 @@
+from conda_fetch.cli import main
+
+raise SystemExit(main())
