@@ -1,0 +1,248 @@
+"""One file in flight: its ranges, the segments connections are working on, and its fate.
+
+Vocabulary after aria2: the file is a set of *pieces* already on disk
+(a :class:`RangeSet`) and *segments* being fetched, one per connection.
+A connection with nothing left to do takes an unclaimed gap, or else takes the
+second half of the largest segment still running, so slow connections are
+relieved by fast ones and every connection stays busy until the end.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+from conda_fetch.engine.job import Job
+from conda_fetch.engine.options import Options
+from conda_fetch.engine.pieces import PartFile, RangeSet
+from conda_fetch.engine.retry import PermanentError, TransferError
+
+
+@dataclass(eq=False)
+class Segment:
+    """A range one connection is fetching; ``end`` may shrink while it runs."""
+
+    pos: int
+    end: int | None
+    url: str = ""
+    start: int = 0
+
+    def remaining(self) -> int | None:
+        return None if self.end is None else max(0, self.end - self.pos)
+
+
+class Download:
+    """The shared state of one file while connections work on it."""
+
+    def __init__(self, job: Job, options: Options) -> None:
+        self.job = job
+        self.options = options
+        self.lock = threading.Lock()
+        self._save_lock = threading.Lock()
+        self.part = PartFile(job.part, _identity(job))
+        self.done = self.part.load()
+        self.size = job.size
+        self.ranges_ok: bool | None = None
+        self.segments: list[Segment] = []
+        self.failures = 0
+        self.fetched = 0
+        self.resumed = self.done.total()
+        self.faults: Counter[str] = Counter()
+        self.error: str | None = None
+        self.bad_urls: dict[str, str] = {}
+        self.started_at = time.monotonic()
+        self._unsaved = 0
+        self._saved_at = time.monotonic()
+        self.fd = self.part.open()
+
+    # -- what the display reads -------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.job.name
+
+    @property
+    def have(self) -> int:
+        return self.done.total()
+
+    @property
+    def connections(self) -> int:
+        return len(self.segments)
+
+    # -- state ----------------------------------------------------------------
+    def complete(self) -> bool:
+        """Every byte of a known size is on disk."""
+        return self.size is not None and not self.done.gaps(self.size)
+
+    def failed(self) -> bool:
+        return self.error is not None
+
+    def url(self) -> str | None:
+        """The URL to use next: the first one not set aside."""
+        for url in self.job.urls:
+            if url not in self.bad_urls:
+                return url
+        return None
+
+    def splittable(self) -> bool:
+        """Whether another connection could take a share of the work now."""
+        with self.lock:
+            return (
+                self.ranges_ok is True
+                and not self.failed()
+                and len(self.segments) < self.options.split
+                and self._claimable() is not None
+            )
+
+    # -- claiming work ----------------------------------------------------------
+    def claim(self) -> Segment | None:
+        """A segment for a connection to fetch, or ``None`` when there is none."""
+        with self.lock:
+            if self.failed() or self.complete():
+                return None
+            span = self._claimable()
+            if span is None:
+                return None
+            seg = Segment(pos=span[0], end=span[1], start=span[0])
+            self.segments.append(seg)
+            return seg
+
+    def _claimable(self) -> tuple[int, int | None] | None:
+        if self.ranges_ok and self.size is not None:
+            free = self._unclaimed()
+            return free[0] if free else self._steal()
+        if self.segments:
+            return None
+        if self.ranges_ok is False:
+            return (0, self.size)
+        if self.size is None:
+            return (self.done.covered_until(0), None)
+        return self.done.gaps(self.size)[0]
+
+    def _unclaimed(self) -> list[tuple[int, int]]:
+        busy = RangeSet(self.done.as_list())
+        for seg in self.segments:
+            if seg.end is not None:
+                busy.add(seg.pos, seg.end)
+        assert self.size is not None
+        return busy.gaps(self.size)
+
+    def _steal(self) -> tuple[int, int] | None:
+        running = [s for s in self.segments if s.end is not None]
+        if not running:
+            return None
+        victim = max(running, key=lambda s: s.remaining() or 0)
+        left = victim.remaining() or 0
+        if left < 2 * self.options.min_split:
+            return None
+        middle = victim.pos + left // 2
+        span = (middle, victim.end)
+        victim.end = middle
+        return span  # type: ignore[return-value]
+
+    def release(self, seg: Segment) -> None:
+        """A connection stopped working on ``seg``; its rest becomes claimable."""
+        with self.lock:
+            if seg in self.segments:
+                self.segments.remove(seg)
+
+    # -- what a connection learns -------------------------------------------------
+    def learn(self, seg: Segment, total: int | None, ranges: bool) -> None:
+        """Record the size and range support a response revealed.
+
+        A ``200`` answer means no ranges: this connection now carries the whole
+        file from byte 0 and every other segment is stopped.
+        """
+        with self.lock:
+            if total is not None and self.size is not None and total != self.size:
+                raise PermanentError(f"server has {total} bytes, expected {self.size}")
+            if total is not None:
+                self.size = total
+                for running in self.segments:
+                    if running.end is None:
+                        running.end = total
+            if ranges:
+                if self.ranges_ok is None:
+                    self.ranges_ok = True
+                return
+            self.ranges_ok = False
+            for other in self.segments:
+                if other is not seg:
+                    other.end = other.pos
+            seg.pos = seg.start = 0
+            seg.end = self.size
+
+    def advance(self, seg: Segment, count: int) -> None:
+        """``count`` bytes were written at ``seg.pos``."""
+        with self.lock:
+            self.done.add(seg.pos, seg.pos + count)
+            seg.pos += count
+            self.fetched += count
+            self.failures = 0
+            self._unsaved += count
+            due = self._unsaved >= self._checkpoint_bytes() or (
+                time.monotonic() - self._saved_at >= self.options.checkpoint_seconds
+            )
+        if due:
+            self.checkpoint(block=False)
+
+    def ended(self, seg: Segment) -> None:
+        """The server closed a range that had no known end: that was the file's end."""
+        with self.lock:
+            if self.size is None and seg.end is None:
+                self.size = seg.pos
+
+    def _checkpoint_bytes(self) -> int:
+        return max(self.options.checkpoint_bytes, (self.size or 0) // 64)
+
+    def checkpoint(self, block: bool = True) -> None:
+        """Make the ranges on disk survive a crash (see :class:`PartFile`)."""
+        if not self._save_lock.acquire(blocking=block):
+            return
+        try:
+            with self.lock:
+                snapshot = RangeSet(self.done.as_list())
+                self._unsaved = 0
+                self._saved_at = time.monotonic()
+            self.part.save(self.fd, snapshot)
+        finally:
+            self._save_lock.release()
+
+    # -- failure -------------------------------------------------------------------
+    def note_failure(self, seg: Segment, error: TransferError) -> None:
+        """Count a failed attempt; set the URL aside or give the file up as needed."""
+        with self.lock:
+            self.faults[error.kind] += 1
+            if error.permanent:
+                self.bad_urls[seg.url] = str(error)
+                if all(url in self.bad_urls for url in self.job.urls):
+                    self.error = str(error)
+            elif seg.pos == seg.start:
+                self.failures += 1
+                if self.failures > self.options.retries:
+                    self.error = f"{error} (gave up after {self.options.retries} retries)"
+
+    def fail(self, message: str) -> None:
+        with self.lock:
+            self.error = message
+
+    def restart(self) -> None:
+        """Forget every byte (after a checksum mismatch) and start over."""
+        with self.lock:
+            self.done = RangeSet()
+            self.ranges_ok = None
+            self.size = self.job.size
+        self.part.discard()
+        os.ftruncate(self.fd, 0)
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+def _identity(job: Job) -> dict[str, object]:
+    """What the finished file must be, so a state file is never applied to another one."""
+    if job.size is None and job.digest is None:
+        return {"url": job.urls[0]}
+    return {"size": job.size, "sha256": job.sha256, "md5": job.md5}

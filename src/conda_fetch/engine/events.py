@@ -1,0 +1,25 @@
+"""How the engine tells a front end what is going on."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from conda_fetch.engine.download import Download
+    from conda_fetch.engine.job import Outcome
+
+
+class Listener:
+    """Receives engine events; every method may be called from any worker thread.
+
+    Front ends subclass it; the default does nothing.
+    """
+
+    def started(self, download: Download) -> None:
+        """A file began (or resumed) transferring."""
+
+    def fault(self, download: Download, kind: str, message: str) -> None:
+        """An attempt failed (``kind``: cut, stall, http, refused, connect, verify)."""
+
+    def finished(self, outcome: Outcome) -> None:
+        """A file was delivered or given up."""

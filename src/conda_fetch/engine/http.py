@@ -1,0 +1,80 @@
+"""The HTTP session the engine uses: the user's proxies, trust store, certificates and auth."""
+
+from __future__ import annotations
+
+import ssl
+import warnings
+from dataclasses import dataclass, field
+
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+
+from conda_fetch import __version__
+
+USER_AGENT = f"conda-fetch/{__version__} requests/{requests.__version__}"
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    """Network settings a user may already have configured.
+
+    ``verify``: ``True`` for the system trust store, a path for a CA bundle,
+    ``False`` only when the user explicitly opted out (``--insecure``).
+    ``proxies`` map a scheme (or ``scheme://host``) to a proxy URL, like conda's
+    ``proxy_servers``; environment variables (HTTP(S)_PROXY, NO_PROXY) and
+    ``~/.netrc`` apply as well, and ``user:password@`` in a URL is basic auth.
+    """
+
+    verify: bool | str = True
+    proxies: dict[str, str] = field(default_factory=dict)
+    client_cert: str | tuple[str, str] | None = None
+    user_agent: str = USER_AGENT
+
+
+class _TrustStoreAdapter(HTTPAdapter):
+    """An adapter that verifies TLS against the operating system's trust store."""
+
+    def __init__(self, context: ssl.SSLContext, **kwargs: object) -> None:
+        self._context = context
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+
+    def init_poolmanager(self, *args: object, **kwargs: object) -> None:
+        kwargs["ssl_context"] = self._context
+        super().init_poolmanager(*args, **kwargs)  # type: ignore[arg-type]
+
+    def proxy_manager_for(self, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        kwargs["ssl_context"] = self._context
+        return super().proxy_manager_for(*args, **kwargs)
+
+
+def make_session(settings: HttpSettings | None = None, pool_size: int = 16) -> requests.Session:
+    """A session pooling up to ``pool_size`` connections per host, safe to share
+    between the engine's threads."""
+    settings = settings or HttpSettings()
+    session = requests.Session()
+    session.headers["User-Agent"] = settings.user_agent
+    session.proxies.update(settings.proxies)
+    if settings.client_cert:
+        session.cert = settings.client_cert
+    adapter = _adapter(settings.verify, pool_size)
+    session.mount("https://", adapter)
+    session.mount("http://", HTTPAdapter(pool_connections=4, pool_maxsize=pool_size))
+    if settings.verify is False:
+        session.verify = False
+        warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+    elif isinstance(settings.verify, str):
+        session.verify = settings.verify
+    return session
+
+
+def _adapter(verify: bool | str, pool_size: int) -> HTTPAdapter:
+    if verify is True:
+        try:
+            import truststore
+        except ImportError:
+            pass
+        else:
+            context = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            return _TrustStoreAdapter(context, pool_connections=4, pool_maxsize=pool_size)
+    return HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)

@@ -1,0 +1,43 @@
+"""What the engine is asked to fetch, and what it reports back."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class Job:
+    """One file: the URLs that serve it (best first), where its unfinished data
+    lives, and what the finished file must be."""
+
+    name: str
+    urls: list[str]
+    part: Path
+    size: int | None = None
+    sha256: str | None = None
+    md5: str | None = None
+
+    @property
+    def digest(self) -> tuple[str, str] | None:
+        if self.sha256:
+            return ("sha256", self.sha256)
+        if self.md5:
+            return ("md5", self.md5)
+        return None
+
+
+@dataclass
+class Outcome:
+    """How one job ended. ``fetched`` counts bytes received over the wire;
+    ``resumed`` the bytes an earlier run had already saved."""
+
+    job: Job
+    ok: bool
+    error: str | None = None
+    size: int | None = None
+    fetched: int = 0
+    resumed: int = 0
+    seconds: float = 0.0
+    faults: Counter[str] = field(default_factory=Counter)

@@ -1,0 +1,36 @@
+"""Tunable knobs of the engine, with defaults chosen for bad networks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MiB = 1 << 20
+
+
+@dataclass(frozen=True)
+class Options:
+    """How hard and how patiently the engine works.
+
+    ``files``: files transferred at once. ``split``: connections one file may use.
+    ``connections``: connections in all, across files. ``min_split``: a file
+    is cut into ranges no smaller than this. ``retries``: failed attempts in a
+    row without progress before a file is given up. ``stall_seconds`` and
+    ``stall_speed``: a connection slower than ``stall_speed`` bytes/s for
+    ``stall_seconds`` is dropped and its range fetched again.
+    """
+
+    files: int = 8
+    split: int = 8
+    connections: int = 16
+    min_split: int = 4 * MiB
+    retries: int = 10
+    verify_retries: int = 2
+    backoff_base: float = 0.5
+    backoff_max: float = 30.0
+    retry_after_max: float = 120.0
+    connect_timeout: float = 9.15
+    stall_seconds: float = 10.0
+    stall_speed: int = 1024
+    chunk: int = 1 * MiB
+    checkpoint_seconds: float = 1.0
+    checkpoint_bytes: int = 2 * MiB

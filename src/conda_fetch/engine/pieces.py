@@ -1,0 +1,124 @@
+"""Which byte ranges of a file are on disk, and the resume state that survives crashes.
+
+Unfinished data lives in a *part* file written at random offsets; beside it a
+small JSON *state* file lists the ranges known to be on disk. The state is
+written only after the part file is flushed with fsync, and replaced
+atomically, so after Ctrl-C, ``kill -9`` or a power cut it never claims bytes
+that are not there.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+
+class RangeSet:
+    """Disjoint, sorted half-open byte ranges ``[start, end)``."""
+
+    def __init__(self, ranges: list[tuple[int, int]] | None = None) -> None:
+        self._starts: list[int] = []
+        self._ends: list[int] = []
+        for start, end in ranges or ():
+            self.add(start, end)
+
+    def add(self, start: int, end: int) -> None:
+        """Mark ``[start, end)`` as present, merging with neighbours."""
+        if end <= start:
+            return
+        i = bisect.bisect_left(self._ends, start)
+        j = bisect.bisect_right(self._starts, end)
+        if i < j:
+            start = min(start, self._starts[i])
+            end = max(end, self._ends[j - 1])
+        self._starts[i:j] = [start]
+        self._ends[i:j] = [end]
+
+    def total(self) -> int:
+        """Bytes covered."""
+        return sum(e - s for s, e in zip(self._starts, self._ends))
+
+    def gaps(self, size: int) -> list[tuple[int, int]]:
+        """The ranges of ``[0, size)`` not covered."""
+        gaps, pos = [], 0
+        for start, end in zip(self._starts, self._ends):
+            if start > pos:
+                gaps.append((pos, min(start, size)))
+            pos = max(pos, end)
+        if pos < size:
+            gaps.append((pos, size))
+        return [(s, e) for s, e in gaps if s < e]
+
+    def covered_until(self, start: int) -> int:
+        """The end of the covered run containing ``start`` (``start`` if none)."""
+        i = bisect.bisect_right(self._starts, start) - 1
+        if i >= 0 and self._ends[i] > start:
+            return self._ends[i]
+        return start
+
+    def as_list(self) -> list[list[int]]:
+        return [[s, e] for s, e in zip(self._starts, self._ends)]
+
+
+class PartFile:
+    """A part file and its state file, identified by what the finished file must be."""
+
+    VERSION = 1
+
+    def __init__(self, path: Path, identity: dict[str, Any]) -> None:
+        self.path = path
+        self.state_path = path.with_name(path.name + ".state")
+        self.identity = identity
+
+    def load(self) -> RangeSet:
+        """Ranges already on disk from an earlier run, or none if they can't be trusted."""
+        try:
+            state = json.loads(self.state_path.read_text())
+            if state.get("version") != self.VERSION or state.get("identity") != self.identity:
+                raise ValueError("state is for another file")
+            ranges = RangeSet([(int(s), int(e)) for s, e in state["done"]])
+            if not self.path.exists() or self.path.stat().st_size < _extent(ranges):
+                raise ValueError("part file shorter than its state")
+            return ranges
+        except (OSError, ValueError, KeyError, TypeError):
+            self.discard()
+            return RangeSet()
+
+    def open(self) -> int:
+        """A raw file descriptor for positional writes, creating the part file."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        return os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o644)
+
+    def save(self, fd: int, ranges: RangeSet) -> None:
+        """Flush the data, then atomically record ``ranges`` as present."""
+        os.fsync(fd)
+        payload = {"version": self.VERSION, "identity": self.identity, "done": ranges.as_list()}
+        tmp = self.state_path.with_name(self.state_path.name + ".tmp")
+        with open(tmp, "w") as stream:
+            json.dump(payload, stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(tmp, self.state_path)
+
+    def discard(self) -> None:
+        """Remove the part file and its state."""
+        for path in (self.path, self.state_path):
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
+
+    def forget_state(self) -> None:
+        """Drop the state file once the part file is complete and verified."""
+        try:
+            self.state_path.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def _extent(ranges: RangeSet) -> int:
+    listed = ranges.as_list()
+    return listed[-1][1] if listed else 0

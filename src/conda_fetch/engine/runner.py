@@ -1,0 +1,237 @@
+"""The engine: many files at once, several connections per large file, retries,
+verification, and a clean stop on Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable
+
+import requests
+
+from conda_fetch.engine.download import Download, Segment
+from conda_fetch.engine.events import Listener
+from conda_fetch.engine.job import Job, Outcome
+from conda_fetch.engine.options import Options
+from conda_fetch.engine.retry import TransferError, backoff
+from conda_fetch.engine.transfer import Cancelled, fetch_segment
+from conda_fetch.hashing import file_digest
+
+Deliver = Callable[[Job], None]
+
+
+class Engine:
+    """Fetches jobs into their part files, verifies them and hands them to ``deliver``."""
+
+    def __init__(
+        self,
+        session: requests.Session,
+        options: Options | None = None,
+        listener: Listener | None = None,
+    ) -> None:
+        self.session = session
+        self.options = options or Options()
+        self.listener = listener or Listener()
+        self.active: list[Download] = []
+        self._slots = threading.BoundedSemaphore(self.options.connections)
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+
+    def run(self, jobs: Iterable[Job], deliver: Deliver) -> list[Outcome]:
+        """Fetch every job; return their outcomes in the order given."""
+        jobs = list(jobs)
+        pending: queue.SimpleQueue[tuple[int, Job]] = queue.SimpleQueue()
+        for item in enumerate(jobs):
+            pending.put(item)
+        outcomes: list[Outcome | None] = [None] * len(jobs)
+
+        def slot() -> None:
+            while not self._stop.is_set():
+                try:
+                    index, job = pending.get_nowait()
+                except queue.Empty:
+                    return
+                outcomes[index] = self._one(job, deliver)
+
+        workers = [
+            threading.Thread(target=slot, name=f"file-{n}", daemon=True)
+            for n in range(min(self.options.files, len(jobs)))
+        ]
+        for worker in workers:
+            worker.start()
+        try:
+            for worker in workers:
+                while worker.is_alive():
+                    worker.join(0.2)
+        except KeyboardInterrupt:
+            self.stop()
+            raise
+        return [o for o in outcomes if o is not None]
+
+    def stop(self, grace: float = 2.0) -> None:
+        """Stop all transfers and save every file's progress for the next run."""
+        self._stop.set()
+        deadline = time.monotonic() + grace
+        while self.active and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with self._lock:
+            remaining = list(self.active)
+        for download in remaining:
+            download.checkpoint()
+
+    # -- one file ---------------------------------------------------------------
+    def _one(self, job: Job, deliver: Deliver) -> Outcome:
+        download = Download(job, self.options)
+        with self._lock:
+            self.active.append(download)
+        self.listener.started(download)
+        try:
+            self._fetch_verified(download, deliver)
+        finally:
+            with self._lock:
+                self.active.remove(download)
+            download.close()
+        outcome = Outcome(
+            job=job,
+            ok=download.error is None,
+            error=download.error,
+            size=download.size,
+            fetched=download.fetched,
+            resumed=download.resumed,
+            seconds=time.monotonic() - download.started_at,
+            faults=download.faults,
+        )
+        self.listener.finished(outcome)
+        return outcome
+
+    def _fetch_verified(self, download: Download, deliver: Deliver) -> None:
+        for _ in range(self.options.verify_retries + 1):
+            self._fetch(download)
+            if self._stop.is_set():
+                download.checkpoint()
+                download.fail("interrupted")
+                return
+            if download.failed():
+                download.checkpoint()
+                return
+            problem = _verify(download)
+            if problem is None:
+                _deliver(download, deliver)
+                return
+            download.faults["verify"] += 1
+            self.listener.fault(download, "verify", problem)
+            download.restart()
+        download.fail(f"{problem}; gave up after {self.options.verify_retries + 1} attempts")
+        download.part.discard()
+
+    def _fetch(self, download: Download) -> None:
+        """Run connections until every byte is on disk, the file failed, or we stop."""
+        helpers: list[threading.Thread] = []
+        while not (self._stop.is_set() or download.failed() or download.complete()):
+            self._work(download, lambda: self._spawn(download, helpers))
+            for helper in helpers:
+                helper.join()
+            helpers.clear()
+        download.checkpoint()
+
+    def _spawn(self, download: Download, helpers: list[threading.Thread]) -> None:
+        alive = sum(h.is_alive() for h in helpers)
+        for _ in range(self.options.split - 1 - alive):
+            if not download.splittable():
+                return
+            helper = threading.Thread(
+                target=self._work, args=(download, None), daemon=True, name="range"
+            )
+            helpers.append(helper)
+            helper.start()
+
+    def _work(self, download: Download, opened: Callable[[], None] | None) -> None:
+        """One connection's loop: claim a segment, fetch it, retry after failures.
+
+        The primary connection (``opened`` given) retries until the file is
+        given up; a helper withdraws after two failures in a row without progress.
+        """
+        idle_failures = 0
+        while not self._stop.is_set():
+            if not self._acquire_slot():
+                return
+            try:
+                seg = download.claim()
+                if seg is None:
+                    return
+                url = download.url()
+                if url is None:
+                    download.release(seg)
+                    return
+                seg.url = url
+                error = self._attempt(download, seg, opened)
+            finally:
+                self._slots.release()
+            if error is None:
+                idle_failures = 0
+                continue
+            if download.failed():
+                return
+            idle_failures = 0 if seg.pos > seg.start else idle_failures + 1
+            if opened is None and idle_failures >= 2:
+                return
+            self._stop.wait(self._delay(download, error, idle_failures))
+
+    def _attempt(
+        self, download: Download, seg: Segment, opened: Callable[[], None] | None
+    ) -> TransferError | None:
+        try:
+            fetch_segment(self.session, download, seg, self._stop, opened)
+            return None
+        except Cancelled:
+            return None
+        except TransferError as error:
+            download.note_failure(seg, error)
+            self.listener.fault(download, error.kind, str(error))
+            return error
+        finally:
+            download.release(seg)
+
+    def _delay(self, download: Download, error: TransferError, failures: int) -> float:
+        options = self.options
+        if error.retry_after is not None:
+            return min(error.retry_after, options.retry_after_max)
+        if error.permanent and download.url() is not None:
+            return 0.0
+        return backoff(failures, options.backoff_base, options.backoff_max)
+
+    def _acquire_slot(self) -> bool:
+        while not self._stop.is_set():
+            if self._slots.acquire(timeout=0.2):
+                return True
+        return False
+
+
+def _deliver(download: Download, deliver: Deliver) -> None:
+    try:
+        deliver(download.job)
+    except Exception as exc:  # noqa: BLE001 - reported as this file's failure
+        download.fail(f"verified, but could not be placed: {exc}")
+    else:
+        download.part.forget_state()
+
+
+def _verify(download: Download) -> str | None:
+    """Why the part file is not the file the job describes, or ``None``."""
+    job = download.job
+    size = os.fstat(download.fd).st_size
+    if download.size is not None and size > download.size:
+        os.ftruncate(download.fd, download.size)
+        size = download.size
+    if job.size is not None and size != job.size:
+        return f"size {size} differs from expected {job.size}"
+    os.fsync(download.fd)
+    if job.digest is None:
+        return None
+    algorithm, expected = job.digest
+    actual = file_digest(job.part, algorithm)
+    if actual != expected:
+        return f"{algorithm} mismatch: got {actual}, expected {expected}"
+    return None
