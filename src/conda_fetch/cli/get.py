@@ -1,0 +1,28 @@
+"""``conda-fetch get``: fetch the packages of plans and URLs into the package cache."""
+
+from __future__ import annotations
+
+import argparse
+
+from conda_fetch.cli.options import add_fetch_options, fetch_records
+from conda_fetch.errors import InputError
+from conda_fetch.plan import records_from_args
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "get",
+        help="fetch the packages of plans or URLs into the package cache",
+        description="Fetch every package named by PLAN files (conda/mamba --dry-run --json "
+        "output, @EXPLICIT files, conda-lock.yml, URL lists; '-' reads stdin) or package "
+        "URLs into conda's package cache, verified, so conda uses them without a download.",
+    )
+    parser.add_argument("sources", nargs="+", metavar="PLAN|URL")
+    add_fetch_options(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    records = records_from_args(args.sources, platform=args.platform)
+    if not records:
+        raise InputError("the plan names no packages to fetch")
+    return fetch_records(args, records)
