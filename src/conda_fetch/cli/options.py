@@ -77,7 +77,7 @@ def http_settings(args: argparse.Namespace, config: dict) -> HttpSettings:
 def fetch_records(args: argparse.Namespace, records: list[Record]) -> int:
     """Fetch ``records`` as the options say, print the outcome, return the exit code."""
     config = condarc.load_condarc()
-    cache = PackageCache(find_pkgs_dir(args.pkgs_dir))
+    cache = PackageCache(find_pkgs_dir(args.pkgs_dir, config=config))
     options = engine_options(args, config)
     session = make_session(http_settings(args, config), pool_size=options.connections)
     console = Console(stderr=True, quiet=args.quiet)

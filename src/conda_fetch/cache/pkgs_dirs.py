@@ -1,0 +1,109 @@
+"""Which package cache conda would write to: the first writable entry of ``pkgs_dirs``."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from conda_fetch import condarc
+from conda_fetch.cache.urls import URLS_TXT
+from conda_fetch.errors import CondaFetchError
+
+CONDA_INFO_TIMEOUT = 60.0
+
+
+def find_pkgs_dir(
+    explicit: str | Path | None = None,
+    *,
+    env: Mapping[str, str] = os.environ,
+    run_conda: bool = True,
+    config: Mapping[str, Any] | None = None,
+) -> Path:
+    """The package cache to fill: ``explicit`` (``--pkgs-dir``), else conda's first writable one.
+
+    The chosen directory is created if missing, with an empty ``urls.txt`` as
+    conda creates it. ``config`` is :func:`condarc.load_condarc` of ``env``
+    unless given. Raises :class:`CondaFetchError` when nothing is writable.
+    """
+    if explicit is not None:
+        path = Path(explicit).expanduser()
+        if not make_writable(path):
+            raise CondaFetchError(f"package cache {path} is not a writable directory")
+        return path
+    candidates = all_pkgs_dirs(env=env, run_conda=run_conda, config=config)
+    for path in candidates:
+        if make_writable(path):
+            return path
+    listed = ", ".join(str(path) for path in candidates)
+    raise CondaFetchError(f"none of conda's pkgs_dirs is writable ({listed}); use --pkgs-dir DIR")
+
+
+def all_pkgs_dirs(
+    *,
+    env: Mapping[str, str] = os.environ,
+    run_conda: bool = True,
+    config: Mapping[str, Any] | None = None,
+) -> list[Path]:
+    """conda's whole ``pkgs_dirs`` list, read-only entries included, highest priority first.
+
+    From ``conda info --json`` when ``run_conda`` and conda is found; otherwise
+    from ``CONDA_PKGS_DIRS`` and ``.condarc``, else conda's defaults.
+    """
+    listed = conda_info_pkgs_dirs(env) if run_conda else None
+    if listed is None:
+        settings = condarc.load_condarc(env) if config is None else config
+        listed = condarc.pkgs_dirs(settings) or default_pkgs_dirs(env)
+    return list(dict.fromkeys(listed))
+
+
+def default_pkgs_dirs(env: Mapping[str, str] = os.environ) -> list[Path]:
+    """conda's defaults: ``<root prefix>/pkgs`` (when known), then ``~/.conda/pkgs``."""
+    root = condarc.root_prefix(env)
+    user = condarc.home_dir(env) / ".conda" / "pkgs"
+    return [root / "pkgs", user] if root else [user]
+
+
+def make_writable(pkgs: Path) -> bool:
+    """conda's test of a package cache: its ``urls.txt`` opens for appending,
+    creating the directory and the file if they are missing."""
+    try:
+        pkgs.mkdir(parents=True, exist_ok=True)
+        with open(pkgs / URLS_TXT, "ab"):
+            pass
+    except OSError:
+        return False
+    return True
+
+
+def conda_info_pkgs_dirs(env: Mapping[str, str] = os.environ) -> list[Path] | None:
+    """``pkgs_dirs`` as ``conda info --json`` prints it; ``None`` without a working conda."""
+    exe = _conda_executable(env)
+    if exe is None:
+        return None
+    try:
+        done = subprocess.run(
+            [exe, "info", "--json"],
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=CONDA_INFO_TIMEOUT,
+            check=True,
+        )
+        dirs = json.loads(done.stdout)["pkgs_dirs"]
+    except (OSError, subprocess.SubprocessError, ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(dirs, list) or not dirs or not all(isinstance(d, str) for d in dirs):
+        return None
+    return [Path(d) for d in dirs]
+
+
+def _conda_executable(env: Mapping[str, str]) -> str | None:
+    exe = env.get("CONDA_EXE")
+    if exe and os.path.isfile(exe):
+        return exe
+    return shutil.which("conda", path=env.get("PATH", ""))
