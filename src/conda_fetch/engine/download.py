@@ -112,14 +112,24 @@ class Download:
     def _claimable(self) -> tuple[int, int | None] | None:
         if self.ranges_ok and self.size is not None:
             free = self._unclaimed()
-            return free[0] if free else self._steal()
+            return self._bounded(free[0]) if free else self._steal()
         if self.segments:
             return None
         if self.ranges_ok is False:
             return (0, self.size)
         if self.size is None:
             return (self.done.covered_until(0), None)
-        return self.done.gaps(self.size)[0]
+        return self._bounded(self.done.gaps(self.size)[0])
+
+    def _bounded(self, gap: tuple[int, int]) -> tuple[int, int]:
+        """At most one piece of ``gap``, so connections share a file without stealing."""
+        return (gap[0], min(gap[1], gap[0] + self._piece()))
+
+    def _piece(self) -> int:
+        """The planned share of one connection: the missing bytes over ``split``."""
+        assert self.size is not None
+        missing = self.size - self.done.total()
+        return max(self.options.min_split, -(-missing // self.options.split))
 
     def _unclaimed(self) -> list[tuple[int, int]]:
         busy = RangeSet(self.done.as_list())
@@ -162,7 +172,7 @@ class Download:
                 self.size = total
                 for running in self.segments:
                     if running.end is None:
-                        running.end = total
+                        running.end = min(total, running.pos + self._piece())
             if ranges:
                 if self.ranges_ok is None:
                     self.ranges_ok = True
@@ -234,7 +244,7 @@ class Download:
             self.done = RangeSet()
             self.ranges_ok = None
             self.size = self.job.size
-        self.part.discard()
+        self.part.forget_state()
         os.ftruncate(self.fd, 0)
 
     def close(self) -> None:
