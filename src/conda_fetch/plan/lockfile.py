@@ -1,0 +1,78 @@
+"""conda-lock's ``conda-lock.yml`` (version 1): conda packages for one platform."""
+
+from __future__ import annotations
+
+import platform as _platform
+import sys
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from conda_fetch.errors import InputError
+from conda_fetch.records import Record, make_record
+
+
+def load_yaml(text: str, source: str) -> Any:
+    """Parse YAML safely; syntax errors name the line."""
+    try:
+        return YAML(typ="safe", pure=True).load(text)
+    except YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise InputError(f"{source}{line}: {problem}") from None
+
+
+def is_lockfile(data: Any) -> bool:
+    return isinstance(data, dict) and "package" in data and "version" in data
+
+
+def current_subdir() -> str:
+    """This machine's conda platform, such as ``linux-64`` or ``osx-arm64``."""
+    system = {"linux": "linux", "darwin": "osx", "win32": "win"}.get(sys.platform, sys.platform)
+    machine = _platform.machine().lower()
+    arch = {"x86_64": "64", "amd64": "64", "arm64": "arm64", "aarch64": "aarch64",
+            "ppc64le": "ppc64le", "s390x": "s390x"}.get(machine, machine)
+    if system == "linux" and arch == "arm64":
+        arch = "aarch64"
+    if system in ("osx", "win") and arch == "aarch64":
+        arch = "arm64"
+    return f"{system}-{arch}"
+
+
+def parse_lockfile(data: dict[str, Any], source: str, platform: str | None = None) -> list[Record]:
+    """The conda records of ``platform`` (default: this machine's)."""
+    if data.get("version") != 1:
+        raise InputError(f"{source}: conda-lock version {data.get('version')!r} is not supported "
+                         "(expected 1)")
+    packages = data.get("package")
+    if not isinstance(packages, list):
+        raise InputError(f"{source}: 'package' is not a list")
+    wanted = platform or current_subdir()
+    records, platforms = [], set()
+    for index, item in enumerate(packages):
+        if not isinstance(item, dict):
+            raise InputError(f"{source}: package[{index}]: not a mapping")
+        if item.get("manager", "conda") != "conda":
+            continue
+        platforms.add(str(item.get("platform")))
+        if item.get("platform") == wanted:
+            records.append(_record(item, f"{source}: package[{index}]"))
+    if not records and platforms:
+        raise InputError(f"{source}: no packages for {wanted}; the lock file has "
+                         f"{', '.join(sorted(platforms))} (use --platform)")
+    return records
+
+
+def _record(item: dict[str, Any], where: str) -> Record:
+    hashes = item.get("hash") or {}
+    if not item.get("url"):
+        raise InputError(f"{where}: missing 'url'")
+    if not isinstance(hashes, dict):
+        raise InputError(f"{where}: 'hash' is not a mapping")
+    try:
+        return make_record(str(item["url"]), size=item.get("size"),
+                           sha256=hashes.get("sha256"), md5=hashes.get("md5"))
+    except InputError as exc:
+        raise InputError(f"{where}: {exc}") from None
