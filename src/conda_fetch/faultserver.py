@@ -52,6 +52,22 @@ class Faults:
     corrupt_offsets: set[int] = field(default_factory=set)
     size_lie: int | None = None
 
+    def describe(self) -> str:
+        """The active faults in a few words, for people."""
+        mb = 1 << 20
+        parts = [
+            f"cut every {self.cut_every / mb:g} MiB" if self.cut_every else "",
+            f"cut after {self.cut_after} bytes" if self.cut_after is not None else "",
+            f"{self.throttle / mb:g} MiB/s per connection" if self.throttle else "",
+            f"{self.latency * 1000:g} ms latency" if self.latency else "",
+            ", ".join(f"{code} (Retry-After {after:g}s)" if after is not None else str(code)
+                      for code, after in self.status_script),
+            f"a stall after {self.stall_after / mb:g} MiB" if self.stall_after is not None else "",
+            "no Range support" if self.no_range else "",
+            f"{len(self.corrupt_offsets)} corrupt bytes" if self.corrupt_offsets else "",
+        ]
+        return ", ".join(p for p in parts if p) or "none"
+
     def alters_body(self) -> bool:
         return any(
             (self.cut_after is not None, self.cut_every, self.throttle, self.stall_after is not None,

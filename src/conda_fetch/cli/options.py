@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from contextlib import nullcontext
+from pathlib import Path
 
 from rich.console import Console
 
@@ -76,19 +77,34 @@ def http_settings(args: argparse.Namespace, config: dict) -> HttpSettings:
 
 def fetch_records(args: argparse.Namespace, records: list[Record]) -> int:
     """Fetch ``records`` as the options say, print the outcome, return the exit code."""
+    report, root = fetch_report(args, records)
+    return finish(args, report, root)
+
+
+def fetch_report(args: argparse.Namespace, records: list[Record]) -> tuple[Report, Path]:
+    """Fetch ``records`` into the package cache the options name, with the live display."""
     config = condarc.load_condarc()
     cache = PackageCache(find_pkgs_dir(args.pkgs_dir, config=config))
     options = engine_options(args, config)
     session = make_session(http_settings(args, config), pool_size=options.connections)
-    console = Console(stderr=True, quiet=args.quiet)
-    listener = _listener(args, console, records)
+    listener = _listener(args, console(args), records)
     with listener if isinstance(listener, Display) else nullcontext():
         report = fetch_into_cache(records, cache, session, options, listener)
+    return report, cache.root
+
+
+def finish(args: argparse.Namespace, report: Report, root: Path) -> int:
+    """Print the JSON and the human summary; the exit code."""
     if args.json:
         json.dump(report.as_json(), sys.stdout, indent=2)
         sys.stdout.write("\n")
-    print_summary(console, report, cache.root)
+    print_summary(console(args), report, root)
     return 0 if report.ok else 1
+
+
+def console(args: argparse.Namespace) -> Console:
+    """Where people read: standard error, silent with ``--quiet``."""
+    return Console(stderr=True, quiet=args.quiet, highlight=False)
 
 
 def _listener(args: argparse.Namespace, console: Console, records: list[Record]) -> Listener:
@@ -99,20 +115,20 @@ def _listener(args: argparse.Namespace, console: Console, records: list[Record])
     return Display(console, len(records), total)
 
 
-def print_summary(console: Console, report: Report, root: object) -> None:
+def print_summary(out: Console, report: Report, root: Path) -> None:
     """The closing lines: counts, then every failure with what to do next."""
-    console.print(
+    out.print(
         f"[bold]{len(report.fetched)} fetched[/] ({human_bytes(report.bytes_fetched)} "
         f"in {report.seconds:.1f}s), {len(report.cached)} already cached, "
         f"{len(report.failed)} failed  →  {root}"
     )
     for record, error in report.failed:
-        console.print(f"[red]failed[/] {record.fn}: {redact(error)}", highlight=False)
-        console.print(f"    url:    {redact(record.url)}", highlight=False)
-        console.print(f"    sha256: {record.sha256 or '?'}  size: {record.size or '?'}",
+        out.print(f"[red]failed[/] {record.fn}: {redact(error)}", highlight=False)
+        out.print(f"    url:    {redact(record.url)}", highlight=False)
+        out.print(f"    sha256: {record.sha256 or '?'}  size: {record.size or '?'}",
                       highlight=False)
     if report.failed:
-        console.print(
+        out.print(
             "Run the same command again to resume, or fetch the files above by other means "
             "and check their sha256 before putting them in the cache."
         )
