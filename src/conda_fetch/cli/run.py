@@ -22,11 +22,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "package cache, then runs the command exactly as given; it finds everything cached.",
     )
     add_fetch_options(parser)
-    parser.add_argument("command", nargs=argparse.REMAINDER, metavar="-- TOOL ACTION ...")
+    parser.add_argument("tool_command", nargs=argparse.REMAINDER, metavar="-- TOOL ACTION ...")
 
 
 def run(args: argparse.Namespace) -> int:
-    command = _command(args.command)
+    command = _command(args.tool_command)
     records = records_from_text(_dry_run(command), f"{command[0]} --dry-run --json")
     if records:
         status = fetch_records(args, records)
