@@ -85,6 +85,8 @@ class Server:
             stdout=subprocess.PIPE, text=True,
         )
         self.url = self.proc.stdout.readline().strip()
+        if not self.url.startswith("http://"):
+            raise SystemExit("the fault server did not start; is conda-fetch installed here?")
 
     def close(self) -> int:
         self.proc.send_signal(signal.SIGTERM)
