@@ -205,3 +205,31 @@ def test_run_fetches_the_plan_then_runs_the_command(tmp_path, channel, fault_ser
 def test_run_rejects_other_tools(capsys) -> None:
     assert main(["run", "--", "pip", "install", "x"]) == 2
     assert "pip" in capsys.readouterr().err
+
+
+def test_basic_auth_from_url_and_from_netrc(tmp_path, channel, fault_server, monkeypatch) -> None:
+    server = fault_server(channel, Faults(basic_auth="ann:pa55"))
+    records = [r for r in _records(channel, server.url) if r["name"] == "alpha"]
+    with_password = records[0]["url"].replace("http://", "http://ann:pa55@")
+    assert main(["get", with_password, "--pkgs-dir", str(tmp_path / "a"), *QUICK]) == 0
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login ann password pa55\n")
+    monkeypatch.setenv("NETRC", str(netrc))
+    plan = _write_plan("explicit-md5", records, tmp_path / "plan.txt")
+    assert main(["get", str(plan), "--pkgs-dir", str(tmp_path / "b"), *QUICK]) == 0
+    _assert_cached_as_conda_wants(tmp_path / "b", records)
+    assert server.stats.status_counts.get(401, 0) == 0
+
+
+def test_proxy_servers_from_condarc(tmp_path, channel, fault_server, monkeypatch) -> None:
+    proxy = fault_server(channel)  # answers absolute-URI requests as a forward proxy would
+    records = _records(channel, "http://pkgs.invalid")
+    condarc = tmp_path / "condarc.yml"
+    condarc.write_text(f"proxy_servers:\n  http: {proxy.url}\n")
+    monkeypatch.setenv("CONDARC", str(condarc))
+    for name in ("HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    plan = _write_plan("dry-run", records, tmp_path / "plan.json")
+    assert main(["get", str(plan), "--pkgs-dir", str(tmp_path / "pkgs"), *QUICK]) == 0
+    _assert_cached_as_conda_wants(tmp_path / "pkgs", records)
+    assert proxy.stats.requests >= len(records)

@@ -10,6 +10,7 @@ and a different file size. It counts what it did in :class:`Stats`.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import re
@@ -39,7 +40,8 @@ class Faults:
     ``fail_status``: path suffix → permanent status. ``stall_after``: a response
     stops sending after this many bytes (``stall_count`` responses, all if ``None``).
     ``no_range``: ignore ``Range``. ``corrupt_offsets``: file offsets whose byte is
-    flipped. ``size_lie``: serve the file as if it had this size.
+    flipped. ``size_lie``: serve the file as if it had this size. ``basic_auth``:
+    ``"user:password"`` required, else 401.
     """
 
     cut_after: int | None = None
@@ -53,6 +55,7 @@ class Faults:
     no_range: bool = False
     corrupt_offsets: set[int] = field(default_factory=set)
     size_lie: int | None = None
+    basic_auth: str | None = None
 
     def describe(self) -> str:
         """The active faults in a few words, for people."""
@@ -125,6 +128,9 @@ class _Handler(BaseHTTPRequestHandler):
             if scripted is not None:
                 self._status(*scripted)
                 return
+            if faults.basic_auth and not self._authorized(faults.basic_auth):
+                self._status(401, None)
+                return
             permanent = next((s for k, s in faults.fail_status.items() if path.endswith(k)), None)
             file = owner._resolve(path)
             if permanent is not None or file is None:
@@ -135,6 +141,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         finally:
             owner._end()
+
+    def _authorized(self, credentials: str) -> bool:
+        expected = "Basic " + base64.b64encode(credentials.encode()).decode()
+        return self.headers.get("Authorization") == expected
 
     def _status(self, status: int, retry_after: float | None) -> None:
         self.server.owner._count(status=status)
