@@ -81,7 +81,7 @@ class Display(Listener):
         name = outcome.job.name
         if outcome.ok:
             faults = sum(outcome.faults.values())
-            note = f", recovered from {faults} faults" if faults else ""
+            note = f", recovered from {faults} fault{'s' if faults > 1 else ''}" if faults else ""
             self.console.print(
                 f"[green]✓[/] {name}  {human_bytes(outcome.size or 0)} in "
                 f"{duration(outcome.seconds)}{note}"
