@@ -12,13 +12,19 @@ CHUNK = 1 << 20
 
 def file_digest(path: Path, algorithm: str) -> str:
     """Hex digest of ``path`` with ``algorithm`` (``sha256`` or ``md5``)."""
-    digest = hashlib.new(algorithm)
+    return file_digests(path, (algorithm,))[algorithm]
+
+
+def file_digests(path: Path, algorithms: tuple[str, ...] = ("sha256", "md5")) -> dict[str, str]:
+    """Several digests of ``path`` in one read."""
+    digests = [hashlib.new(name) for name in algorithms]
     buffer = bytearray(CHUNK)
     view = memoryview(buffer)
     with open(path, "rb", buffering=0) as stream:
         while count := stream.readinto(buffer):
-            digest.update(view[:count])
-    return digest.hexdigest()
+            for digest in digests:
+                digest.update(view[:count])
+    return {name: digest.hexdigest() for name, digest in zip(algorithms, digests)}
 
 
 def mismatch(path: Path, record: Record) -> str | None:

@@ -1,0 +1,125 @@
+"""Channels and their repodata: where the record of a hand-fetched file is found."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from conda_fetch import condarc
+from conda_fetch.records import Record, make_record
+from conda_fetch.redact import redact
+
+DEFAULT_CHANNELS = ("https://repo.anaconda.com/pkgs/main", "https://repo.anaconda.com/pkgs/r")
+WINDOWS_EXTRA = ("https://repo.anaconda.com/pkgs/msys2",)
+
+
+def channel_urls(names: Sequence[str], config: Mapping[str, Any]) -> list[str]:
+    """Base URLs for channel names as conda resolves them (``defaults``, names, URLs, paths)."""
+    urls: list[str] = []
+    for name in names:
+        if name == "defaults":
+            urls += config.get("default_channels") or _default_channels()
+        elif "://" in name:
+            urls.append(name)
+        elif name.startswith(("/", "~", ".")):
+            urls.append(Path(name).expanduser().resolve().as_uri())
+        else:
+            urls.append(f"{condarc.channel_alias(config)}/{name}")
+    return list(dict.fromkeys(url.rstrip("/") for url in urls))
+
+
+def configured_channels(config: Mapping[str, Any]) -> list[str]:
+    """The user's ``channels`` from ``.condarc`` (``defaults`` when none)."""
+    return channel_urls(list(config.get("channels") or ["defaults"]), config)
+
+
+def _default_channels() -> list[str]:
+    extra = WINDOWS_EXTRA if sys.platform == "win32" else ()
+    return [*DEFAULT_CHANNELS, *extra]
+
+
+def conda_cache_key(subdir_url: str) -> str:
+    """The file name conda gives its cached ``repodata.json`` of a channel subdir URL."""
+    url = subdir_url if subdir_url.endswith("/") else subdir_url + "/"
+    return hashlib.md5(url.encode()).hexdigest()[:8] + ".json"
+
+
+class RepodataIndex:
+    """Finds records by subdir and file name across channels.
+
+    conda's own cached repodata (``<pkgs>/cache``) is read first: a package
+    file never changes once published, so a cached entry for the name is as
+    good as a fresh one, and it works offline. Only when the name is not in the
+    cache is the channel's ``repodata.json`` fetched.
+    """
+
+    def __init__(self, channels: Sequence[str], session: requests.Session,
+                 cache_dirs: Sequence[Path] = ()) -> None:
+        self.channels = [c.rstrip("/") for c in channels]
+        self.session = session
+        self.cache_dirs = list(cache_dirs)
+        self.problems: list[str] = []
+        self._fetched: dict[str, dict[str, Any]] = {}
+
+    def find(self, subdir: str, fn: str) -> list[Record]:
+        """Every channel's record for ``subdir/fn``."""
+        found = []
+        for channel in self.channels:
+            entry = self._entry(f"{channel}/{subdir}", fn)
+            if entry is not None:
+                found.append(make_record(f"{channel}/{subdir}/{fn}", fn, entry.get("size"),
+                                         entry.get("sha256"), entry.get("md5")))
+        return found
+
+    def _entry(self, subdir_url: str, fn: str) -> dict[str, Any] | None:
+        for repodata in self._cached(subdir_url):
+            entry = _lookup(repodata, fn)
+            if entry is not None:
+                return entry
+        return _lookup(self._fetch(subdir_url), fn)
+
+    def _cached(self, subdir_url: str) -> list[dict[str, Any]]:
+        found = []
+        for directory in self.cache_dirs:
+            data = _read_json(directory / "cache" / conda_cache_key(subdir_url))
+            if data is not None:
+                found.append(data)
+        return found
+
+    def _fetch(self, subdir_url: str) -> dict[str, Any]:
+        if subdir_url not in self._fetched:
+            self._fetched[subdir_url] = self._download(f"{subdir_url}/repodata.json")
+        return self._fetched[subdir_url]
+
+    def _download(self, url: str) -> dict[str, Any]:
+        try:
+            if url.startswith("file://"):
+                return _read_json(Path(url.removeprefix("file://"))) or {}
+            response = self.session.get(url, timeout=(9.15, 60))
+            if response.status_code == 404:
+                return {}
+            response.raise_for_status()
+            return response.json()
+        except (requests.RequestException, ValueError) as exc:
+            self.problems.append(redact(f"{url}: {type(exc).__name__}"))
+            return {}
+
+
+def _lookup(repodata: Mapping[str, Any], fn: str) -> dict[str, Any] | None:
+    key = "packages.conda" if fn.endswith(".conda") else "packages"
+    entry = (repodata.get(key) or {}).get(fn)
+    return entry if isinstance(entry, dict) else None
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
