@@ -73,9 +73,17 @@ class RepodataIndex:
         for channel in self.channels:
             entry = self._entry(f"{channel}/{subdir}", fn)
             if entry is not None:
-                found.append(make_record(f"{channel}/{subdir}/{fn}", fn, entry.get("size"),
-                                         entry.get("sha256"), entry.get("md5")))
+                found.append(_record(f"{channel}/{subdir}/{fn}", fn, entry))
         return found
+
+    def cached_record(self, url: str, fn: str) -> Record | None:
+        """The record of the package at ``url`` from conda's cached repodata only (no network)."""
+        subdir_url = url.rsplit("/", 1)[0]
+        for repodata in self._cached(subdir_url):
+            entry = _lookup(repodata, fn)
+            if entry is not None:
+                return _record(url, fn, entry)
+        return None
 
     def _entry(self, subdir_url: str, fn: str) -> dict[str, Any] | None:
         for repodata in self._cached(subdir_url):
@@ -109,6 +117,10 @@ class RepodataIndex:
         except (requests.RequestException, ValueError) as exc:
             self.problems.append(redact(f"{url}: {type(exc).__name__}"))
             return {}
+
+
+def _record(url: str, fn: str, entry: Mapping[str, Any]) -> Record:
+    return make_record(url, fn, entry.get("size"), entry.get("sha256"), entry.get("md5"))
 
 
 def _lookup(repodata: Mapping[str, Any], fn: str) -> dict[str, Any] | None:

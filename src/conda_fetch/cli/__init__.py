@@ -7,11 +7,17 @@ import sys
 from collections.abc import Sequence
 
 from conda_fetch import __version__
-from conda_fetch.cli import demo, get, importer, run
+from conda_fetch.cli import demo, doctor, get, importer, run
 from conda_fetch.errors import CondaFetchError
 from conda_fetch.redact import redact
 
-COMMANDS = {"get": get, "run": run, "import": importer, "demo": demo}
+COMMANDS = {
+    "get": get,
+    "run": run,
+    "import": importer,
+    "doctor": doctor,
+    "demo": demo,
+}
 
 
 def build_parser(prog: str = "conda-fetch") -> argparse.ArgumentParser:

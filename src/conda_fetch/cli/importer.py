@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     records = records_from_args(args.plan, platform=args.platform) if args.plan else None
     files = [f for path in args.paths for f in _archives(Path(path))]
     cache = PackageCache(find_pkgs_dir(args.pkgs_dir, config=config))
-    lookup = _lookup(args, config, records, cache)
+    lookup = record_lookup(args, config, records, cache)
     verdicts = [adopt(f, cache, lookup, "move" if args.move else "copy") for f in files]
     if args.in_place:
         verdicts += [adopt(f, cache, lookup, "in-place") for f in unregistered(cache)]
@@ -77,15 +77,21 @@ def unregistered(cache: PackageCache) -> list[Path]:
                   if p.is_file() and p.name.endswith(EXTENSIONS) and p.name not in named)
 
 
-def _lookup(args: argparse.Namespace, config: dict, records: list | None,
-            cache: PackageCache) -> Lookup:
+def record_lookup(args: argparse.Namespace, config: dict, records: list | None,
+                  cache: PackageCache) -> Lookup:
+    """Where records come from: the plans when given, else the channels' repodata."""
     if records is not None:
         return plan_lookup(records)
+    index = repodata_index(args, config, cache)
+    return lambda identity: index.find(identity.subdir, identity.fn)
+
+
+def repodata_index(args: argparse.Namespace, config: dict, cache: PackageCache) -> RepodataIndex:
+    """The channels of ``--channel`` (else the user's), with conda's cached repodata."""
     channels = channel_urls(args.channel, config) if args.channel else configured_channels(config)
     session = make_session(http_settings(args, config))
     cache_dirs = [cache.root, *all_pkgs_dirs(config=config, run_conda=False)]
-    index = RepodataIndex(channels, session, list(dict.fromkeys(cache_dirs)))
-    return lambda identity: index.find(identity.subdir, identity.fn)
+    return RepodataIndex(channels, session, list(dict.fromkeys(cache_dirs)))
 
 
 def report(args: argparse.Namespace, out: Console, verdicts: list[Verdict], root: Path) -> int:

@@ -1,0 +1,61 @@
+"""``conda-fetch doctor``: what is wrong with a package cache, and ``--fix`` for it."""
+
+from __future__ import annotations
+
+import argparse
+
+from conda_fetch import condarc
+from conda_fetch.cache import PackageCache, find_pkgs_dir
+from conda_fetch.cli.importer import record_lookup, repodata_index
+from conda_fetch.cli.options import console
+from conda_fetch.doctor import BROKEN, LOOSE, UNFINISHED, UNREGISTERED, diagnose, fix
+from conda_fetch.units import human_bytes
+
+PROBLEMS = (UNREGISTERED, BROKEN)
+PLURAL = {
+    UNREGISTERED: "archives without a urls.txt line",
+    BROKEN: "archives that no longer match their record",
+    UNFINISHED: "unfinished downloads",
+    LOOSE: "extracted folders without their archive",
+}
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "doctor",
+        help="report on a package cache; --fix registers what verifies, removes what is broken",
+        description="Lists archives without a urls.txt line (conda would download them again), "
+        "unfinished downloads with their progress, archives that no longer match their record, "
+        "extracted folders without their archive, and space used.",
+    )
+    parser.add_argument("--fix", action="store_true", help="register what verifies against "
+                        "the channels, remove broken archives and unusable part files")
+    parser.add_argument("--pkgs-dir", metavar="DIR", help="package cache to examine")
+    parser.add_argument("--channel", "-c", action="append", default=[], metavar="URL",
+                        help="channel to verify unregistered archives against (with --fix)")
+    parser.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+
+
+def run(args: argparse.Namespace) -> int:
+    out = console(args)
+    config = condarc.load_condarc()
+    cache = PackageCache(find_pkgs_dir(args.pkgs_dir, config=config))
+    index = repodata_index(args, config, cache)
+    diagnosis = diagnose(cache, index.cached_record)
+    out.print(f"[bold]package cache {cache.root}[/]")
+    for kind in (UNREGISTERED, BROKEN, UNFINISHED, LOOSE):
+        found = diagnosis.of(kind)
+        out.print(f"{len(found)} {kind if len(found) == 1 else PLURAL[kind]}")
+        for finding in found:
+            out.print(f"    {finding.path.name}: {finding.detail}", highlight=False)
+    space = diagnosis.space
+    out.print("space: " + ", ".join(f"{human_bytes(v)} {k}" for k, v in space.items())
+              + f"; {human_bytes(sum(space.values()))} in all")
+    if not args.fix:
+        return 1 if any(diagnosis.of(kind) for kind in PROBLEMS) else 0
+    out.print("[bold]--fix:[/]")
+    for line in fix(cache, diagnosis, record_lookup(args, config, None, cache)):
+        out.print(f"    {line}", highlight=False)
+    after = diagnose(cache, index.cached_record)
+    return 1 if any(after.of(kind) for kind in PROBLEMS) else 0
