@@ -13,12 +13,17 @@ import os
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from conda_fetch.engine.job import Job
+from conda_fetch.engine.mirrors import host_of
 from conda_fetch.engine.options import Options
 from conda_fetch.engine.pieces import PartFile, RangeSet
 from conda_fetch.engine.retry import PermanentError, TransferError
+
+
+LAGGARD_AGE = 0.3
+LAGGARD_MIN = 64 << 10
 
 
 @dataclass(eq=False)
@@ -29,9 +34,14 @@ class Segment:
     end: int | None
     url: str = ""
     start: int = 0
+    began: float = field(default_factory=time.monotonic)
 
     def remaining(self) -> int | None:
         return None if self.end is None else max(0, self.end - self.pos)
+
+    def rate(self, now: float) -> float:
+        """Bytes per second so far."""
+        return (self.pos - self.start) / max(now - self.began, 1e-6)
 
 
 class Download:
@@ -53,6 +63,10 @@ class Download:
         self.faults: Counter[str] = Counter()
         self.error: str | None = None
         self.bad_urls: dict[str, str] = {}
+        self.avoid: set[str] = set()
+        self.served: dict[str, RangeSet] = {}
+        self.blamed: list[str] = []
+        self.best_rate = 0.0
         self.started_at = time.monotonic()
         self._unsaved = 0
         self._saved_at = time.monotonic()
@@ -79,12 +93,9 @@ class Download:
     def failed(self) -> bool:
         return self.error is not None
 
-    def url(self) -> str | None:
-        """The URL to use next: the first one not set aside."""
-        for url in self.job.urls:
-            if url not in self.bad_urls:
-                return url
-        return None
+    def candidates(self) -> list[str]:
+        """The file's URLs not refused for it and not set aside while hunting bad data."""
+        return [u for u in self.job.urls if u not in self.bad_urls and host_of(u) not in self.avoid]
 
     def splittable(self) -> bool:
         """Whether another connection could take a share of the work now."""
@@ -126,10 +137,11 @@ class Download:
         return (gap[0], min(gap[1], gap[0] + self._piece()))
 
     def _piece(self) -> int:
-        """The planned share of one connection: the missing bytes over ``split``."""
+        """How much one claim takes: a connection's share of the missing bytes, halved so
+        that connections to faster hosts come back for more while slow ones finish theirs."""
         assert self.size is not None
         missing = self.size - self.done.total()
-        return max(self.options.min_split, -(-missing // self.options.split))
+        return max(self.options.min_split, -(-missing // (2 * self.options.split)))
 
     def _unclaimed(self) -> list[tuple[int, int]]:
         busy = RangeSet(self.done.as_list())
@@ -140,23 +152,36 @@ class Download:
         return busy.gaps(self.size)
 
     def _steal(self) -> tuple[int, int] | None:
+        """Half of the largest running segment, or of one far slower than the best seen."""
         running = [s for s in self.segments if s.end is not None]
         if not running:
             return None
         victim = max(running, key=lambda s: s.remaining() or 0)
+        if (victim.remaining() or 0) < 2 * self.options.min_split:
+            victim = self._laggard(running)
+            if victim is None:
+                return None
         left = victim.remaining() or 0
-        if left < 2 * self.options.min_split:
-            return None
         middle = victim.pos + left // 2
         span = (middle, victim.end)
         victim.end = middle
         return span  # type: ignore[return-value]
+
+    def _laggard(self, running: list[Segment]) -> Segment | None:
+        """A segment whose connection runs at under a quarter of the best rate seen: its
+        rest is worth handing to a faster one even below the usual split size."""
+        now = time.monotonic()
+        slow = [s for s in running if now - s.began > LAGGARD_AGE
+                and (s.remaining() or 0) >= LAGGARD_MIN and s.rate(now) < self.best_rate / 4]
+        return max(slow, key=lambda s: s.remaining() or 0, default=None)
 
     def release(self, seg: Segment) -> None:
         """A connection stopped working on ``seg``; its rest becomes claimable."""
         with self.lock:
             if seg in self.segments:
                 self.segments.remove(seg)
+            if seg.pos - seg.start >= LAGGARD_MIN:
+                self.best_rate = max(self.best_rate, seg.rate(time.monotonic()))
 
     # -- what a connection learns -------------------------------------------------
     def learn(self, seg: Segment, total: int | None, ranges: bool) -> None:
@@ -188,6 +213,7 @@ class Download:
         """``count`` bytes were written at ``seg.pos``."""
         with self.lock:
             self.done.add(seg.pos, seg.pos + count)
+            self.served.setdefault(seg.url, RangeSet()).add(seg.pos, seg.pos + count)
             seg.pos += count
             self.fetched += count
             self.failures = 0
@@ -227,12 +253,20 @@ class Download:
             self.faults[error.kind] += 1
             if error.permanent:
                 self.bad_urls[seg.url] = str(error)
-                if all(url in self.bad_urls for url in self.job.urls):
+                if not self.candidates():
                     self.error = str(error)
             elif seg.pos == seg.start:
                 self.failures += 1
                 if self.failures > self.options.retries:
                     self.error = f"{error} (gave up after {self.options.retries} retries)"
+
+    def forget(self, url: str) -> RangeSet:
+        """Mark every range ``url`` served as missing, to fetch it from elsewhere."""
+        with self.lock:
+            ranges = self.served.pop(url, RangeSet())
+            for start, end in ranges.as_list():
+                self.done.remove(start, end)
+            return ranges
 
     def fail(self, message: str) -> None:
         with self.lock:
@@ -242,6 +276,7 @@ class Download:
         """Forget every byte (after a checksum mismatch) and start over."""
         with self.lock:
             self.done = RangeSet()
+            self.served = {}
             self.ranges_ok = None
             self.size = self.job.size
         self.part.forget_state()

@@ -31,7 +31,8 @@ class Job:
 @dataclass
 class Outcome:
     """How one job ended. ``fetched`` counts bytes received over the wire;
-    ``resumed`` the bytes an earlier run had already saved."""
+    ``resumed`` the bytes an earlier run had already saved; ``blamed`` the hosts
+    caught serving corrupt bytes."""
 
     job: Job
     ok: bool
@@ -41,3 +42,4 @@ class Outcome:
     resumed: int = 0
     seconds: float = 0.0
     faults: Counter[str] = field(default_factory=Counter)
+    blamed: list[str] = field(default_factory=list)

@@ -22,6 +22,7 @@ class Options:
     files: int = 8
     split: int = 8
     connections: int = 16
+    per_host: int = 8
     min_split: int = 4 * MiB
     retries: int = 10
     verify_retries: int = 2

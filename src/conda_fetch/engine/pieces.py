@@ -37,6 +37,16 @@ class RangeSet:
         self._starts[i:j] = [start]
         self._ends[i:j] = [end]
 
+    def remove(self, start: int, end: int) -> None:
+        """Mark ``[start, end)`` as missing again."""
+        kept = [(s, e) for s, e in zip(self._starts, self._ends)]
+        self._starts, self._ends = [], []
+        for s, e in kept:
+            for a, b in ((s, min(e, start)), (max(s, end), e)):
+                if a < b:
+                    self._starts.append(a)
+                    self._ends.append(b)
+
     def total(self) -> int:
         """Bytes covered."""
         return sum(e - s for s, e in zip(self._starts, self._ends))

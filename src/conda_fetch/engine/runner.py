@@ -14,10 +14,12 @@ import requests
 from conda_fetch.engine.download import Download, Segment
 from conda_fetch.engine.events import Listener
 from conda_fetch.engine.job import Job, Outcome
+from conda_fetch.engine.mirrors import MirrorBoard, host_of
 from conda_fetch.engine.options import Options
 from conda_fetch.engine.retry import TransferError, backoff
 from conda_fetch.engine.transfer import Cancelled, fetch_segment
 from conda_fetch.hashing import file_digest
+from conda_fetch.redact import redact
 
 Deliver = Callable[[Job], None]
 
@@ -30,10 +32,12 @@ class Engine:
         session: requests.Session,
         options: Options | None = None,
         listener: Listener | None = None,
+        ranking: dict[str, float] | None = None,
     ) -> None:
         self.session = session
         self.options = options or Options()
         self.listener = listener or Listener()
+        self.board = MirrorBoard(self.options.per_host, ranking)
         self.active: list[Download] = []
         self._slots = threading.BoundedSemaphore(self.options.connections)
         self._stop = threading.Event()
@@ -102,6 +106,7 @@ class Engine:
             resumed=download.resumed,
             seconds=time.monotonic() - download.started_at,
             faults=download.faults,
+            blamed=download.blamed,
         )
         self.listener.finished(outcome)
         return outcome
@@ -117,7 +122,7 @@ class Engine:
                 download.checkpoint()
                 return
             problem = _verify(download)
-            if problem is None:
+            if problem is None or self._hunt(download, problem):
                 _deliver(download, deliver)
                 return
             download.faults["verify"] += 1
@@ -125,6 +130,40 @@ class Engine:
             download.restart()
         download.fail(f"{problem}; gave up after {self.options.verify_retries + 1} attempts")
         download.part.discard()
+
+    def _hunt(self, download: Download, problem: str) -> bool:
+        """After a checksum mismatch, find the source of the bad bytes when several could be.
+
+        Each source's ranges in turn (smallest share first) are fetched again from
+        the others; when the file then verifies, that source is the culprit and is
+        excluded for the rest of the run.
+        """
+        served = sorted(download.served.items(), key=lambda item: item[1].total())
+        if len(served) < 2 and len(self.board.usable(download.candidates())) < 2:
+            return False
+        self.listener.fault(download, "verify", f"{problem}; finding the source of the bad bytes")
+        download.faults["verify"] += 1
+        for suspect, _ in served:
+            host = host_of(suspect)
+            if not [u for u in download.candidates() if host_of(u) != host]:
+                continue
+            download.forget(suspect)
+            download.avoid = {host}
+            self._fetch(download)
+            download.avoid = set()
+            if download.failed() or self._stop.is_set():
+                return False
+            if _verify(download) is None:
+                self._blame(download, suspect)
+                return True
+        return False
+
+    def _blame(self, download: Download, url: str) -> None:
+        host = redact(host_of(url))
+        self.board.exclude(url, "served corrupt bytes")
+        download.blamed.append(host)
+        download.faults["corrupt"] += 1
+        self.listener.fault(download, "corrupt", f"{host} served corrupt bytes; not used again")
 
     def _fetch(self, download: Download) -> None:
         """Run connections until every byte is on disk, the file failed, or we stop."""
@@ -161,10 +200,13 @@ class Engine:
                 seg = download.claim()
                 if seg is None:
                     return
-                url = download.url()
+                url = self._choose(download)
                 if url is None:
                     download.release(seg)
-                    return
+                    if download.failed():
+                        return
+                    self._stop.wait(0.1)
+                    continue
                 seg.url = url
                 error = self._attempt(download, seg, opened)
             finally:
@@ -179,26 +221,39 @@ class Engine:
                 return
             self._stop.wait(self._delay(download, error, idle_failures))
 
+    def _choose(self, download: Download) -> str | None:
+        """A URL for the next connection, or ``None`` to wait (hosts busy or set aside)."""
+        usable = self.board.usable(download.candidates())
+        if not usable:
+            reasons = "; ".join(download.bad_urls.values()) or "every source was excluded"
+            download.fail(f"no source left for this file ({redact(reasons)})")
+            return None
+        return self.board.take(usable)
+
     def _attempt(
         self, download: Download, seg: Segment, opened: Callable[[], None] | None
     ) -> TransferError | None:
+        started = time.monotonic()
+        error: TransferError | None = None
         try:
             fetch_segment(self.session, download, seg, self._stop, opened)
-            return None
         except Cancelled:
-            return None
-        except TransferError as error:
-            download.note_failure(seg, error)
-            self.listener.fault(download, error.kind, str(error))
-            return error
+            pass
+        except TransferError as exc:
+            error = exc
+            download.note_failure(seg, exc)
+            self.listener.fault(download, exc.kind, str(exc))
         finally:
             download.release(seg)
+            failing = error is not None and not error.permanent
+            self.board.release(seg.url, seg.pos - seg.start, time.monotonic() - started, failing)
+        return error
 
     def _delay(self, download: Download, error: TransferError, failures: int) -> float:
         options = self.options
         if error.retry_after is not None:
             return min(error.retry_after, options.retry_after_max)
-        if error.permanent and download.url() is not None:
+        if error.permanent and download.candidates():
             return 0.0
         return backoff(failures, options.backoff_base, options.backoff_max)
 
