@@ -58,6 +58,7 @@ def _entry(record: Record, outcome: Outcome | None = None) -> dict[str, object]:
             resumed=outcome.resumed,
             seconds=round(outcome.seconds, 3),
             faults=dict(outcome.faults),
+            blamed=outcome.blamed,
         )
     return entry
 
@@ -69,8 +70,10 @@ def fetch_into_cache(
     options: Options | None = None,
     listener: Listener | None = None,
     mirrors: Mapping[str, Sequence[str]] | None = None,
+    ranking: dict[str, float] | None = None,
 ) -> Report:
-    """Put every record into ``cache``: skip the ones already there, fetch the rest."""
+    """Put every record into ``cache``: skip the ones already there, fetch the rest
+    from each record's URL and its mirrors (``ranking``: known host speeds)."""
     started = time.monotonic()
     report = Report()
     todo: dict[str, Record] = {}
@@ -80,7 +83,7 @@ def fetch_into_cache(
         else:
             todo[record.fn] = record
     jobs = [_job(record, cache, mirrors) for record in todo.values()]
-    engine = Engine(session, options, listener)
+    engine = Engine(session, options, listener, ranking)
     for outcome in engine.run(jobs, lambda job: cache.commit(todo[job.name], job.part)):
         record = todo[outcome.job.name]
         if outcome.ok:

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from conda_fetch import __version__
-from conda_fetch.cli import demo, doctor, get, importer, run
+from conda_fetch.cli import demo, doctor, get, importer, mirrors, run
 from conda_fetch.errors import CondaFetchError
 from conda_fetch.redact import redact
 
@@ -16,6 +16,7 @@ COMMANDS = {
     "run": run,
     "import": importer,
     "doctor": doctor,
+    "mirrors": mirrors,
     "demo": demo,
 }
 

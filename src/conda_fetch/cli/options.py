@@ -10,7 +10,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from conda_fetch import condarc
+from conda_fetch import condarc, mirrormap, settings
 from conda_fetch.cache import PackageCache, find_pkgs_dir
 from conda_fetch.display import Display
 from conda_fetch.engine import HttpSettings, Listener, MiB, Options, make_session
@@ -32,6 +32,8 @@ def add_fetch_options(parser: argparse.ArgumentParser) -> None:
                        help=f"connections per large file (default {defaults.split})")
     group.add_argument("--connections", type=_positive, default=defaults.connections,
                        metavar="N", help=f"connections in all (default {defaults.connections})")
+    group.add_argument("--per-host", type=_positive, default=defaults.per_host, metavar="N",
+                       help=f"connections to one host at once (default {defaults.per_host})")
     group.add_argument("--min-split", type=_size, default=defaults.min_split, metavar="SIZE",
                        help=f"smallest range worth its own connection (default "
                             f"{defaults.min_split // MiB}M)")
@@ -48,6 +50,11 @@ def add_fetch_options(parser: argparse.ArgumentParser) -> None:
                        help="do not verify TLS certificates (explicit opt-out)")
     group.add_argument("--platform", metavar="SUBDIR",
                        help="platform to take from a lock file (default: this machine's)")
+    sources = parser.add_argument_group("mirrors")
+    sources.add_argument("--mirror", action="append", default=[], metavar="CHANNEL=URL",
+                         help="another base URL serving CHANNEL's files (repeatable)")
+    sources.add_argument("--preset", action="append", default=[], metavar="NAME",
+                         help=f"built-in mirror set: {', '.join(mirrormap.PRESETS)}")
     out = parser.add_argument_group("output")
     out.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     out.add_argument("-q", "--quiet", action="store_true", help="print errors only")
@@ -59,6 +66,7 @@ def engine_options(args: argparse.Namespace, config: dict) -> Options:
         files=args.files,
         split=args.split,
         connections=max(args.connections, args.files),
+        per_host=args.per_host,
         min_split=args.min_split,
         retries=args.retries,
         stall_seconds=args.stall_timeout,
@@ -88,9 +96,24 @@ def fetch_report(args: argparse.Namespace, records: list[Record]) -> tuple[Repor
     options = engine_options(args, config)
     session = make_session(http_settings(args, config), pool_size=options.connections)
     listener = _listener(args, console(args), records)
+    own = settings.load()
     with listener if isinstance(listener, Display) else nullcontext():
-        report = fetch_into_cache(records, cache, session, options, listener)
+        report = fetch_into_cache(records, cache, session, options, listener,
+                                  mirror_map(args, config, own), settings.ranking(own))
     return report, cache.root
+
+
+def mirror_map(args: argparse.Namespace, config: dict, own: dict) -> mirrormap.MirrorMap:
+    """Every mirror the user configured, highest priority first."""
+    presets = [*args.preset, *own.get("presets", [])]
+    return mirrormap.merge(
+        mirrormap.from_specs(args.mirror, config),
+        mirrormap.from_toml_section(own),
+        mirrormap.from_mirrored_channels(config),
+        mirrormap.from_mirrored_channels(mirrormap.mambarc()),
+        mirrormap.from_toml_section(mirrormap.pixi_config()),
+        *(mirrormap.preset(name) for name in presets),
+    )
 
 
 def finish(args: argparse.Namespace, report: Report, root: Path) -> int:
@@ -127,6 +150,8 @@ def print_summary(out: Console, report: Report, root: Path) -> None:
         out.print(f"    url:    {redact(record.url)}", highlight=False)
         out.print(f"    sha256: {record.sha256 or '?'}  size: {record.size or '?'}",
                       highlight=False)
+    for host in sorted({h for _, outcome in report.fetched for h in outcome.blamed}):
+        out.print(f"[yellow]{host} served corrupt bytes[/]; it was not used again in this run")
     if report.failed:
         out.print(
             "Run the same command again to resume, or fetch the files above by other means "

@@ -1,0 +1,69 @@
+"""``conda-fetch mirrors``: probe each channel's mirrors, rank them, optionally save it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from rich.console import Console
+
+from conda_fetch import condarc, settings
+from conda_fetch.channels import channel_urls, configured_channels
+from conda_fetch.cli.options import console, http_settings, mirror_map
+from conda_fetch.engine import make_session
+from conda_fetch.probe import Probe, probe, ranked
+from conda_fetch.redact import redact
+from conda_fetch.sources import candidates
+from conda_fetch.units import human_bytes, parse_size
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "mirrors",
+        help="probe and rank the mirrors of channels; --save keeps the ranking",
+        description="For each channel, measures its own URL and every known mirror (latency, "
+        "throughput on the start of the channel's repodata.json, errors) and prints them "
+        "ranked. --save stores the speeds (for a week) so the next runs start on the fastest.",
+    )
+    parser.add_argument("channels", nargs="*", metavar="CHANNEL",
+                        help="channel names or URLs (default: your conda channels)")
+    parser.add_argument("--mirror", action="append", default=[], metavar="CHANNEL=URL")
+    parser.add_argument("--preset", action="append", default=[], metavar="NAME")
+    parser.add_argument("--subdir", default="noarch", help="subdir whose repodata.json is probed")
+    parser.add_argument("--bytes", type=parse_size, default=1 << 20, metavar="SIZE",
+                        help="how much of the file to fetch from each (default 1M)")
+    parser.add_argument("--save", action="store_true", help="keep the ranking in the config file")
+    parser.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+
+
+def run(args: argparse.Namespace) -> int:
+    out = console(args)
+    config = condarc.load_condarc()
+    channels = channel_urls(args.channels, config) if args.channels else configured_channels(config)
+    mirrors = mirror_map(args, config, settings.load())
+    session = make_session(http_settings(args, config))
+    results: dict[str, list[Probe]] = {}
+    for channel in channels:
+        path = f"{args.subdir}/repodata.json"
+        bases = [url.removesuffix(f"/{path}") for url in candidates(f"{channel}/{path}", mirrors)]
+        results[channel] = ranked([probe(session, base, path, args.bytes) for base in bases])
+        _print(out, channel, results[channel])
+    if args.save:
+        speeds = {p.host: p.speed for found in results.values() for p in found if p.speed}
+        out.print(f"saved {len(speeds)} speeds to {settings.save_ranking(speeds)}")
+    if args.json:
+        json.dump({redact(c): [vars(p) for p in found] for c, found in results.items()},
+                  sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    return 0 if all(any(not p.error for p in found) for found in results.values()) else 1
+
+
+def _print(out: Console, channel: str, found: list[Probe]) -> None:
+    out.print(f"[bold]{redact(channel)}[/]")
+    for rank, result in enumerate(found, start=1):
+        latency = f"{result.latency * 1000:.0f} ms" if result.latency is not None else "-"
+        speed = f"{human_bytes(result.speed)}/s" if result.speed else result.error
+        out.print(f"  {rank}. {redact(result.base):<60} {latency:>8}  {speed}", highlight=False)

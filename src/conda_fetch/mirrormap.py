@@ -1,0 +1,127 @@
+"""Mirror maps: channel base URL → equivalent base URLs, from every place users keep them.
+
+Highest first: the command line (``--mirror CHANNEL=URL``), conda-fetch's own
+config file, mamba's ``mirrored_channels`` (``.condarc``/``.mambarc``), pixi's
+``[mirrors]``, then the built-in presets (``--preset tuna`` ...). A record's URL
+is mapped by the longest matching base (:mod:`conda_fetch.sources`).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from conda_fetch import condarc
+from conda_fetch.errors import InputError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+MirrorMap = dict[str, list[str]]
+
+DEFAULTS_BASE = "https://repo.anaconda.com/pkgs"
+CLOUD_BASE = "https://conda.anaconda.org"
+
+#: The public mirror networks of mainland China and where they keep Anaconda's
+#: ``defaults`` channels (``/anaconda/pkgs``) and anaconda.org's channels
+#: (``/anaconda/cloud``, only the channels each mirror carries: a 404 means
+#: "try another").
+_SITES = {
+    "tuna": "https://mirrors.tuna.tsinghua.edu.cn",
+    "bfsu": "https://mirrors.bfsu.edu.cn",
+    "ustc": "https://mirrors.ustc.edu.cn",
+    "sjtu": "https://mirror.sjtu.edu.cn",
+    "nju": "https://mirror.nju.edu.cn",
+}
+
+
+def _site_preset(site: str) -> MirrorMap:
+    return {DEFAULTS_BASE: [f"{site}/anaconda/pkgs"], CLOUD_BASE: [f"{site}/anaconda/cloud"]}
+
+
+def merge(*maps: Mapping[str, Iterable[str]]) -> MirrorMap:
+    """Union of mirror maps, earlier maps first for each channel base."""
+    merged: MirrorMap = {}
+    for mapping in maps:
+        for base, mirrors in mapping.items():
+            listed = merged.setdefault(base.rstrip("/"), [])
+            listed += [m.rstrip("/") for m in mirrors if m.rstrip("/") not in listed]
+    return merged
+
+
+PRESETS: dict[str, MirrorMap] = {name: _site_preset(site) for name, site in _SITES.items()}
+PRESETS["china"] = merge(*PRESETS.values())
+
+
+def preset(name: str) -> MirrorMap:
+    """A built-in preset by name."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise InputError(f"unknown mirror preset {name!r} (known: {', '.join(PRESETS)})") from None
+
+
+def from_specs(specs: Iterable[str], config: Mapping[str, Any]) -> MirrorMap:
+    """``CHANNEL=MIRROR`` pairs from the command line; CHANNEL may be a name or a URL."""
+    pairs: list[tuple[str, str]] = []
+    for spec in specs:
+        channel, sep, mirror = spec.partition("=")
+        if not sep or not channel or "://" not in mirror:
+            raise InputError(f"--mirror expects CHANNEL=MIRROR_URL, got {spec!r}")
+        pairs.append((_channel_url(channel, config), mirror))
+    return merge(*({c: [m]} for c, m in pairs))
+
+
+def _channel_url(channel: str, config: Mapping[str, Any]) -> str:
+    return channel if "://" in channel else f"{condarc.channel_alias(config)}/{channel}"
+
+
+def from_mirrored_channels(config: Mapping[str, Any]) -> MirrorMap:
+    """mamba's ``mirrored_channels``: channel name → list of mirror base URLs."""
+    section = config.get("mirrored_channels") or {}
+    if not isinstance(section, Mapping):
+        return {}
+    return merge(*({_channel_url(str(name), config): [str(u) for u in urls or []]}
+                   for name, urls in section.items()))
+
+
+def from_toml_section(data: Mapping[str, Any]) -> MirrorMap:
+    """A ``[mirrors]`` table (pixi's format, and ours): base URL → list of mirror URLs."""
+    section = data.get("mirrors") or {}
+    return merge(*({str(base): [str(u) for u in urls]} for base, urls in section.items()
+                   if isinstance(urls, list)))
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """A TOML file as a mapping; a missing file is empty, a broken one an error naming it."""
+    try:
+        with open(path, "rb") as stream:
+            return tomllib.load(stream)
+    except FileNotFoundError:
+        return {}
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{path}: {exc}") from None
+
+
+def mambarc(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
+    """Settings from ``~/.mambarc`` and ``$MAMBA_ROOT_PREFIX/.mambarc``."""
+    home = condarc.home_dir(env)
+    paths = [home / ".mambarc"]
+    if env.get("MAMBA_ROOT_PREFIX"):
+        paths.insert(0, Path(env["MAMBA_ROOT_PREFIX"]) / ".mambarc")
+    return condarc.load_condarc(env, paths=[p for p in paths if p.exists()])
+
+
+def pixi_config(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
+    """pixi's global configuration file, merged from its usual places."""
+    home = condarc.home_dir(env)
+    xdg = Path(env.get("XDG_CONFIG_HOME") or home / ".config")
+    data: dict[str, Any] = {}
+    for path in (xdg / "pixi" / "config.toml", home / ".pixi" / "config.toml"):
+        data = {**read_toml(path), **data}
+    return data

@@ -1,0 +1,56 @@
+"""Measuring mirrors: latency and throughput on a real file of the channel."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import requests
+
+from conda_fetch.engine.mirrors import host_of
+from conda_fetch.redact import redact
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One base URL measured: seconds to the first byte, bytes per second, or the error."""
+
+    base: str
+    latency: float | None = None
+    speed: float | None = None
+    error: str = ""
+
+    @property
+    def host(self) -> str:
+        return host_of(self.base)
+
+
+def probe(session: requests.Session, base: str, path: str, amount: int,
+          timeout: float = 10.0) -> Probe:
+    """GET the first ``amount`` bytes of ``base/path`` and time it."""
+    started = time.monotonic()
+    try:
+        with session.get(f"{base}/{path}", headers={"Range": f"bytes=0-{amount - 1}"},
+                         stream=True, timeout=(timeout, timeout)) as response:
+            first = time.monotonic()
+            if response.status_code not in (200, 206):
+                return Probe(base, first - started, error=f"HTTP {response.status_code}")
+            count = _drain(response, amount, first + timeout)
+            elapsed = max(time.monotonic() - first, 1e-6)
+            return Probe(base, first - started, count / elapsed)
+    except requests.RequestException as exc:
+        return Probe(base, error=redact(type(exc).__name__))
+
+
+def _drain(response: requests.Response, amount: int, deadline: float) -> int:
+    count = 0
+    for chunk in response.iter_content(64 << 10):
+        count += len(chunk)
+        if count >= amount or time.monotonic() > deadline:
+            break
+    return count
+
+
+def ranked(probes: list[Probe]) -> list[Probe]:
+    """Working mirrors fastest first, then the failing ones."""
+    return sorted(probes, key=lambda p: (bool(p.error), -(p.speed or 0.0)))
