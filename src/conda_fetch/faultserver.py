@@ -208,10 +208,10 @@ class _Handler(BaseHTTPRequestHandler):
                 count = min(CHUNK, limit - pos, (stall_at - pos) if stall_at else CHUNK)
                 data = _read_at(stream, pos, count)
                 data = _corrupt(data, pos, faults.corrupt_offsets)
+                pace.wait(len(data))
                 self.wfile.write(data)
                 self.server.owner._count(sent=len(data))
                 pos += len(data)
-                pace.wait(len(data))
         if limit < end:
             self.connection.shutdown(socket.SHUT_RDWR)
             raise _Cut()
@@ -266,6 +266,7 @@ class _Pace:
         self.sent = 0
 
     def wait(self, count: int) -> None:
+        """Sleep until ``count`` more bytes fit within the rate."""
         if not self.rate:
             return
         self.sent += count
