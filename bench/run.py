@@ -104,9 +104,7 @@ def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float,
 
 
 def run_conda_fetch(plan: Path, out: Path) -> tuple[float, bool, float]:
-    exe = shutil.which("conda-fetch") or ""
-    command = [exe] if exe else [sys.executable, "-m", "conda_fetch"]
-    return timed([*command, "get", str(plan), "--pkgs-dir", str(out), "--quiet"])
+    return timed([*_conda_fetch(), "get", str(plan), "--pkgs-dir", str(out), "--quiet"])
 
 
 def run_single(urls: list[str], out: Path) -> tuple[float, bool, float]:
@@ -162,6 +160,64 @@ def run_scenario(scenario: Scenario, work: Path) -> list[Result]:
     return results
 
 
+MIRROR_FILE = [("big-1.0-0.conda", 64 * MiB)]
+MIRROR_OPTIONS = ["--split", "8", "--per-host", "4"]
+
+
+def run_mirror_scenarios(work: Path) -> list[tuple[str, Result, str]]:
+    """conda-fetch against itself: one mirror, two, a refused primary, a corrupting mirror."""
+    root = work / "channel"
+    digests = make_files(root, MIRROR_FILE)
+    capped = ["--throttle", str(2 * MiB)]
+    rows = []
+
+    def run(label: str, servers: list[list[str]], refused_first: bool = False) -> Result:
+        procs = [Server(root, args, work / f"{label}-{n}.json") for n, args in enumerate(servers)]
+        bases = [p.url for p in procs]
+        if refused_first:
+            bases.insert(0, _refused())
+        name = MIRROR_FILE[0][0]
+        plan = work / "plan.txt"
+        plan.write_text(f"@EXPLICIT\n{bases[0]}/noarch/{name}#sha256:{digests[name]}\n")
+        out = work / label
+        out.mkdir()
+        mirrors = [arg for base in bases[1:] for arg in ("--mirror", f"{bases[0]}={base}")]
+        seconds, ok, peak = timed([*_conda_fetch(), "get", str(plan), "--pkgs-dir", str(out),
+                                   "--quiet", *MIRROR_OPTIONS, *mirrors])
+        ok = ok and _all_correct(out, digests)
+        shutil.rmtree(out)
+        return Result(label, seconds, sum(p.close() for p in procs), ok, peak)
+
+    one = run("one mirror", [capped])
+    two = run("two mirrors", [capped, capped])
+    rows.append(("mirrors", one, ""))
+    rows.append(("mirrors", two, _ratio("one mirror's speed", one.seconds / two.seconds, 1.8)))
+    refused = run("refused primary", [capped], refused_first=True)
+    cost = refused.seconds - one.seconds
+    rows.append(("mirrors", refused, f"costs {cost:+.2f}s ({'met' if cost < 1 else 'MISSED'})"))
+    clean = run("three clean", [capped] * 3)
+    corrupt = run("one corrupting", [capped, capped + ["--corrupt-every", str(MiB)], capped])
+    ratio = corrupt.seconds / clean.seconds
+    rows.append(("mirrors", clean, ""))
+    rows.append(("mirrors", corrupt, f"{ratio:.2f}x the clean time "
+                                     f"({'met' if corrupt.ok and ratio <= 1.5 else 'MISSED'})"))
+    shutil.rmtree(root)
+    return rows
+
+
+def _refused() -> str:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{probe.getsockname()[1]}"
+
+
+def _conda_fetch() -> list[str]:
+    exe = shutil.which("conda-fetch")
+    return [exe] if exe else [sys.executable, "-m", "conda_fetch"]
+
+
 def _all_correct(out: Path, digests: dict[str, str]) -> bool:
     for name, expected in digests.items():
         path = out / name
@@ -207,21 +263,32 @@ def _ratio(label: str, value: float, target: float) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("only", nargs="*", metavar="SCENARIO", help=", ".join(SCENARIOS))
-    names = parser.parse_args().only or list(SCENARIOS)
-    unknown = set(names) - set(SCENARIOS)
+    names = parser.parse_args().only or [*SCENARIOS, "mirrors"]
+    unknown = set(names) - {*SCENARIOS, "mirrors"}
     if unknown:
         parser.error(f"unknown scenario: {', '.join(sorted(unknown))}")
-    print(f"{'scenario':<10} {'tool':<15} {'wall s':>8} {'MB sent':>9} {'ok':>4} {'peak MB':>8}")
+    print(f"{'scenario':<10} {'tool':<16} {'wall s':>8} {'MB sent':>9} {'ok':>4} {'peak MB':>8}")
     for name in names:
+        if name == "mirrors":
+            continue
         scenario = SCENARIOS[name]
         with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as work:
             results = run_scenario(scenario, Path(work))
         for r in results:
-            peak = f"{r.peak_mb:.0f}" if r.peak_mb is not None else "-"
-            print(f"{name:<10} {r.tool:<15} {r.seconds:>8.2f} {r.sent / MiB:>9.1f} "
-                  f"{'yes' if r.ok else 'NO':>4} {peak:>8}")
+            _row(name, r)
         print(f"{'':<10} targets: {scenario.targets} -> {verdict(scenario, results)}")
+    if "mirrors" in names:
+        print(f"{'':<10} mirrors: 64 MB, 2 MB/s per connection, {' '.join(MIRROR_OPTIONS)}")
+        with tempfile.TemporaryDirectory(prefix="bench-mirrors-") as work:
+            for name, result, note in run_mirror_scenarios(Path(work)):
+                _row(name, result, note)
     return 0
+
+
+def _row(name: str, r: Result, note: str = "") -> None:
+    peak = f"{r.peak_mb:.0f}" if r.peak_mb is not None else "-"
+    print(f"{name:<10} {r.tool:<16} {r.seconds:>8.2f} {r.sent / MiB:>9.1f} "
+          f"{'yes' if r.ok else 'NO':>4} {peak:>8}  {note}".rstrip())
 
 
 if __name__ == "__main__":

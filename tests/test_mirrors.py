@@ -64,8 +64,7 @@ def test_corrupting_mirror_is_found_blamed_and_the_file_completes(
     tmp_path, root, fault_server
 ) -> None:
     good = [fault_server(root, Faults(throttle=16 * MiB)) for _ in range(2)]
-    bad = fault_server(root, Faults(throttle=16 * MiB,
-                                    corrupt_offsets=set(range(0, SIZE, 64 << 10))))
+    bad = fault_server(root, Faults(throttle=16 * MiB, corrupt_every=64 << 10))
     urls = [s.url_for("noarch/f.conda") for s in (good[0], bad, good[1])]
     outcome, delivered, engine = _run(tmp_path, urls, _sha(root))
     assert outcome.ok and delivered == [_sha(root)]

@@ -40,7 +40,8 @@ class Faults:
     ``fail_status``: path suffix → permanent status. ``stall_after``: a response
     stops sending after this many bytes (``stall_count`` responses, all if ``None``).
     ``no_range``: ignore ``Range``. ``corrupt_offsets``: file offsets whose byte is
-    flipped. ``size_lie``: serve the file as if it had this size. ``basic_auth``:
+    flipped; ``corrupt_every``: flip the byte at every multiple of this offset.
+    ``size_lie``: serve the file as if it had this size. ``basic_auth``:
     ``"user:password"`` required, else 401.
     """
 
@@ -54,6 +55,7 @@ class Faults:
     stall_count: int | None = None
     no_range: bool = False
     corrupt_offsets: set[int] = field(default_factory=set)
+    corrupt_every: int | None = None
     size_lie: int | None = None
     basic_auth: str | None = None
 
@@ -70,13 +72,14 @@ class Faults:
             f"a stall after {self.stall_after / mb:g} MiB" if self.stall_after is not None else "",
             "no Range support" if self.no_range else "",
             f"{len(self.corrupt_offsets)} corrupt bytes" if self.corrupt_offsets else "",
+            f"a corrupt byte every {self.corrupt_every} bytes" if self.corrupt_every else "",
         ]
         return ", ".join(p for p in parts if p) or "none"
 
     def alters_body(self) -> bool:
         return any(
             (self.cut_after is not None, self.cut_every, self.throttle, self.stall_after is not None,
-             self.corrupt_offsets, self.size_lie is not None)
+             self.corrupt_offsets, self.corrupt_every, self.size_lie is not None)
         )
 
 
@@ -207,7 +210,7 @@ class _Handler(BaseHTTPRequestHandler):
                     raise _Cut()
                 count = min(CHUNK, limit - pos, (stall_at - pos) if stall_at else CHUNK)
                 data = _read_at(stream, pos, count)
-                data = _corrupt(data, pos, faults.corrupt_offsets)
+                data = _corrupt(data, pos, faults)
                 pace.wait(len(data))
                 self.wfile.write(data)
                 self.server.owner._count(sent=len(data))
@@ -247,13 +250,17 @@ def _read_at(stream, pos: int, count: int) -> bytes:  # type: ignore[no-untyped-
     return data + bytes(count - len(data))  # past the real end when the size is a lie
 
 
-def _corrupt(data: bytes, pos: int, offsets: set[int]) -> bytes:
-    hits = [o - pos for o in offsets if pos <= o < pos + len(data)]
+def _corrupt(data: bytes, pos: int, faults: Faults) -> bytes:
+    end = pos + len(data)
+    hits = {o for o in faults.corrupt_offsets if pos <= o < end}
+    if faults.corrupt_every:
+        step = faults.corrupt_every
+        hits.update(range(-(-pos // step) * step, end, step))
     if not hits:
         return data
     flipped = bytearray(data)
-    for index in hits:
-        flipped[index] ^= 0xFF
+    for offset in hits:
+        flipped[offset - pos] ^= 0xFF
     return bytes(flipped)
 
 
@@ -390,10 +397,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cut-after", type=int, help="cut each response after N bytes")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
     parser.add_argument("--no-range", action="store_true")
+    parser.add_argument("--corrupt-every", type=int, help="flip a byte at multiples of N")
     parser.add_argument("--stats-file", type=Path, help="write statistics here as JSON on exit")
     args = parser.parse_args(argv)
     faults = Faults(cut_after=args.cut_after, cut_every=args.cut_every, throttle=args.throttle,
-                    latency=args.latency, no_range=args.no_range)
+                    latency=args.latency, no_range=args.no_range,
+                    corrupt_every=args.corrupt_every)
     server = FaultServer(args.root, faults).start()
     print(server.url, flush=True)
     stop = threading.Event()

@@ -89,6 +89,13 @@ class MirrorBoard:
             elif count:
                 state.failures = 0
 
+    def rested(self, urls: list[str]) -> bool:
+        """Whether some host of ``urls`` is neither excluded nor set aside."""
+        now = time.monotonic()
+        with self._lock:
+            return any(not (s := self._state(host_of(u))).excluded and s.aside_until <= now
+                       for u in urls)
+
     def exclude(self, url: str, reason: str) -> None:
         """Never use this host again in this run."""
         with self._lock:

@@ -251,10 +251,10 @@ class Engine:
 
     def _delay(self, download: Download, error: TransferError, failures: int) -> float:
         options = self.options
+        if self.board.rested(download.candidates()):
+            return 0.0  # a host that is not resting can take over at once
         if error.retry_after is not None:
             return min(error.retry_after, options.retry_after_max)
-        if error.permanent and download.candidates():
-            return 0.0
         return backoff(failures, options.backoff_base, options.backoff_max)
 
     def _acquire_slot(self) -> bool:
