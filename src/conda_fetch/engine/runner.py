@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 
 import requests
 
+from conda_fetch.engine.blame import suspects
 from conda_fetch.engine.download import Download, Segment
 from conda_fetch.engine.events import Listener
 from conda_fetch.engine.job import Job, Outcome
@@ -132,23 +133,21 @@ class Engine:
         download.part.discard()
 
     def _hunt(self, download: Download, problem: str) -> bool:
-        """After a checksum mismatch, find the source of the bad bytes when several could be.
-
-        Each source's ranges in turn (smallest share first) are fetched again from
-        the others; when the file then verifies, that source is the culprit and is
-        excluded for the rest of the run.
-        """
-        served = sorted(download.served.items(), key=lambda item: item[1].total())
-        if len(served) < 2 and len(self.board.usable(download.candidates())) < 2:
+        """After a checksum mismatch, find the source of the bad bytes when several could be
+        (see :mod:`blame`), fetch its ranges again from the others, and exclude it."""
+        if len(download.served) < 2 and len(self.board.usable(download.candidates())) < 2:
             return False
         self.listener.fault(download, "verify", f"{problem}; finding the source of the bad bytes")
         download.faults["verify"] += 1
-        for suspect, _ in served:
-            host = host_of(suspect)
-            if not [u for u in download.candidates() if host_of(u) != host]:
-                continue
+
+        def others(url: str) -> list[str]:
+            return [u for u in self.board.usable(download.candidates())
+                    if host_of(u) != host_of(url)]
+
+        for suspect in suspects(self.session, dict(download.served), others, download.fd,
+                                self.options.stall_seconds):
             download.forget(suspect)
-            download.avoid = {host}
+            download.avoid = {host_of(suspect)}
             self._fetch(download)
             download.avoid = set()
             if download.failed() or self._stop.is_set():
