@@ -73,6 +73,18 @@ def test_corrupting_mirror_is_found_blamed_and_the_file_completes(
     assert bad.stats.bytes_sent > 0
 
 
+def test_with_two_mirrors_the_culprit_is_found_after_the_checksum_fails(
+    tmp_path, root, fault_server
+) -> None:
+    good = fault_server(root, Faults(throttle=16 * MiB))
+    bad = fault_server(root, Faults(throttle=16 * MiB, corrupt_every=64 << 10))
+    urls = [good.url_for("noarch/f.conda"), bad.url_for("noarch/f.conda")]
+    outcome, delivered, _ = _run(tmp_path, urls, _sha(root))
+    assert outcome.ok and delivered == [_sha(root)]
+    assert outcome.blamed == [host_of(bad.url)]
+    assert outcome.faults["verify"] >= 1  # no third source to break the tie early
+
+
 def test_mirror_missing_the_file_means_try_another(tmp_path, root, fault_server) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -41,9 +41,9 @@ def suspects(
         witnesses = others(url)
         if not witnesses:
             return
-        offset = _first_difference(session, witnesses[0], fd, start, end, timeout)
-        if offset is not None and not done.is_set():
-            found.append(_decide(session, url, witnesses, fd, offset, timeout))
+        difference = first_difference(session, witnesses[0], fd, start, end, timeout)
+        if difference is not None and not done.is_set():
+            found.append(decide(session, url, witnesses, difference, timeout))
             done.set()
 
     with ThreadPoolExecutor(WORKERS) as pool:
@@ -66,23 +66,28 @@ def _interleaved(served: dict[str, RangeSet]) -> list[tuple[str, int, int]]:
     return order
 
 
-def _decide(session: requests.Session, url: str, witnesses: list[str], fd: int, offset: int,
-            timeout: float) -> list[str]:
-    """``url`` and ``witnesses[0]`` disagree at ``offset``: ask a third source if there is one."""
+def decide(session: requests.Session, url: str, witnesses: list[str],
+           difference: tuple[int, int], timeout: float) -> list[str]:
+    """``url`` (its byte was on disk) and ``witnesses[0]`` disagree at an offset: a third
+    source decides when there is one (one URL returned), else both are suspects."""
+    offset, seen = difference
     first = witnesses[0]
     third = [w for w in witnesses[1:] if host_of(w) != host_of(first)]
     if third:
         try:
             vote = _fetch(session, third[0], offset, offset + 1, timeout)
         except requests.RequestException:
-            vote = None
-        if vote is not None:
-            return [first] if vote == os.pread(fd, 1, offset) else [url]
+            vote = b""
+        if len(vote) == 1:
+            return [first] if vote[0] == seen else [url]
     return [url, first]
 
 
-def _first_difference(session: requests.Session, url: str, fd: int, start: int, end: int,
-                      timeout: float) -> int | None:
+def first_difference(session: requests.Session, url: str, fd: int, start: int, end: int,
+                     timeout: float) -> tuple[int, int] | None:
+    """The first offset in ``[start, end)`` where ``url`` serves other bytes than the part
+    file holds, with the byte the file held there; ``None`` when all agree or ``url``
+    could not answer."""
     try:
         with session.get(url, headers={"Range": f"bytes={start}-{end - 1}",
                                        "Accept-Encoding": "identity"},
@@ -93,7 +98,8 @@ def _first_difference(session: requests.Session, url: str, fd: int, start: int, 
             for data in response.iter_content(64 << 10):
                 disk = os.pread(fd, len(data), pos)
                 if disk != data:
-                    return pos + next(i for i, (a, b) in enumerate(zip(disk, data)) if a != b)
+                    index = next(i for i, (a, b) in enumerate(zip(disk, data)) if a != b)
+                    return pos + index, disk[index]
                 pos += len(data)
     except (requests.RequestException, StopIteration):
         return None

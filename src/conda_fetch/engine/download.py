@@ -13,6 +13,7 @@ import os
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from conda_fetch.engine.job import Job
@@ -22,6 +23,7 @@ from conda_fetch.engine.pieces import PartFile, RangeSet
 from conda_fetch.engine.retry import PermanentError, TransferError
 
 
+SAMPLE_BYTES = 256 << 10
 LAGGARD_AGE = 0.3
 LAGGARD_MIN = 64 << 10
 
@@ -64,9 +66,12 @@ class Download:
         self.error: str | None = None
         self.bad_urls: dict[str, str] = {}
         self.avoid: set[str] = set()
+        self.distrusted: set[str] = set()
         self.served: dict[str, RangeSet] = {}
         self.blamed: list[str] = []
         self.best_rate = 0.0
+        self.on_sample: Callable[[Segment], None] | None = None
+        self.checks: list[threading.Thread] = []
         self.started_at = time.monotonic()
         self._unsaved = 0
         self._saved_at = time.monotonic()
@@ -210,8 +215,11 @@ class Download:
             seg.end = self.size
 
     def advance(self, seg: Segment, count: int) -> None:
-        """``count`` bytes were written at ``seg.pos``."""
+        """``count`` bytes were written at ``seg.pos`` (not counted from a distrusted URL)."""
         with self.lock:
+            if seg.url in self.distrusted:
+                seg.pos += count
+                return
             self.done.add(seg.pos, seg.pos + count)
             self.served.setdefault(seg.url, RangeSet()).add(seg.pos, seg.pos + count)
             seg.pos += count
@@ -223,6 +231,11 @@ class Download:
             )
         if due:
             self.checkpoint(block=False)
+
+    def sampled(self, seg: Segment) -> None:
+        """``seg`` holds its first ``SAMPLE_BYTES``: the engine may cross-check them."""
+        if self.on_sample is not None:
+            self.on_sample(seg)
 
     def ended(self, seg: Segment) -> None:
         """The server closed a range that had no known end: that was the file's end."""
@@ -259,6 +272,15 @@ class Download:
                 self.failures += 1
                 if self.failures > self.options.retries:
                     self.error = f"{error} (gave up after {self.options.retries} retries)"
+
+    def distrust(self, url: str) -> None:
+        """Stop ``url``'s running segments, and fetch every range it served again."""
+        with self.lock:
+            self.distrusted.add(url)
+            for seg in self.segments:
+                if seg.url == url and seg.end is not None:
+                    seg.end = seg.pos
+        self.forget(url)
 
     def forget(self, url: str) -> RangeSet:
         """Mark every range ``url`` served as missing, to fetch it from elsewhere."""

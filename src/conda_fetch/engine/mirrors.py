@@ -3,7 +3,9 @@
 Every connection asks the board which of a file's URLs to use. A host never
 tried gets one connection first, to measure it; then the fastest per connection
 in use wins. A host that fails is set aside for a growing while (used only when no
-other host can serve) and tried again later; a host caught serving corrupt bytes is excluded for the rest of the run.
+other host can serve) and tried again later. The first bytes each host serves are compared with another host's copy
+(once per run), and a host caught serving corrupt bytes is excluded for the rest
+of the run.
 No host ever gets more than ``per_host`` connections at once.
 """
 
@@ -36,6 +38,7 @@ class HostState:
     aside_until: float = 0.0
     excluded: str = ""
     bytes: int = 0
+    checked: bool = False
 
 
 class MirrorBoard:
@@ -95,6 +98,21 @@ class MirrorBoard:
         with self._lock:
             return any(not (s := self._state(host_of(u))).excluded and s.aside_until <= now
                        for u in urls)
+
+    def fastest(self, urls: list[str]) -> list[str]:
+        """``urls`` by measured speed of their hosts, fastest (or never measured) first."""
+        with self._lock:
+            speeds = {u: self._state(host_of(u)).speed for u in urls}
+        return sorted(urls, key=lambda u: -(speeds[u] if speeds[u] is not None else float("inf")))
+
+    def claim_check(self, url: str) -> bool:
+        """True once per host: the caller cross-checks its first bytes against another host."""
+        with self._lock:
+            state = self._state(host_of(url))
+            if state.checked:
+                return False
+            state.checked = True
+            return True
 
     def exclude(self, url: str, reason: str) -> None:
         """Never use this host again in this run."""

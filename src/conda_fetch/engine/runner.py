@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterable
 
 import requests
 
-from conda_fetch.engine.blame import suspects
-from conda_fetch.engine.download import Download, Segment
+from conda_fetch.engine.blame import decide, first_difference, suspects
+from conda_fetch.engine.download import SAMPLE_BYTES, Download, Segment
 from conda_fetch.engine.events import Listener
 from conda_fetch.engine.job import Job, Outcome
 from conda_fetch.engine.mirrors import MirrorBoard, host_of
@@ -89,6 +89,7 @@ class Engine:
     # -- one file ---------------------------------------------------------------
     def _one(self, job: Job, deliver: Deliver) -> Outcome:
         download = Download(job, self.options)
+        download.on_sample = lambda seg: self._sample(download, seg)
         with self._lock:
             self.active.append(download)
         self.listener.started(download)
@@ -157,21 +158,52 @@ class Engine:
                 return True
         return False
 
+    def _sample(self, download: Download, seg: Segment) -> None:
+        """Compare the first bytes each host serves with another host's copy, once per host
+        and in the background, so a mirror that corrupts often is caught within its first
+        segment instead of after the whole file failed its checksum."""
+        witnesses = self.board.fastest(
+            [u for u in self.board.usable(download.candidates()) if host_of(u) != host_of(seg.url)])
+        if witnesses and self.board.claim_check(seg.url):
+            check = threading.Thread(target=self._cross_check, daemon=True, name="cross-check",
+                                     args=(download, seg.url, seg.start, witnesses))
+            download.checks.append(check)
+            check.start()
+
+    def _cross_check(self, download: Download, url: str, start: int, witnesses: list[str]) -> None:
+        timeout = self.options.stall_seconds
+        difference = first_difference(self.session, witnesses[0], download.fd, start,
+                                      start + SAMPLE_BYTES, timeout)
+        if difference is None or download.distrusted or download.failed():
+            return  # agreed, or another check already caught a culprit in this file
+        culprits = decide(self.session, url, witnesses, difference, timeout)
+        if len(culprits) == 1 and not download.distrusted:
+            download.distrust(culprits[0])
+            self._blame(download, culprits[0])
+
     def _blame(self, download: Download, url: str) -> None:
         host = redact(host_of(url))
+        if host in download.blamed:
+            return
         self.board.exclude(url, "served corrupt bytes")
         download.blamed.append(host)
         download.faults["corrupt"] += 1
         self.listener.fault(download, "corrupt", f"{host} served corrupt bytes; not used again")
 
     def _fetch(self, download: Download) -> None:
-        """Run connections until every byte is on disk, the file failed, or we stop."""
+        """Run connections until every byte is on disk (and every cross-check of it has
+        answered), the file failed, or we stop."""
         helpers: list[threading.Thread] = []
-        while not (self._stop.is_set() or download.failed() or download.complete()):
-            self._work(download, lambda: self._spawn(download, helpers))
-            for helper in helpers:
-                helper.join()
-            helpers.clear()
+        while True:
+            while not (self._stop.is_set() or download.failed() or download.complete()):
+                self._work(download, lambda: self._spawn(download, helpers))
+                for helper in helpers:
+                    helper.join()
+                helpers.clear()
+            if not download.checks:
+                break
+            while download.checks:  # a check may set a culprit's ranges aside: go again
+                download.checks.pop().join()
         download.checkpoint()
 
     def _spawn(self, download: Download, helpers: list[threading.Thread]) -> None:

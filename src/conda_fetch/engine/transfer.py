@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import requests
 import urllib3.exceptions
 
-from conda_fetch.engine.download import Download, Segment
+from conda_fetch.engine.download import SAMPLE_BYTES, Download, Segment
 from conda_fetch.engine.options import Options
 from conda_fetch.engine.retry import (
     ConnectError,
@@ -102,18 +102,24 @@ def _stream(
     """Copy the body to the part file until the segment's (moving) end."""
     raw = response.raw
     meter = _StallMeter(options.stall_seconds, options.stall_speed)
+    sampled = False
     while seg.end is None or seg.pos < seg.end:
         if stop.is_set():
             raise Cancelled()
         data = _read(raw, options.chunk, seg.url)
         if not data:
             break
+        if seg.url in download.distrusted:
+            raise Cancelled()
         end = seg.end
         if end is not None and seg.pos + len(data) > end:
             data = memoryview(data)[: max(0, end - seg.pos)]
         _pwrite(download.fd, data, seg.pos)
         download.advance(seg, len(data))
         meter.update(len(data), seg.url)
+        if not sampled and seg.pos - seg.start >= SAMPLE_BYTES:
+            sampled = True
+            download.sampled(seg)
     if seg.end is None:
         download.ended(seg)
     elif seg.pos < seg.end:
