@@ -7,14 +7,16 @@ import sys
 from collections.abc import Sequence
 
 from conda_fetch import __version__
-from conda_fetch.cli import demo, doctor, get, importer, mirrors, run
+from conda_fetch.cli import bundle, demo, doctor, export, get, importer, mirrors, run
 from conda_fetch.errors import CondaFetchError
 from conda_fetch.redact import redact
 
 COMMANDS = {
     "get": get,
     "run": run,
+    "export": export,
     "import": importer,
+    "bundle": bundle,
     "doctor": doctor,
     "mirrors": mirrors,
     "demo": demo,

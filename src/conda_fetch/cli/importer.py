@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 from pathlib import Path
 
 from rich.console import Console
@@ -12,6 +13,7 @@ from rich.console import Console
 from conda_fetch import condarc
 from conda_fetch.adopt import ADOPTED, PRESENT, REFUSED, Lookup, Verdict, adopt, plan_lookup
 from conda_fetch.archive import EXTENSIONS
+from conda_fetch.bundle import install_command, is_bundle, read_manifest, unpack
 from conda_fetch.cache import PackageCache, all_pkgs_dirs, find_pkgs_dir
 from conda_fetch.cache.urls import read_urls
 from conda_fetch.channels import RepodataIndex, channel_urls, configured_channels
@@ -53,13 +55,29 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("name package files or folders to import, or use --in-place")
     config = condarc.load_condarc()
     records = records_from_args(args.plan, platform=args.platform) if args.plan else None
-    files = [f for path in args.paths for f in _archives(Path(path))]
+    paths = [Path(p) for p in args.paths]
+    bundles = [p for p in paths if p.is_file() and is_bundle(p)]
+    files = [f for p in paths if p not in bundles for f in _archives(p)]
     cache = PackageCache(find_pkgs_dir(args.pkgs_dir, config=config))
     lookup = record_lookup(args, config, records, cache)
     verdicts = [adopt(f, cache, lookup, "move" if args.move else "copy") for f in files]
+    for path in bundles:
+        verdicts += _import_bundle(path, cache, console(args))
     if args.in_place:
         verdicts += [adopt(f, cache, lookup, "in-place") for f in unregistered(cache)]
     return report(args, console(args), verdicts, cache.root)
+
+
+def _import_bundle(path: Path, cache: PackageCache, out: Console) -> list[Verdict]:
+    """Adopt a bundle's packages against its own manifest, then say how to install them."""
+    manifest = read_manifest(path)
+    lookup = plan_lookup(manifest)
+    with tempfile.TemporaryDirectory(dir=cache.workdir, prefix="bundle-") as scratch:
+        verdicts = [adopt(f, cache, lookup, "move") for f in unpack(path, Path(scratch))]
+    if all(v.status != REFUSED for v in verdicts):
+        out.print(f"{path.name}: install the environment with\n  {install_command(manifest)}",
+                  highlight=False)
+    return verdicts
 
 
 def _archives(path: Path) -> list[Path]:

@@ -1,0 +1,36 @@
+"""``conda-fetch bundle``: a plan's packages and a manifest in one tar, for an offline machine."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from conda_fetch.bundle import write_bundle
+from conda_fetch.cli.options import add_fetch_options, console, fetch_report, finish
+from conda_fetch.plan import records_from_args
+from conda_fetch.units import human_bytes
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "bundle",
+        help="pack a plan's packages (fetched when missing) into one tar for an offline machine",
+        description="Takes the packages of PLAN from the package cache, fetching what is "
+        "missing, verifies them, and writes one tar with a manifest. On the offline machine, "
+        "'conda-fetch import FILE.tar' fills the cache and prints the install command.",
+    )
+    parser.add_argument("sources", nargs="+", metavar="PLAN|URL")
+    parser.add_argument("-o", "--output", required=True, metavar="FILE.tar")
+    add_fetch_options(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    records = records_from_args(args.sources, platform=args.platform)
+    report, root = fetch_report(args, records)
+    if not report.ok:
+        return finish(args, report, root)
+    output = Path(args.output)
+    write_bundle(output, records, root)
+    total = human_bytes(sum(r.size or 0 for r in records))
+    console(args).print(f"{output}: {len(records)} packages, {total}")
+    return 0
