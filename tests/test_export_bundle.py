@@ -46,14 +46,19 @@ def channel(tmp_path):
     return build_channel(tmp_path / "channel", packages), packages
 
 
+def _plan(tmp_path, root, url: str):
+    records = plan_from_repodata(root, url, "noarch")
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"actions": {"FETCH": records}}))
+    return records, plan
+
+
 def test_export_leaves_out_what_is_cached_and_aria2c_fetches_the_rest(
     tmp_path, channel, fault_server, capsys
 ) -> None:
     root, packages = channel
     server = fault_server(root)
-    records = plan_from_repodata(root, server.url, "noarch")
-    plan = tmp_path / "plan.json"
-    plan.write_text(json.dumps({"actions": {"FETCH": records}}))
+    records, plan = _plan(tmp_path, root, server.url)
     pkgs = tmp_path / "pkgs"
     pkgs.mkdir()
     shutil.copy(packages[0].path, pkgs / packages[0].fn)
@@ -79,9 +84,7 @@ def test_export_leaves_out_what_is_cached_and_aria2c_fetches_the_rest(
 def test_bundle_then_import_on_another_cache(tmp_path, channel, fault_server, capsys) -> None:
     root, packages = channel
     server = fault_server(root)
-    records = plan_from_repodata(root, server.url, "noarch")
-    plan = tmp_path / "plan.json"
-    plan.write_text(json.dumps({"actions": {"FETCH": records}}))
+    records, plan = _plan(tmp_path, root, server.url)
     first = tmp_path / "online-pkgs"
     first.mkdir()
     shutil.copy(packages[1].path, first / packages[1].fn)  # cached but unregistered: verified
@@ -107,9 +110,7 @@ def test_bundle_then_import_on_another_cache(tmp_path, channel, fault_server, ca
 def test_bundle_never_packs_a_corrupt_cached_file(tmp_path, channel, fault_server) -> None:
     root, packages = channel
     server = fault_server(root)
-    records = plan_from_repodata(root, server.url, "noarch")
-    plan = tmp_path / "plan.json"
-    plan.write_text(json.dumps({"actions": {"FETCH": records}}))
+    records, plan = _plan(tmp_path, root, server.url)
     pkgs = tmp_path / "pkgs"
     assert main(["get", str(plan), "--pkgs-dir", str(pkgs), "-q"]) == 0
     damaged = pkgs / packages[2].fn

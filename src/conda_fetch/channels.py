@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 import requests
 
 from conda_fetch import condarc
+from conda_fetch.jsonfile import read_object
 from conda_fetch.records import Record, make_record
 from conda_fetch.redact import redact
 
@@ -95,7 +95,7 @@ class RepodataIndex:
     def _cached(self, subdir_url: str) -> list[dict[str, Any]]:
         found = []
         for directory in self.cache_dirs:
-            data = _read_json(directory / "cache" / conda_cache_key(subdir_url))
+            data = read_object(directory / "cache" / conda_cache_key(subdir_url))
             if data is not None:
                 found.append(data)
         return found
@@ -108,7 +108,7 @@ class RepodataIndex:
     def _download(self, url: str) -> dict[str, Any]:
         try:
             if url.startswith("file://"):
-                return _read_json(Path(url.removeprefix("file://"))) or {}
+                return read_object(Path(url.removeprefix("file://"))) or {}
             response = self.session.get(url, timeout=(9.15, 60))
             if response.status_code == 404:
                 return {}
@@ -127,11 +127,3 @@ def _lookup(repodata: Mapping[str, Any], fn: str) -> dict[str, Any] | None:
     key = "packages.conda" if fn.endswith(".conda") else "packages"
     entry = (repodata.get(key) or {}).get(fn)
     return entry if isinstance(entry, dict) else None
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-
-from conda_fetch.records import Record
+from typing import Protocol
 
 CHUNK = 1 << 20
+
+
+def strongest(sha256: str | None, md5: str | None) -> tuple[str, str] | None:
+    """The strongest known checksum as ``(algorithm, hexdigest)``."""
+    if sha256:
+        return ("sha256", sha256)
+    if md5:
+        return ("md5", md5)
+    return None
 
 
 def file_digest(path: Path, algorithm: str) -> str:
@@ -27,7 +35,17 @@ def file_digests(path: Path, algorithms: tuple[str, ...] = ("sha256", "md5")) ->
     return {name: digest.hexdigest() for name, digest in zip(algorithms, digests)}
 
 
-def mismatch(path: Path, record: Record) -> str | None:
+class Expected(Protocol):
+    """What a file must be: a size and a checksum, each maybe unknown."""
+
+    @property
+    def size(self) -> int | None: ...
+
+    @property
+    def digest(self) -> tuple[str, str] | None: ...
+
+
+def mismatch(path: Path, record: Expected) -> str | None:
     """Why ``path`` is not the file ``record`` describes, or ``None`` when it is.
 
     The size is compared first (cheap); then the strongest known checksum.

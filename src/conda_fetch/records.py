@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from conda_fetch.errors import InputError
+from conda_fetch.hashing import strongest
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _MD5 = re.compile(r"[0-9a-f]{32}")
@@ -29,11 +30,7 @@ class Record:
     @property
     def digest(self) -> tuple[str, str] | None:
         """The strongest known checksum as ``(algorithm, hexdigest)``."""
-        if self.sha256:
-            return ("sha256", self.sha256)
-        if self.md5:
-            return ("md5", self.md5)
-        return None
+        return strongest(self.sha256, self.md5)
 
 
 def basename(url: str) -> str:

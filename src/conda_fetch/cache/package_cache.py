@@ -9,7 +9,6 @@ because conda adopts a complete ``.partial`` without checking who wrote it.
 
 from __future__ import annotations
 
-import json
 import os
 from contextlib import suppress
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 from conda_fetch.cache.lock import locked
 from conda_fetch.cache.urls import URLS_TXT, append_url, read_urls
 from conda_fetch.hashing import mismatch
+from conda_fetch.jsonfile import read_object
 from conda_fetch.records import Record
 
 WORKDIR = ".conda-fetch"
@@ -118,7 +118,7 @@ class PackageCache:
 
     def _extracted_ok(self, record: Record) -> bool:
         """Whether conda would use the extracted directory of ``record`` as it is."""
-        meta = _read_json(self.root / stem(record.fn) / "info" / "repodata_record.json")
+        meta = read_object(self.root / stem(record.fn) / "info" / "repodata_record.json")
         return meta is not None and meta.get("url") == record.url and _facts_agree(meta, record)
 
 
@@ -131,14 +131,6 @@ def _facts_agree(meta: dict[str, Any], record: Record) -> bool:
         if ours is not None and theirs not in (None, "") and theirs != ours:
             return False
     return True
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def _replace_durably(source: Path, target: Path) -> None:

@@ -6,6 +6,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from conda_fetch.hashing import strongest
+
 
 @dataclass
 class Job:
@@ -21,11 +23,8 @@ class Job:
 
     @property
     def digest(self) -> tuple[str, str] | None:
-        if self.sha256:
-            return ("sha256", self.sha256)
-        if self.md5:
-            return ("md5", self.md5)
-        return None
+        """The strongest known checksum as ``(algorithm, hexdigest)``."""
+        return strongest(self.sha256, self.md5)
 
 
 @dataclass
