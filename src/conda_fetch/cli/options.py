@@ -154,8 +154,10 @@ def print_summary(out: Console, report: Report, root: Path) -> None:
         out.print(f"[yellow]{host} served corrupt bytes[/]; it was not used again in this run")
     if report.failed:
         out.print(
-            "Run the same command again to resume, or fetch the files above by other means "
-            "and check their sha256 before putting them in the cache."
+            "Next: run the same command again to resume (try --preset china or --mirror "
+            "for more sources), or list what is missing with 'conda-fetch export PLAN "
+            "--format aria2', fetch it by any means, and adopt it with 'conda-fetch import "
+            "FOLDER', which checks each file's sha256."
         )
 
 
