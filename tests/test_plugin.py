@@ -1,0 +1,96 @@
+"""The conda plugin: its logic on plain records and a cache path, and its conda-facing layer
+where conda is importable."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import pytest
+from support.channel import build_channel, plan_from_repodata
+from support.packages import build_package
+
+from conda_fetch.cache.urls import read_urls
+from conda_fetch.engine import make_session
+from conda_fetch.faultserver import Faults
+from conda_fetch.hashing import file_digest
+from conda_fetch.plugin.prefetch import PluginSettings, hint, prefetch, records_from_precs
+
+FAST = PluginSettings(retries=1, stall_timeout=1.0, min_split=1 << 20)
+
+
+def test_settings_from_conda_values() -> None:
+    settings = PluginSettings.from_mapping(
+        {"fetch_enabled": "false", "fetch_min_split": "8M", "fetch_files": None,
+         "fetch_mirrors": {"https://conda.anaconda.org/conda-forge": ["https://m/cf"]}},
+        fetch_threads=3)
+    assert not settings.enabled
+    assert settings.min_split == 8 << 20 and settings.files == 3 and settings.split == 8
+    assert settings.mirrors == {"https://conda.anaconda.org/conda-forge": ["https://m/cf"]}
+    assert settings.options().connections >= 3
+
+
+def test_records_from_conda_records() -> None:
+    precs = [SimpleNamespace(url="https://c/noarch/a-1-0.conda", fn="a-1-0.conda", size=3,
+                             sha256="a" * 64, md5="b" * 32),
+             SimpleNamespace(url=None, fn="local-1-0.conda", size=1, sha256=None, md5=None)]
+    records = records_from_precs(precs)
+    assert [(r.fn, r.size, r.sha256) for r in records] == [("a-1-0.conda", 3, "a" * 64)]
+
+
+@pytest.fixture
+def channel(tmp_path):
+    built = tmp_path / "built"
+    packages = [build_package(built, "alpha", payload=50_000),
+                build_package(built, "gamma", payload=3_000_000)]
+    return build_channel(tmp_path / "channel", packages)
+
+
+def test_prefetch_fills_the_cache_conda_will_read(tmp_path, channel, fault_server) -> None:
+    server = fault_server(channel, Faults(cut_every=1 << 20))
+    precs = [SimpleNamespace(**r) for r in plan_from_repodata(channel, server.url, "noarch")]
+    pkgs = tmp_path / "pkgs"
+    report = prefetch(records_from_precs(precs), pkgs, make_session(), FAST)
+    assert report.ok and len(report.fetched) == 2
+    urls = read_urls(pkgs)
+    for prec in precs:
+        assert file_digest(pkgs / prec.fn, "sha256") == prec.sha256
+        assert urls[prec.fn] == prec.url
+    again = prefetch(records_from_precs(precs), pkgs, make_session(), FAST)
+    assert not again.fetched and len(again.cached) == 2
+
+
+def test_hint_names_the_files_and_the_way_out(tmp_path, channel, fault_server) -> None:
+    server = fault_server(channel, Faults(fail_status={"gamma-1.0-0.conda": 404}))
+    records = plan_from_repodata(channel, server.url_for("t/tok-123"), "noarch")
+    report = prefetch(records_from_precs(SimpleNamespace(**r) for r in records),
+                      tmp_path / "pkgs", make_session(), FAST)
+    assert not report.ok
+    text = hint(report)
+    gamma = next(r for r in records if r["name"] == "gamma")
+    assert gamma["fn"] in text and gamma["sha256"] in text
+    assert "conda fetch export" in text and "conda fetch import" in text
+    assert "tok-123" not in text
+
+
+def test_plugin_is_registered_but_never_imported_without_conda() -> None:
+    names = {ep.name: ep.value for ep in importlib.metadata.entry_points(group="conda")}
+    assert names.get("conda-fetch") == "conda_fetch.plugin.hooks"
+    probe = ("import sys, conda_fetch.cli, conda_fetch.fetch, conda_fetch.plugin.prefetch;"
+             "print('conda_fetch.plugin.hooks' in sys.modules, 'conda' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
+def test_conda_facing_hooks() -> None:
+    pytest.importorskip("conda.plugins", reason="conda is not installed here (it is not on the "
+                        "registries CI reaches); the hooks are tested where conda is")
+    from conda_fetch.plugin import hooks
+
+    assert [s.name for s in hooks.conda_subcommands()] == ["fetch"]
+    assert {c.name for c in hooks.conda_pre_commands()} == {"conda-fetch"}
+    hooks._wrap_prepare()
+    pfe = hooks._pfe()
+    assert pfe is None or getattr(pfe.prepare, hooks.MARK)
