@@ -25,6 +25,7 @@ from conda_fetch.plugin.prefetch import PluginSettings, hint, prefetch, records_
 NAME = "conda-fetch"
 COMMANDS = {"install", "create", "update", "remove", "env_create", "env_update"}
 MARK = "_conda_fetch_wrapped"
+_FAILED: list[str] = []  # the hint for the last transaction's failures, for conda's error
 
 
 @plugins.hookimpl
@@ -41,7 +42,7 @@ def _subcommand(args: Any) -> int:
     return main(argv, prog="conda fetch")
 
 
-@plugins.hookimpl
+@plugins.hookimpl(optionalhook=True)
 def conda_settings():  # type: ignore[no-untyped-def]
     setting = getattr(plugins, "CondaSetting", None)
     if setting is None:
@@ -66,19 +67,19 @@ def conda_settings():  # type: ignore[no-untyped-def]
         yield setting(name=name, description=description, parameter=parameter)
 
 
-@plugins.hookimpl
+@plugins.hookimpl(optionalhook=True)
 def conda_pre_commands():  # type: ignore[no-untyped-def]
     yield plugins.CondaPreCommand(name=NAME, action=_guarded(_wrap_prepare), run_for=COMMANDS)
 
 
-@plugins.hookimpl
+@plugins.hookimpl(optionalhook=True)
 def conda_post_solves():  # type: ignore[no-untyped-def]
     post_solve = getattr(plugins, "CondaPostSolve", None)
     if post_solve is not None:
         yield post_solve(name=NAME, action=_guarded(_after_solve))
 
 
-@plugins.hookimpl
+@plugins.hookimpl(optionalhook=True)
 def conda_health_checks():  # type: ignore[no-untyped-def]
     yield plugins.CondaHealthCheck(name="conda-fetch package cache", action=_guarded(_health))
 
@@ -139,8 +140,9 @@ def _fetch(precs: Any) -> None:
                           context.remote_connect_timeout_secs, display)
     if hasattr(PackageCacheData, "clear"):
         PackageCacheData.clear()  # conda read urls.txt before we wrote to it
-    if not report.ok:
-        print(hint(report), file=sys.stderr)
+    _FAILED[:] = [] if report.ok else [hint(report)]
+    if _FAILED and _error_hint_type() is None:
+        print(_FAILED[0], file=sys.stderr)  # no error-hint hook: say it now
 
 
 def _display(files: int) -> Any:
@@ -149,6 +151,22 @@ def _display(files: int) -> Any:
     from conda_fetch.display import Display
 
     return Display(Console(stderr=True), files, None)
+
+
+@plugins.hookimpl(optionalhook=True)
+def conda_error_hints(error: Any):  # type: ignore[no-untyped-def]
+    """After conda's own error, what conda-fetch could not fetch and the way out (conda ≥ 26)."""
+    hint_type = _error_hint_type()
+    if hint_type is None or not _FAILED:
+        return
+    try:
+        yield hint_type(text=_FAILED[0], hint_code="conda_fetch")
+    except TypeError:  # the field was called name in some releases
+        yield hint_type(text=_FAILED[0], name="conda_fetch")
+
+
+def _error_hint_type() -> Any:
+    return getattr(getattr(plugins, "types", None), "CondaErrorHint", None)
 
 
 def _settings(context: Any) -> PluginSettings:
