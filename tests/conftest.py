@@ -10,6 +10,20 @@ import pytest
 from conda_fetch.faultserver import Faults, FaultServer
 
 
+@pytest.fixture(autouse=True)
+def isolated_user(tmp_path_factory, monkeypatch) -> None:
+    """Keep the machine's own conda, mamba, pixi and conda-fetch settings (proxies, mirrors,
+    pkgs_dirs) out of every test: a fresh home, no proxy variables, loopback never proxied."""
+    home = tmp_path_factory.mktemp("home")
+    for name in ("CONDARC", "CONDA_PKGS_DIRS", "MAMBA_ROOT_PREFIX", "CONDA_PREFIX", "HTTP_PROXY",
+                 "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy", "NETRC"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("CONDA_FETCH_CONFIG", str(home / "conda-fetch.toml"))
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+
+
 @pytest.fixture
 def fault_server() -> Iterator[Callable[..., FaultServer]]:
     """A factory: ``fault_server(root, faults=None)`` → a started server, closed at teardown."""
