@@ -179,24 +179,30 @@ def _saved(state: Path) -> int:
         return 0
 
 
-def test_run_fetches_the_plan_then_runs_the_command(tmp_path, channel, fault_server) -> None:
+@pytest.mark.parametrize("tool, key", [("conda", "pkgs_dirs"), ("micromamba", "package cache")])
+def test_run_fetches_the_plan_into_the_tools_cache_then_runs_it(
+    tmp_path, channel, fault_server, tool, key
+) -> None:
     server = fault_server(channel)
     records = _records(channel, server.url)
-    pkgs = tmp_path / "pkgs"
+    pkgs = tmp_path / f"{tool}-pkgs"
     dry_run = tmp_path / "dry-run.json"
     dry_run.write_text(json.dumps({"success": True, "actions": {"FETCH": records}}))
-    # A stand-in for the conda executable: it answers --dry-run --json with the plan,
-    # and otherwise succeeds only if every package is already in the cache.
-    tool = tmp_path / "bin" / "conda"
-    tool.parent.mkdir()
+    info = tmp_path / "info.json"
+    info.write_text(json.dumps({key: [str(pkgs)]}))
+    # A stand-in for the tool: it answers `info --json` with its caches (conda and
+    # micromamba name them differently) and --dry-run --json with the plan, and
+    # otherwise succeeds only if every package is already in its cache.
+    exe = tmp_path / "bin" / tool
+    exe.parent.mkdir()
     checks = " && ".join(f'test -f "{pkgs / r["fn"]}"' for r in records)
-    tool.write_text(
+    exe.write_text(
         "#!/bin/sh\n"
-        f'case "$*" in *--dry-run*) cat "{dry_run}"; exit 0;; esac\n'
+        f'case "$*" in info*) cat "{info}"; exit 0;; *--dry-run*) cat "{dry_run}"; exit 0;; esac\n'
         f"{checks} && echo installed > \"{tmp_path / 'ran'}\"\n"
     )
-    tool.chmod(0o755)
-    status = main(["run", "--pkgs-dir", str(pkgs), *QUICK, "--", str(tool), "install", "gamma"])
+    exe.chmod(0o755)
+    status = main(["run", *QUICK, "--", str(exe), "install", "gamma"])
     assert status == 0
     assert (tmp_path / "ran").read_text().strip() == "installed"
     _assert_cached_as_conda_wants(pkgs, records)

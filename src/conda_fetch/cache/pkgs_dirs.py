@@ -23,19 +23,21 @@ def find_pkgs_dir(
     env: Mapping[str, str] = os.environ,
     run_conda: bool = True,
     config: Mapping[str, Any] | None = None,
+    tool: str | None = None,
 ) -> Path:
     """The package cache to fill: ``explicit`` (``--pkgs-dir``), else conda's first writable one.
 
-    The chosen directory is created if missing, with an empty ``urls.txt`` as
-    conda creates it. ``config`` is :func:`condarc.load_condarc` of ``env``
-    unless given. Raises :class:`CondaFetchError` when nothing is writable.
+    ``tool`` is the conda, mamba or micromamba executable whose caches count
+    (default: conda). The chosen directory is created if missing, with an empty
+    ``urls.txt`` as conda creates it. ``config`` is :func:`condarc.load_condarc`
+    of ``env`` unless given. Raises :class:`CondaFetchError` when nothing is writable.
     """
     if explicit is not None:
         path = Path(explicit).expanduser()
         if not make_writable(path):
             raise CondaFetchError(f"package cache {path} is not a writable directory")
         return path
-    candidates = all_pkgs_dirs(env=env, run_conda=run_conda, config=config)
+    candidates = all_pkgs_dirs(env=env, run_conda=run_conda, config=config, tool=tool)
     for path in candidates:
         if make_writable(path):
             return path
@@ -48,13 +50,14 @@ def all_pkgs_dirs(
     env: Mapping[str, str] = os.environ,
     run_conda: bool = True,
     config: Mapping[str, Any] | None = None,
+    tool: str | None = None,
 ) -> list[Path]:
     """conda's whole ``pkgs_dirs`` list, read-only entries included, highest priority first.
 
-    From ``conda info --json`` when ``run_conda`` and conda is found; otherwise
-    from ``CONDA_PKGS_DIRS`` and ``.condarc``, else conda's defaults.
+    From ``<tool> info --json`` when ``run_conda`` and the tool (default: conda)
+    is found; otherwise from ``CONDA_PKGS_DIRS`` and ``.condarc``, else conda's defaults.
     """
-    listed = conda_info_pkgs_dirs(env) if run_conda else None
+    listed = conda_info_pkgs_dirs(env, tool) if run_conda else None
     if listed is None:
         settings = condarc.load_condarc(env) if config is None else config
         listed = condarc.pkgs_dirs(settings) or default_pkgs_dirs(env)
@@ -80,9 +83,11 @@ def make_writable(pkgs: Path) -> bool:
     return True
 
 
-def conda_info_pkgs_dirs(env: Mapping[str, str] = os.environ) -> list[Path] | None:
-    """``pkgs_dirs`` as ``conda info --json`` prints it; ``None`` without a working conda."""
-    exe = _conda_executable(env)
+def conda_info_pkgs_dirs(env: Mapping[str, str] = os.environ,
+                         tool: str | None = None) -> list[Path] | None:
+    """The caches ``<tool> info --json`` lists (conda and mamba 1 call them ``pkgs_dirs``,
+    mamba and micromamba 2 ``package cache``); ``None`` without a working tool."""
+    exe = shutil.which(tool, path=env.get("PATH", "")) if tool else _conda_executable(env)
     if exe is None:
         return None
     try:
@@ -94,8 +99,10 @@ def conda_info_pkgs_dirs(env: Mapping[str, str] = os.environ) -> list[Path] | No
             timeout=CONDA_INFO_TIMEOUT,
             check=True,
         )
-        dirs = json.loads(done.stdout)["pkgs_dirs"]
-    except (OSError, subprocess.SubprocessError, ValueError, KeyError, TypeError):
+        info = json.loads(done.stdout)
+        dirs = info.get("pkgs_dirs") or info["package cache"]
+    except (OSError, subprocess.SubprocessError, ValueError, KeyError, TypeError,
+            AttributeError):
         return None
     if not isinstance(dirs, list) or not dirs or not all(isinstance(d, str) for d in dirs):
         return None

@@ -92,7 +92,8 @@ def fetch_records(args: argparse.Namespace, records: list[Record]) -> int:
 def fetch_report(args: argparse.Namespace, records: list[Record]) -> tuple[Report, Path]:
     """Fetch ``records`` into the package cache the options name, with the live display."""
     config = condarc.load_condarc()
-    cache = PackageCache(find_pkgs_dir(args.pkgs_dir, config=config))
+    cache = PackageCache(find_pkgs_dir(args.pkgs_dir, config=config,
+                                       tool=getattr(args, "tool", None)))
     options = engine_options(args, config)
     session = make_session(http_settings(args, config), pool_size=options.connections)
     listener = _listener(args, console(args), records)

@@ -28,6 +28,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     command = _command(args.tool_command)
     records = records_from_text(_dry_run(command), f"{command[0]} --dry-run --json")
+    args.tool = command[0]  # fill the cache of the tool that will install, not conda's
     if records:
         status = fetch_records(args, records)
         if status != 0:
