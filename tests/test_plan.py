@@ -136,6 +136,9 @@ def test_stdin() -> None:
         ('{"actions": {"FETCH": [{"fn": "x.conda"}]}}', "bad.txt: actions.FETCH[0]"),
         (f"{CF}/noarch/a-1-0.conda\n{CF}/noarch/readme.txt\n", "bad.txt:2:"),
         ("version: 2\npackage: []\n", "bad.txt:"),
+        ("version: 1\npackage:\n- url: https://x/noarch/a-1-0.conda\n  platform: linux-64\n"
+         "- url: https://x/noarch/b-1-0.conda\n  platform: linux-64\n  hash: {md5: nope}\n",
+         "bad.txt:5: package[1]"),
         ("package: [\n", "bad.txt:"),
     ],
 )

@@ -128,7 +128,7 @@ def finish(args: argparse.Namespace, report: Report, root: Path) -> int:
 
 def console(args: argparse.Namespace) -> Console:
     """Where people read: standard error, silent with ``--quiet``."""
-    return Console(stderr=True, quiet=args.quiet, highlight=False)
+    return Console(stderr=True, quiet=args.quiet, highlight=False, soft_wrap=True)
 
 
 def _listener(args: argparse.Namespace, console: Console, records: list[Record]) -> Listener:

@@ -14,9 +14,9 @@ from conda_fetch.records import Record, make_record
 
 
 def load_yaml(text: str, source: str) -> Any:
-    """Parse YAML safely; syntax errors name the line."""
+    """Parse YAML (round-trip, so mappings know their line); syntax errors name the line."""
     try:
-        return YAML(typ="safe", pure=True).load(text)
+        return YAML(typ="rt", pure=True).load(text)
     except YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
@@ -52,17 +52,26 @@ def parse_lockfile(data: dict[str, Any], source: str, platform: str | None = Non
     wanted = platform or current_subdir()
     records, platforms = [], set()
     for index, item in enumerate(packages):
+        where = f"{source}:{_line(packages, index)}: package[{index}]"
         if not isinstance(item, dict):
-            raise InputError(f"{source}: package[{index}]: not a mapping")
+            raise InputError(f"{where}: not a mapping")
         if item.get("manager", "conda") != "conda":
             continue
         platforms.add(str(item.get("platform")))
         if item.get("platform") == wanted:
-            records.append(_record(item, f"{source}: package[{index}]"))
+            records.append(_record(item, where))
     if not records and platforms:
         raise InputError(f"{source}: no packages for {wanted}; the lock file has "
                          f"{', '.join(sorted(platforms))} (use --platform)")
     return records
+
+
+def _line(items: list[Any], index: int) -> int:
+    """The 1-based line of ``items[index]`` in the file (0 when the loader does not know)."""
+    try:
+        return int(items.lc.item(index)[0]) + 1  # type: ignore[attr-defined]
+    except (AttributeError, KeyError, IndexError, TypeError):
+        return 0
 
 
 def _record(item: dict[str, Any], where: str) -> Record:
