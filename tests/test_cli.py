@@ -239,3 +239,11 @@ def test_proxy_servers_from_condarc(tmp_path, channel, fault_server, monkeypatch
     assert main(["get", str(plan), "--pkgs-dir", str(tmp_path / "pkgs"), *QUICK]) == 0
     _assert_cached_as_conda_wants(tmp_path / "pkgs", records)
     assert proxy.stats.requests >= len(records)
+
+
+def test_a_plan_with_nothing_to_fetch_succeeds(tmp_path, capsys) -> None:
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"success": True,
+                                "message": "All requested packages already installed."}))
+    assert main(["get", str(plan), "--pkgs-dir", str(tmp_path / "pkgs"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["fetched"] == []

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from conda_fetch.cli.options import add_fetch_options, fetch_records
-from conda_fetch.errors import InputError
 from conda_fetch.plan import records_from_args
 
 
@@ -22,7 +21,5 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    records = records_from_args(args.sources, platform=args.platform)
-    if not records:
-        raise InputError("the plan names no packages to fetch")
-    return fetch_records(args, records)
+    # A plan with nothing to fetch (conda's dry run when everything is cached) is no error.
+    return fetch_records(args, records_from_args(args.sources, platform=args.platform))
