@@ -13,7 +13,7 @@ from support.packages import build_package
 
 from conda_fetch.cache.urls import append_url, read_urls
 from conda_fetch.cli import main
-from conda_fetch.export import as_aria2, as_explicit, as_sha256, as_urls
+from conda_fetch.export import as_aria2, as_explicit, as_explicit_md5, as_sha256, as_urls
 from conda_fetch.hashing import file_digest
 from conda_fetch.records import make_record
 
@@ -34,6 +34,9 @@ def test_formats_exactly() -> None:
         f"  out=b-1-0.tar.bz2\n  checksum=md5={MD5}\n")
     assert as_explicit(records, {}) == (f"@EXPLICIT\nhttps://c/noarch/a-1-0.conda#sha256:{SHA}\n"
                                         f"https://c/noarch/b-1-0.tar.bz2#{MD5}\n")
+    both = [make_record("https://c/noarch/a-1-0.conda", sha256=SHA, md5=MD5), records[0]]
+    assert as_explicit_md5(both, {}) == (f"@EXPLICIT\nhttps://c/noarch/a-1-0.conda#{MD5}\n"
+                                         f"https://c/noarch/a-1-0.conda#sha256:{SHA}\n")
     assert as_sha256(records, {}) == f"{SHA}  a-1-0.conda\n# no sha256 known: b-1-0.tar.bz2\n"
 
 
@@ -99,7 +102,11 @@ def test_bundle_then_import_on_another_cache(tmp_path, channel, fault_server, ca
     offline = tmp_path / "offline-pkgs"
     assert main(["import", str(bundle), "--pkgs-dir", str(offline)]) == 0
     err = capsys.readouterr().err
-    assert "conda create -n ENV --offline" in err and '"gamma==1.0=0"' in err
+    explicit = tmp_path / "env.explicit.txt"
+    assert f'conda create -n ENV --offline --file "{explicit}"' in err
+    lines = explicit.read_text().splitlines()  # md5 first: every conda release reads it
+    assert lines[0] == "@EXPLICIT"
+    assert sorted(lines[1:]) == sorted(f"{r['url']}#{r['md5']}" for r in records)
     urls = read_urls(offline)
     for record in records:
         assert file_digest(offline / record["fn"], "sha256") == record["sha256"]

@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from conda_fetch.errors import CondaFetchError, InputError
+from conda_fetch.export import as_explicit_md5
 from conda_fetch.hashing import mismatch
 from conda_fetch.records import Record, make_record
 
@@ -107,10 +108,21 @@ def unpack(path: Path, into: Path) -> Iterator[Path]:
             yield target
 
 
-def install_command(records: Sequence[Record]) -> str:
-    """The command that installs the bundle's environment from the filled cache, offline."""
-    specs = []
-    for record in records:
-        name, version, build = _split_fn(record.fn)
-        specs.append(f'"{name}=={version}={build}"')
-    return "conda create -n ENV --offline " + " ".join(specs)
+def write_explicit(bundle: Path, records: Sequence[Record], fallback_dir: Path) -> Path:
+    """Write the bundle's environment as an explicit file beside ``bundle`` (in
+    ``fallback_dir`` when that folder is read-only); returns its path."""
+    text = as_explicit_md5(records, {})
+    name = bundle.name.removesuffix(".tar") + ".explicit.txt"
+    for folder in (bundle.resolve().parent, fallback_dir):
+        target = folder / name
+        try:
+            target.write_text(text, encoding="utf-8")
+        except OSError:
+            continue
+        return target
+    raise CondaFetchError(f"cannot write {name} beside {bundle} nor in {fallback_dir}")
+
+
+def install_command(explicit: Path) -> str:
+    """The command that installs a bundle's environment from the filled cache, offline."""
+    return f'conda create -n ENV --offline --file "{explicit}"'

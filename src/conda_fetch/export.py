@@ -31,15 +31,21 @@ def as_aria2(records: Sequence[Record], mirrors: Mirrors) -> str:
 
 
 def as_explicit(records: Sequence[Record], mirrors: Mirrors) -> str:
-    """``@EXPLICIT`` with ``#sha256:`` (or ``#md5``) on each URL, as conda reads it."""
+    """``@EXPLICIT`` with ``#sha256:`` (else ``#md5``) on each URL (conda >= 24.9 reads sha256)."""
+    return _explicit(records, prefer_md5=False)
+
+
+def as_explicit_md5(records: Sequence[Record], mirrors: Mirrors) -> str:
+    """``@EXPLICIT`` with ``#md5`` (else ``#sha256:``), as every conda release reads it."""
+    return _explicit(records, prefer_md5=True)
+
+
+def _explicit(records: Sequence[Record], prefer_md5: bool) -> str:
     lines = ["@EXPLICIT"]
     for record in records:
-        if record.sha256:
-            lines.append(f"{record.url}#sha256:{record.sha256}")
-        elif record.md5:
-            lines.append(f"{record.url}#{record.md5}")
-        else:
-            lines.append(record.url)
+        sha256 = f"#sha256:{record.sha256}" if record.sha256 else ""
+        md5 = f"#{record.md5}" if record.md5 else ""
+        lines.append(record.url + ((md5 or sha256) if prefer_md5 else (sha256 or md5)))
     return "".join(f"{line}\n" for line in lines)
 
 
@@ -60,6 +66,7 @@ FORMATS: dict[str, Callable[[Sequence[Record], Mirrors], str]] = {
     "urls": as_urls,
     "aria2": as_aria2,
     "explicit": as_explicit,
+    "explicit-md5": as_explicit_md5,
     "json": as_json,
     "sha256": as_sha256,
 }

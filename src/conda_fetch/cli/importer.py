@@ -13,7 +13,7 @@ from rich.console import Console
 from conda_fetch import condarc
 from conda_fetch.adopt import ADOPTED, PRESENT, REFUSED, Lookup, Verdict, adopt, plan_lookup
 from conda_fetch.archive import EXTENSIONS
-from conda_fetch.bundle import install_command, is_bundle, read_manifest, unpack
+from conda_fetch.bundle import install_command, is_bundle, read_manifest, unpack, write_explicit
 from conda_fetch.cache import PackageCache, all_pkgs_dirs, find_pkgs_dir
 from conda_fetch.cache.urls import read_urls
 from conda_fetch.channels import RepodataIndex, channel_urls, configured_channels
@@ -75,7 +75,8 @@ def _import_bundle(path: Path, cache: PackageCache, out: Console) -> list[Verdic
     with tempfile.TemporaryDirectory(dir=cache.workdir, prefix="bundle-") as scratch:
         verdicts = [adopt(f, cache, lookup, "move") for f in unpack(path, Path(scratch))]
     if all(v.status != REFUSED for v in verdicts):
-        out.print(f"{path.name}: install the environment with\n  {install_command(manifest)}",
+        explicit = write_explicit(path, manifest, cache.workdir)
+        out.print(f"{path.name}: install the environment with\n  {install_command(explicit)}",
                   highlight=False)
     return verdicts
 
