@@ -34,6 +34,12 @@ def test_presets_map_defaults_and_cloud_channels() -> None:
     main_url = "https://repo.anaconda.com/pkgs/main/noarch/x-1-0.conda"
     assert "https://mirrors.ustc.edu.cn/anaconda/pkgs/main/noarch/x-1-0.conda" in candidates(
         main_url, mirrormap.preset("ustc"))
+    # A channel configured as a mirror's own URL (common in China) gets the others too.
+    tuna_url = "https://mirrors.tuna.tsinghua.edu.cn/anaconda/pkgs/main/noarch/x-1-0.conda"
+    urls = candidates(tuna_url, china)
+    assert urls[0] == tuna_url and main_url in urls
+    assert "https://mirror.nju.edu.cn/anaconda/pkgs/main/noarch/x-1-0.conda" in urls
+    assert len(urls) == 6
     with pytest.raises(InputError, match="unknown mirror preset"):
         mirrormap.preset("nowhere")
 

@@ -40,8 +40,14 @@ _SITES = {
 }
 
 
-def _site_preset(site: str) -> MirrorMap:
-    return {DEFAULTS_BASE: [f"{site}/anaconda/pkgs"], CLOUD_BASE: [f"{site}/anaconda/cloud"]}
+def _network(sites: Iterable[str]) -> MirrorMap:
+    """The official bases and their copies on ``sites``, each mapped to all the others:
+    a record whose channel is configured as a mirror's URL may use the rest too."""
+    sites = list(sites)
+    groups = ([DEFAULTS_BASE, *(f"{s}/anaconda/pkgs" for s in sites)],
+              [CLOUD_BASE, *(f"{s}/anaconda/cloud" for s in sites)])
+    return {base: [other for other in group if other != base]
+            for group in groups for base in group}
 
 
 def merge(*maps: Mapping[str, Iterable[str]]) -> MirrorMap:
@@ -54,8 +60,8 @@ def merge(*maps: Mapping[str, Iterable[str]]) -> MirrorMap:
     return merged
 
 
-PRESETS: dict[str, MirrorMap] = {name: _site_preset(site) for name, site in _SITES.items()}
-PRESETS["china"] = merge(*PRESETS.values())
+PRESETS: dict[str, MirrorMap] = {name: _network([site]) for name, site in _SITES.items()}
+PRESETS["china"] = _network(_SITES.values())
 
 
 def preset(name: str) -> MirrorMap:
