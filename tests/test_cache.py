@@ -166,6 +166,65 @@ def test_wrong_archive_hides_a_good_extracted_dir(
     assert cache.status(record) is None
 
 
+def conda_style_extract(cache: PackageCache, built: Built, record: Record, **meta: object) -> Path:
+    """What conda leaves after seeing an archive with no urls.txt line (even on --dry-run):
+    the package extracted, with a repodata_record.json naming no URL."""
+    info = extract(cache, record, **meta)
+    facts = json.loads((info / "repodata_record.json").read_text())
+    facts.pop("url")
+    facts["channel"] = "<unknown>"
+    (info / "repodata_record.json").write_text(json.dumps({**facts, **meta}))
+    (info / "index.json").write_text(json.dumps({"name": "demo"}))
+    return info
+
+
+def test_registering_drops_the_urlless_record_conda_wrote(
+    cache: PackageCache, built: Built, record: Record
+) -> None:
+    # observed on conda 23.11 and 26.7: that record wins over urls.txt, so conda downloads
+    # again; without it conda rebuilds the record from index.json, urls.txt and the archive
+    place(cache, built)
+    info = conda_style_extract(cache, built, record)
+    assert cache.status(record) == "cached"
+    assert url_lines(cache) == [record.url]
+    assert not (info / "repodata_record.json").exists()
+    assert (info / "index.json").exists()
+
+
+def test_registering_keeps_a_matching_extracted_record(
+    cache: PackageCache, built: Built, record: Record
+) -> None:
+    place(cache, built)
+    info = extract(cache, record)
+    assert cache.status(record) == "cached"
+    assert (info / "repodata_record.json").exists()
+
+
+def test_registering_removes_another_archives_extracted_files(
+    cache: PackageCache, built: Built, record: Record
+) -> None:
+    place(cache, built)
+    info = extract(cache, record, md5="b" * 32)
+    assert cache.status(record) == "cached"
+    assert not info.parent.exists()
+
+
+def test_commit_over_a_stale_extraction(cache: PackageCache, built: Built, record: Record) -> None:
+    info = conda_style_extract(cache, built, record, size=1)
+    part = Path(shutil.copyfile(built.path, cache.part_path(record)))
+    cache.commit(record, part)
+    assert not info.parent.exists()
+    assert cache.status(record) == "cached"
+
+
+def test_commit_keeps_an_extraction_of_the_same_archive(
+    cache: PackageCache, built: Built, record: Record
+) -> None:
+    info = extract(cache, record)
+    cache.commit(record, Path(shutil.copyfile(built.path, cache.part_path(record))))
+    assert (info / "repodata_record.json").exists()
+
+
 # -- commit -------------------------------------------------------------------
 
 

@@ -1,15 +1,17 @@
 """One conda package cache directory: what it already holds, and putting verified files in.
 
 Files are left exactly as conda leaves them: the archive at ``<root>/<fn>`` and a
-line in ``urls.txt`` holding the record's URL. conda-fetch's own unfinished
-downloads live in the hidden ``.conda-fetch`` directory, which conda skips (it
-has no ``info/index.json``); they never use conda's ``<fn>.partial`` name,
+line in ``urls.txt`` holding the record's URL (and no stale extracted record that
+conda would read first). conda-fetch's own unfinished downloads live in the hidden
+``.conda-fetch`` directory, which conda skips (it has no ``info/index.json``); they
+never use conda's ``<fn>.partial`` name,
 because conda adopts a complete ``.partial`` without checking who wrote it.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
@@ -83,6 +85,7 @@ class PackageCache:
             if target.exists() and self._archive_ok(record):
                 path.unlink(missing_ok=True)
             else:
+                self._drop_extracted(record, replacing=True)
                 _replace_durably(path, target)
             self._note_url(record)
         return target
@@ -97,9 +100,11 @@ class PackageCache:
         return mismatch(self.root / record.fn, record) is None
 
     def _note_url(self, record: Record) -> None:
-        """Make ``record.url`` the latest ``urls.txt`` line for its file name."""
+        """Make ``record.url`` the latest ``urls.txt`` line for its file name, and make
+        sure conda does not take a stale extracted record over that line."""
         if self._latest_url(record.fn) != record.url:
             append_url(self.root, record.url)
+        self._drop_extracted(record)
 
     def _latest_url(self, fn: str) -> str | None:
         """The URL conda would take for ``fn``; ``urls.txt`` is re-read only when it changed."""
@@ -115,6 +120,27 @@ class PackageCache:
         return urls.get(fn)
 
     # -- extracted packages ----------------------------------------------------
+
+    def _drop_extracted(self, record: Record, replacing: bool = False) -> None:
+        """Remove what conda would take over ``<fn>`` and its ``urls.txt`` line.
+
+        conda reads an extracted folder's ``info/repodata_record.json`` first. One with
+        no URL or another URL (conda writes such a file for an unregistered archive it
+        sees, even on ``--dry-run``) is removed, and conda rebuilds it from
+        ``info/index.json``, ``urls.txt`` and the archive. A folder whose size or
+        checksums disagree with ``record``, or that has no record while the archive is
+        being replaced (``replacing``), holds another archive's files: it goes entirely,
+        as conda removes it before extracting a download.
+        """
+        folder = self.root / stem(record.fn)
+        if not folder.is_dir() or folder.is_symlink():
+            return
+        meta_path = folder / "info" / "repodata_record.json"
+        meta = read_object(meta_path)
+        if (meta is None and replacing) or (meta is not None and not _facts_agree(meta, record)):
+            shutil.rmtree(folder, ignore_errors=True)
+        elif meta is not None and meta.get("url") != record.url:
+            meta_path.unlink(missing_ok=True)
 
     def _extracted_ok(self, record: Record) -> bool:
         """Whether conda would use the extracted directory of ``record`` as it is."""
