@@ -16,7 +16,14 @@ from conda_fetch.cache.urls import read_urls
 from conda_fetch.engine import make_session
 from conda_fetch.faultserver import Faults
 from conda_fetch.hashing import file_digest
-from conda_fetch.plugin.prefetch import PluginSettings, hint, prefetch, records_from_precs
+from conda_fetch.plugin.prefetch import (
+    Failures,
+    PluginSettings,
+    downloads_of,
+    hint,
+    prefetch,
+    records_from_precs,
+)
 
 FAST = PluginSettings(retries=1, stall_timeout=1.0, min_split=1 << 20)
 
@@ -38,6 +45,20 @@ def test_records_from_conda_records() -> None:
              SimpleNamespace(url=None, fn="local-1-0.conda", size=1, sha256=None, md5=None)]
     records = records_from_precs(precs)
     assert [(r.fn, r.size, r.sha256) for r in records] == [("a-1-0.conda", 3, "a" * 64)]
+
+
+def test_downloads_are_what_conda_would_fetch_over_the_network(tmp_path) -> None:
+    # the fields of conda's CacheUrlAction; None is "nothing to fetch", file:// a copy
+    # from another (read-only) cache
+    action = SimpleNamespace(url="https://c/noarch/a-1-0.conda", target_pkgs_dir=str(tmp_path),
+                             target_package_basename="a-1-0.conda", size=3, sha256="a" * 64,
+                             md5="b" * 32)
+    copy = SimpleNamespace(url="file:///ro/pkgs/b-1-0.conda", target_pkgs_dir=str(tmp_path),
+                           target_package_basename="b-1-0.conda", size=1, sha256=None, md5=None)
+    wanted = downloads_of([action, None, copy])
+    assert list(wanted) == [tmp_path]
+    assert [(r.url, r.fn, r.size, r.md5) for r in wanted[tmp_path]] == [
+        ("https://c/noarch/a-1-0.conda", "a-1-0.conda", 3, "b" * 32)]
 
 
 @pytest.fixture
@@ -75,6 +96,23 @@ def test_hint_names_the_files_and_the_way_out(tmp_path, channel, fault_server) -
     assert "tok-123" not in text
 
 
+def test_failures_are_told_once_and_only_while_missing(tmp_path, channel, fault_server) -> None:
+    server = fault_server(channel, Faults(fail_status={"gamma-1.0-0.conda": 404}))
+    records = plan_from_repodata(channel, server.url, "noarch")
+    pkgs = tmp_path / "pkgs"
+    failures = Failures()
+    failures.add(prefetch(records_from_precs(SimpleNamespace(**r) for r in records), pkgs,
+                          make_session(), FAST), pkgs)
+    text = failures.hint_for("CondaHTTPError: 404")
+    assert text is not None and "gamma-1.0-0.conda" in text and "alpha" not in text
+    assert failures.hint_for("CondaHTTPError: 404") is None  # the same error printed again
+    assert failures.leftover() is None  # already told
+    late = Failures()
+    late.failed = list(failures.failed)
+    (pkgs / "gamma-1.0-0.conda").write_bytes(b"conda got it itself")
+    assert late.leftover() is None and late.hint_for("other") is None
+
+
 def test_plugin_is_registered_but_never_imported_without_conda() -> None:
     names = {ep.name: ep.value for ep in importlib.metadata.entry_points(group="conda")}
     assert names.get("conda-fetch") == "conda_fetch.plugin.hooks"
@@ -84,13 +122,42 @@ def test_plugin_is_registered_but_never_imported_without_conda() -> None:
     assert out.stdout.split() == ["False", "False"]
 
 
+NO_CONDA = ("conda is not installed here (it is not on the registries CI reaches); the hooks "
+            "are tested where conda is")
+
+
 def test_conda_facing_hooks() -> None:
-    pytest.importorskip("conda.plugins", reason="conda is not installed here (it is not on the "
-                        "registries CI reaches); the hooks are tested where conda is")
+    pytest.importorskip("conda.plugins", reason=NO_CONDA)
     from conda_fetch.plugin import hooks
 
     assert [s.name for s in hooks.conda_subcommands()] == ["fetch"]
     assert {c.name for c in hooks.conda_pre_commands()} == {"conda-fetch"}
-    hooks._wrap_prepare()
+    hooks._wrap_execute()
     pfe = hooks._pfe()
-    assert pfe is None or getattr(pfe.prepare, hooks.MARK)
+    assert pfe is None or getattr(pfe.execute, hooks.MARK)
+    hooks._wrap_execute()  # idempotent
+    assert pfe is None or getattr(pfe.execute, hooks.MARK)
+
+
+def test_hooks_match_this_condas_hookspecs() -> None:
+    """Every hook conda defines is implemented with its argument names; the others are optional
+    (a newer conda's) and every hook that runs here yields conda's own types."""
+    pytest.importorskip("conda.plugins", reason=NO_CONDA)
+    from conda.plugins.hookspec import CondaSpecs
+    from conda.plugins.manager import CondaPluginManager
+
+    from conda_fetch.plugin import hooks
+
+    manager = CondaPluginManager()
+    manager.add_hookspecs(CondaSpecs)
+    manager.register(hooks, name="conda-fetch-test")
+    manager.check_pending()  # raises for a non-optional hook conda does not define
+    specs = {name for name in dir(CondaSpecs) if name.startswith("conda_")}
+    results = {name: [item for gen in getattr(manager.hook, name)() for item in gen]
+               for name in ("conda_subcommands", "conda_pre_commands", "conda_health_checks",
+                            "conda_settings", "conda_post_solves") if name in specs}
+    assert [s.name for s in results["conda_subcommands"]] == ["fetch"]
+    assert all(results.values())
+    if "conda_error_hints" in specs:  # nothing failed: no hint
+        assert not [h for gen in manager.hook.conda_error_hints(error=RuntimeError("x"))
+                    for h in gen]

@@ -5,14 +5,19 @@ guarded: an error in conda-fetch is reported in one line and conda goes on with
 its own downloader.
 
 Fetching happens after the user said yes: a pre-command hook wraps conda's
-``ProgressiveFetchExtract.prepare`` (which runs after the prompt and never for
-``--dry-run``) so the engine fills the cache first and conda then finds every
-package there. Where that class is missing, the public post-solve hook fetches
-instead (before the prompt, but never for ``--dry-run``).
+``ProgressiveFetchExtract.execute``, which conda calls only after the prompt and
+never for ``--dry-run`` (its ``prepare`` is no such point: conda calls it to print
+the plan, before the prompt and under ``--dry-run``). The wrapper asks conda's own
+prepared actions which archives it would download, fetches those into the cache
+conda chose, then has conda prepare again, so it finds everything cached. Where
+that class is missing, the public post-solve hook fetches instead (before the
+prompt, but never for ``--dry-run``).
 """
 
 from __future__ import annotations
 
+import atexit
+import os
 import sys
 from contextlib import nullcontext
 from pathlib import Path
@@ -20,19 +25,33 @@ from typing import Any
 
 from conda import plugins
 
-from conda_fetch.plugin.prefetch import PluginSettings, hint, prefetch, records_from_precs
+try:  # the plugin types live here in every conda with plugins; conda.plugins.CondaX
+    from conda.plugins import types as _types  # is deprecated since 26.3, gone in 26.9
+except ImportError:  # pragma: no cover - no such conda
+    _types = plugins
+
+from conda_fetch.plugin.prefetch import (
+    SETTING_NAMES,
+    Failures,
+    PluginSettings,
+    downloads_of,
+    prefetch,
+    records_from_precs,
+)
 
 NAME = "conda-fetch"
-COMMANDS = {"install", "create", "update", "remove", "env_create", "env_update"}
+# conda names a command after its module (main_env_create -> env_create); wrapping is idempotent
+COMMANDS = {"install", "create", "update", "upgrade", "remove", "uninstall", "env", "env_create",
+            "env_update"}
 MARK = "_conda_fetch_wrapped"
-_FAILED: list[str] = []  # the hint for the last transaction's failures, for conda's error
+_FAILURES = Failures()  # told after conda's own error (error-hint hook), else at exit
 
 
 @plugins.hookimpl
 def conda_subcommands():  # type: ignore[no-untyped-def]
-    yield plugins.CondaSubcommand(name="fetch", summary="Fetch packages through bad networks "
-                                  "(conda-fetch: get, run, import, export, doctor, bundle, "
-                                  "mirrors, demo).", action=_subcommand)
+    yield _type("CondaSubcommand")(name="fetch", summary="Fetch packages through bad networks "
+                                   "(conda-fetch: get, run, import, export, doctor, bundle, "
+                                   "mirrors, demo).", action=_subcommand)
 
 
 def _subcommand(args: Any) -> int:
@@ -44,7 +63,7 @@ def _subcommand(args: Any) -> int:
 
 @plugins.hookimpl(optionalhook=True)
 def conda_settings():  # type: ignore[no-untyped-def]
-    setting = getattr(plugins, "CondaSetting", None)
+    setting = _type("CondaSetting")  # conda ≥ 24.3
     if setting is None:
         return
     from conda.common.configuration import MapParameter, PrimitiveParameter, SequenceParameter
@@ -69,19 +88,23 @@ def conda_settings():  # type: ignore[no-untyped-def]
 
 @plugins.hookimpl(optionalhook=True)
 def conda_pre_commands():  # type: ignore[no-untyped-def]
-    yield plugins.CondaPreCommand(name=NAME, action=_guarded(_wrap_prepare), run_for=COMMANDS)
+    pre_command = _type("CondaPreCommand")  # conda ≥ 23.7
+    if pre_command is not None:
+        yield pre_command(name=NAME, action=_guarded(_wrap_execute), run_for=COMMANDS)
 
 
 @plugins.hookimpl(optionalhook=True)
 def conda_post_solves():  # type: ignore[no-untyped-def]
-    post_solve = getattr(plugins, "CondaPostSolve", None)
+    post_solve = _type("CondaPostSolve")  # conda ≥ 24.1
     if post_solve is not None:
         yield post_solve(name=NAME, action=_guarded(_after_solve))
 
 
 @plugins.hookimpl(optionalhook=True)
 def conda_health_checks():  # type: ignore[no-untyped-def]
-    yield plugins.CondaHealthCheck(name="conda-fetch package cache", action=_guarded(_health))
+    health_check = _type("CondaHealthCheck")  # conda ≥ 23.11
+    if health_check is not None:
+        yield health_check(name="conda-fetch package cache", action=_guarded(_health))
 
 
 def _guarded(action):  # type: ignore[no-untyped-def]
@@ -102,22 +125,42 @@ def _pfe() -> Any:
         from conda.core.package_cache_data import ProgressiveFetchExtract
     except ImportError:
         return None
-    return ProgressiveFetchExtract if hasattr(ProgressiveFetchExtract, "prepare") else None
+    needed = ("prepare", "execute", "cache_actions")
+    return ProgressiveFetchExtract if all(hasattr(ProgressiveFetchExtract, n) for n in needed) else None
 
 
-def _wrap_prepare(command: str = "") -> None:
-    """Fetch a transaction's packages right before conda prepares its own downloads."""
+def _wrap_execute(command: str = "") -> None:
+    """Fetch a transaction's downloads right before conda runs its own."""
     pfe = _pfe()
-    if pfe is None or getattr(pfe.prepare, MARK, False):
+    if pfe is None or getattr(pfe.execute, MARK, False):
         return
-    original = pfe.prepare
+    original = pfe.execute
 
-    def prepare(self: Any) -> Any:
-        _guarded(_fetch)(getattr(self, "link_precords", ()))
+    def execute(self: Any) -> Any:
+        if not getattr(self, "_executed", False):
+            _guarded(_before_execute)(self)
         return original(self)
 
-    setattr(prepare, MARK, True)
-    pfe.prepare = prepare
+    setattr(execute, MARK, True)
+    pfe.execute = execute
+
+
+def _before_execute(pfe: Any) -> None:
+    from conda.base.context import context
+
+    if context.dry_run or not _settings(context).enabled:
+        return
+    pfe.prepare()  # conda's own decision of what to download (a no-op when already made)
+    wanted = downloads_of(pfe.cache_actions)
+    if not wanted:
+        return
+    for pkgs_dir, records in wanted.items():
+        _fetch_records(records, pkgs_dir)
+    # conda prepared its actions from the cache as it was: prepare them again
+    actions = getattr(pfe, "paired_actions", None)
+    if isinstance(actions, dict) and isinstance(getattr(pfe, "_prepared", None), bool):
+        actions.clear()
+        pfe._prepared = False
 
 
 def _after_solve(repodata_fn: str, unlink_precs: Any, link_precs: Any) -> None:
@@ -129,20 +172,36 @@ def _fetch(precs: Any) -> None:
     from conda.base.context import context
     from conda.core.package_cache_data import PackageCacheData
 
-    settings = _settings(context)
-    if not settings.enabled or context.dry_run or not precs:
+    if context.dry_run or not _settings(context).enabled or not precs:
         return
-    pkgs_dir = Path(PackageCacheData.first_writable().pkgs_dir)
-    records = records_from_precs(precs)
+    _fetch_records(records_from_precs(precs), Path(PackageCacheData.first_writable().pkgs_dir))
+
+
+def _fetch_records(records: list[Any], pkgs_dir: Path) -> None:
+    from conda.base.context import context
+    from conda.core.package_cache_data import PackageCacheData
+
+    if not records:
+        return
+    settings = _settings(context)
     display = None if context.json or context.quiet else _display(len(records))
     with display or nullcontext():
         report = prefetch(records, pkgs_dir, _Sessions(), settings,
                           context.remote_connect_timeout_secs, display)
     if hasattr(PackageCacheData, "clear"):
         PackageCacheData.clear()  # conda read urls.txt before we wrote to it
-    _FAILED[:] = [] if report.ok else [hint(report)]
-    if _FAILED and _error_hint_type() is None:
-        print(_FAILED[0], file=sys.stderr)  # no error-hint hook: say it now
+    if not report.ok:
+        if not _FAILURES.failed:
+            atexit.register(_hint_at_exit)
+        _FAILURES.add(report, pkgs_dir)
+
+
+def _hint_at_exit() -> None:
+    """conda has no error-hint hook before 26.7, and not every error reaches it: the hint
+    comes after conda's output, when conda could not fetch the files either."""
+    text = _FAILURES.leftover()
+    if text:
+        print(f"\n{text}", file=sys.stderr)
 
 
 def _display(files: int) -> Any:
@@ -155,26 +214,40 @@ def _display(files: int) -> Any:
 
 @plugins.hookimpl(optionalhook=True)
 def conda_error_hints(error: Any):  # type: ignore[no-untyped-def]
-    """After conda's own error, what conda-fetch could not fetch and the way out (conda ≥ 26)."""
+    """After conda's own error, what conda-fetch could not fetch and the way out (conda ≥ 26.7)."""
     hint_type = _error_hint_type()
-    if hint_type is None or not _FAILED:
+    text = _FAILURES.hint_for(str(error)) if hint_type is not None else None
+    if text is None:
         return
     try:
-        yield hint_type(text=_FAILED[0], hint_code="conda_fetch")
-    except TypeError:  # the field was called name in some releases
-        yield hint_type(text=_FAILED[0], name="conda_fetch")
+        yield hint_type(text=text, hint_code="conda_fetch")
+    except TypeError:  # fields of another release: the hint comes at exit instead
+        _FAILURES.told.discard(str(error))
 
 
 def _error_hint_type() -> Any:
-    return getattr(getattr(plugins, "types", None), "CondaErrorHint", None)
+    return _type("CondaErrorHint")  # conda ≥ 26.7
+
+
+def _type(name: str) -> Any:
+    """conda's plugin type ``name``, or ``None`` where this conda lacks it."""
+    return getattr(_types, name, None)
 
 
 def _settings(context: Any) -> PluginSettings:
+    """``plugins.fetch_*`` from conda's settings (conda ≥ 24.3); on an older conda,
+    where ``context.plugins`` does not exist, from ``CONDA_PLUGINS_FETCH_*`` variables."""
+    plugins_ns = getattr(context, "plugins", None)
     values = {}
-    for name in ("enabled", "files", "split", "min_split", "retries", "stall_timeout", "mirrors"):
-        values[f"fetch_{name}"] = getattr(getattr(context, "plugins", None), f"fetch_{name}", None)
+    for name in SETTING_NAMES:
+        value = getattr(plugins_ns, name, None)
+        if plugins_ns is None or not hasattr(plugins_ns, name):
+            value = os.environ.get(f"CONDA_PLUGINS_{name.upper()}")
+        values[name] = value
     if values["fetch_files"] in (0, "0"):
         values["fetch_files"] = None
+    if isinstance(values["fetch_mirrors"], str):
+        values["fetch_mirrors"] = None  # a map cannot come from a variable
     return PluginSettings.from_mapping(values, fetch_threads=int(context.fetch_threads or 5))
 
 

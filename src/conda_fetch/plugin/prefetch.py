@@ -59,6 +59,33 @@ def _flag(value: Any) -> bool:
     return bool(value)
 
 
+SETTING_NAMES = ("fetch_enabled", "fetch_files", "fetch_split", "fetch_min_split", "fetch_retries",
+                 "fetch_stall_timeout", "fetch_mirrors")
+
+
+def downloads_of(actions: Iterable[Any]) -> dict[Path, list[Record]]:
+    """What conda's cache actions would download over the network, by target pkgs dir.
+
+    Each action has ``url``, ``target_pkgs_dir``, ``target_package_basename``, ``size``,
+    ``sha256`` and ``md5``; ``None`` entries (nothing to fetch) and copies from another
+    cache (``file://`` URLs) are left to conda.
+    """
+    wanted: dict[Path, list[Record]] = {}
+    for action in actions:
+        url = getattr(action, "url", None)
+        pkgs_dir = getattr(action, "target_pkgs_dir", None)
+        if not url or not pkgs_dir or not str(url).startswith(("http://", "https://")):
+            continue
+        try:
+            record = make_record(str(url), getattr(action, "target_package_basename", None),
+                                 getattr(action, "size", None), getattr(action, "sha256", None),
+                                 getattr(action, "md5", None))
+        except InputError:
+            continue
+        wanted.setdefault(Path(pkgs_dir), []).append(record)
+    return wanted
+
+
 def records_from_precs(precs: Iterable[Any]) -> list[Record]:
     """Records for conda's package records (anything with url, fn, size, sha256, md5)."""
     records = []
@@ -84,8 +111,8 @@ def prefetch(records: list[Record], pkgs_dir: Path, session: requests.Session,
 
 
 def hint(report: Report) -> str:
-    """What to tell the user when some packages could not be fetched."""
-    lines = ["conda-fetch could not fetch these packages (conda will try once more itself):"]
+    """What to tell the user when some packages could not be fetched (after conda's try)."""
+    lines = ["Neither conda-fetch nor conda could fetch these packages:"]
     for record, error in report.failed:
         lines.append(f"  {record.fn}: {redact(error)}")
         lines.append(f"    url: {redact(record.url)}")
@@ -97,3 +124,35 @@ def hint(report: Report) -> str:
         "  conda fetch import FOLDER_WITH_THE_FILES",
     ]
     return "\n".join(lines)
+
+
+class Failures:
+    """What conda-fetch could not fetch in this process, told once after conda's own error.
+
+    conda tries those files itself after conda-fetch; only the ones still missing from
+    the cache then are worth a hint. ``hint_for`` serves conda's error-hint hook (once per
+    distinct error text), ``leftover`` what is still untold when the process ends.
+    """
+
+    def __init__(self) -> None:
+        self.failed: list[tuple[Record, str, Path]] = []
+        self.told: set[str] = set()
+
+    def add(self, report: Report, pkgs_dir: Path) -> None:
+        self.failed += [(record, error, Path(pkgs_dir)) for record, error in report.failed]
+
+    def missing(self) -> Report:
+        """The failed records whose archive is still not in its cache."""
+        return Report(failed=[(record, error) for record, error, pkgs in self.failed
+                              if not (pkgs / record.fn).exists()])
+
+    def hint_for(self, error_text: str) -> str | None:
+        missing = self.missing()
+        if missing.ok or error_text in self.told:
+            return None
+        self.told.add(error_text)
+        return hint(missing)
+
+    def leftover(self) -> str | None:
+        missing = self.missing()
+        return None if missing.ok or self.told else hint(missing)
