@@ -59,13 +59,19 @@ def test_split_over_several_connections(tmp_path, served) -> None:
     assert server.stats.bytes_sent <= size * 1.02
 
 
-def test_cut_every_range_still_completes_in_one_run(tmp_path, served) -> None:
-    server, sha, size = served
-    server.faults = Faults(cut_every=300_000)
+@pytest.mark.parametrize("size, cut", [(3 * MiB + 123, 300_000), (16 * MiB + 5, 5 * MiB)])
+def test_a_file_cut_every_few_mb_arrives_whole_in_one_run(tmp_path, fault_server, size,
+                                                          cut) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    sha, size = _file(root, "f.conda", size)
+    server = fault_server(root, Faults(cut_every=cut))
     recorder = Recorder()
-    outcome, delivered = _fetch(tmp_path, [server.url_for("f.conda")], sha, size,
-                                listener=recorder)
+    options = Options(**{**FAST.__dict__, "min_split": Options().min_split})
+    outcome, delivered = _fetch(tmp_path, [server.url_for("f.conda")], sha, size, options,
+                                recorder)
     assert outcome.ok, outcome.error
+    assert hashlib.sha256(delivered[0]).hexdigest() == sha
     assert "cut" in recorder.faults
     assert server.stats.bytes_sent <= size * 1.05
 
@@ -84,16 +90,17 @@ def test_unknown_size_and_hash_learned_from_the_server(tmp_path, served) -> None
     outcome, delivered = _fetch(tmp_path, [server.url_for("f.conda")], None, None)
     assert outcome.ok and outcome.size == size
     assert hashlib.sha256(delivered[0]).hexdigest() == sha
+    assert server.stats.bytes_sent <= size * 1.02  # the first answer is a piece, not all
 
 
-def test_retry_after_is_honoured(tmp_path, served) -> None:
+def test_429_and_503_are_retried(tmp_path, served) -> None:
     server, sha, size = served
-    server.faults = Faults(status_script=[(503, 0.3), (429, 0.2)])
+    server.faults = Faults(status_script=[(503, 0.03), (429, 0.02), (500, None)])
     recorder = Recorder()
     outcome, _ = _fetch(tmp_path, [server.url_for("f.conda")], sha, size, listener=recorder)
     assert outcome.ok, outcome.error
-    assert recorder.faults[:2] == ["http", "http"]
-    assert outcome.seconds >= 0.5
+    assert recorder.faults[:3] == ["http", "http", "http"]
+    assert server.stats.status_counts[503] == server.stats.status_counts[429] == 1
 
 
 def test_404_fails_fast_without_retries(tmp_path, served) -> None:

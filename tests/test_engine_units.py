@@ -1,4 +1,4 @@
-"""The engine's small parts: range sets, resume state, retry rules."""
+"""The engine's small parts: range sets, resume state, retry rules, the host board."""
 
 from __future__ import annotations
 
@@ -7,8 +7,18 @@ import random
 
 import pytest
 
+from conda_fetch.engine.mirrors import MirrorBoard
+from conda_fetch.engine.options import Options
 from conda_fetch.engine.pieces import PartFile, RangeSet
-from conda_fetch.engine.retry import PermanentError, StatusError, backoff, parse_retry_after, status_error
+from conda_fetch.engine.retry import (
+    ConnectError,
+    CutError,
+    PermanentError,
+    StatusError,
+    backoff,
+    parse_retry_after,
+    status_error,
+)
 
 
 def test_rangeset_merges_and_reports_gaps() -> None:
@@ -90,3 +100,64 @@ def test_backoff_grows_with_jitter_and_caps() -> None:
     delays = [backoff(n, 0.5, 30, rng) for n in range(1, 12)]
     assert all(0.25 <= d <= 30 for d in delays)
     assert max(delays[-3:]) > 4
+
+
+A, B = "http://a.example/f.conda", "http://b.example/f.conda"
+
+
+def test_retry_after_sets_the_host_aside_for_that_long() -> None:
+    board = MirrorBoard(Options())
+    assert board.take([A]) == A
+    board.release(A, 0, 0.1, status_error(429, "Too Many Requests", "100"))
+    assert board.take([A]) is None
+    assert 90 < board.wait([A]) <= 100
+    assert board.take([A, B]) == B and board.wait([A, B]) == 0.0
+
+
+def test_retry_after_is_capped() -> None:
+    board = MirrorBoard(Options(retry_after_max=5))
+    board.take([A])
+    board.release(A, 0, 0.1, status_error(503, "Unavailable", "86400"))
+    assert 4 < board.wait([A]) <= 5
+
+
+def test_a_failing_host_is_set_aside_with_growing_backoff_then_tried_again() -> None:
+    board = MirrorBoard(Options(backoff_base=1000, backoff_max=100_000))
+    pauses = []
+    for _ in range(4):
+        board._state("http://a.example").aside_until = 0.0  # its pause is over
+        assert board.take([A]) == A
+        board.release(A, 0, 0.1, ConnectError("refused"))
+        pauses.append(board.wait([A]))
+    assert all(400 <= p <= 1000 * 2 ** n for n, p in enumerate(pauses))  # with jitter
+
+
+def test_progress_clears_a_hosts_failures_and_a_cut_after_progress_sets_nothing_aside() -> None:
+    board = MirrorBoard(Options())
+    board.take([A])
+    board.release(A, 0, 0.1, ConnectError("refused"))
+    board._state("http://a.example").aside_until = 0.0
+    board.take([A])
+    board.release(A, 5000, 0.1, CutError("cut"))
+    assert board.wait([A]) == 0.0 and board._state("http://a.example").failures == 0
+
+
+def test_a_host_that_failed_comes_after_one_that_did_not() -> None:
+    board = MirrorBoard(Options(backoff_base=0, backoff_max=0))
+    assert board.take([A, B]) == A  # both never tried: the first listed
+    board.release(A, 0, 0.1, ConnectError("refused"))
+    assert board.take([A, B]) == B
+
+
+def test_permanent_errors_do_not_set_a_host_aside() -> None:
+    board = MirrorBoard(Options())
+    board.take([A])
+    board.release(A, 0, 0.1, status_error(404, "Not Found", None))
+    assert board.take([A]) == A
+
+
+def test_per_host_cap_and_excluded_hosts() -> None:
+    board = MirrorBoard(Options(per_host=2))
+    assert [board.take([A]) for _ in range(3)] == [A, A, None]
+    board.exclude(B, "served corrupt bytes")
+    assert board.take([B]) is None and board.usable([A, B]) == [A]

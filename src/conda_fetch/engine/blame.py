@@ -23,6 +23,10 @@ PIECE = 1 << 20
 WORKERS = 4
 
 
+Difference = tuple[int, int]
+"""A file offset where two sources disagree, and the byte the part file holds there."""
+
+
 def suspects(
     session: requests.Session,
     served: dict[str, RangeSet],
@@ -38,18 +42,31 @@ def suspects(
     def check(url: str, start: int, end: int) -> None:
         if done.is_set():
             return
-        witnesses = others(url)
-        if not witnesses:
-            return
-        difference = first_difference(session, witnesses[0], fd, start, end, timeout)
-        if difference is not None and not done.is_set():
-            found.append(decide(session, url, witnesses, difference, timeout))
+        culprits = cross_check(session, url, others(url), fd, start, end, timeout)
+        if culprits and not done.is_set():
+            found.append(culprits)
             done.set()
 
     with ThreadPoolExecutor(WORKERS) as pool:
         for url, start, end in _interleaved(served):
             pool.submit(check, url, start, end)
     return found[0] if found else []
+
+
+def cross_check(session: requests.Session, url: str, witnesses: list[str], fd: int,
+                start: int, end: int, timeout: float) -> list[str]:
+    """Compare ``[start, end)`` of the part file, served by ``url``, with the first witness
+    able to serve it all; the URLs to blame (see :func:`decide`), none when they agree or
+    no witness could answer."""
+    for n, witness in enumerate(witnesses):
+        try:
+            difference = first_difference(session, witness, fd, start, end, timeout)
+        except NoAnswer:
+            continue
+        if difference is None:
+            return []
+        return decide(session, url, [witness, *witnesses[n + 1:]], difference, timeout)
+    return []
 
 
 def _interleaved(served: dict[str, RangeSet]) -> list[tuple[str, int, int]]:
@@ -67,42 +84,51 @@ def _interleaved(served: dict[str, RangeSet]) -> list[tuple[str, int, int]]:
 
 
 def decide(session: requests.Session, url: str, witnesses: list[str],
-           difference: tuple[int, int], timeout: float) -> list[str]:
-    """``url`` (its byte was on disk) and ``witnesses[0]`` disagree at an offset: a third
-    source decides when there is one (one URL returned), else both are suspects."""
+           difference: Difference, timeout: float) -> list[str]:
+    """``url`` (its byte was on disk) and ``witnesses[0]`` disagree at an offset: another
+    source decides when one can answer (one URL returned), else both are suspects."""
     offset, seen = difference
     first = witnesses[0]
-    third = [w for w in witnesses[1:] if host_of(w) != host_of(first)]
-    if third:
+    for third in (w for w in witnesses[1:] if host_of(w) not in {host_of(first), host_of(url)}):
         try:
-            vote = _fetch(session, third[0], offset, offset + 1, timeout)
+            vote = _fetch(session, third, offset, offset + 1, timeout)
         except requests.RequestException:
-            vote = b""
+            continue
         if len(vote) == 1:
             return [first] if vote[0] == seen else [url]
     return [url, first]
 
 
+class NoAnswer(Exception):
+    """A witness could not serve the range to compare."""
+
+
 def first_difference(session: requests.Session, url: str, fd: int, start: int, end: int,
-                     timeout: float) -> tuple[int, int] | None:
+                     timeout: float) -> Difference | None:
     """The first offset in ``[start, end)`` where ``url`` serves other bytes than the part
-    file holds, with the byte the file held there; ``None`` when all agree or ``url``
-    could not answer."""
-    try:
-        with session.get(url, headers={"Range": f"bytes={start}-{end - 1}",
-                                       "Accept-Encoding": "identity"},
-                         stream=True, timeout=(timeout, timeout)) as response:
-            if response.status_code != 206:
-                return None
-            pos = start
-            for data in response.iter_content(64 << 10):
-                disk = os.pread(fd, len(data), pos)
-                if disk != data:
-                    index = next(i for i, (a, b) in enumerate(zip(disk, data)) if a != b)
-                    return pos + index, disk[index]
-                pos += len(data)
-    except (requests.RequestException, StopIteration):
-        return None
+    file holds, ``None`` when all agree; :class:`NoAnswer` when ``url`` stops sending.
+    A cut answer is asked again from where it stopped, as long as each answer brings bytes."""
+    pos = start
+    while pos < end:
+        before = pos
+        try:
+            with session.get(url, headers={"Range": f"bytes={pos}-{end - 1}",
+                                           "Accept-Encoding": "identity"},
+                             stream=True, timeout=(timeout, timeout)) as response:
+                if response.status_code != 206 or not response.headers.get(
+                        "Content-Range", "").startswith(f"bytes {pos}-"):
+                    raise NoAnswer(url)
+                for data in response.iter_content(64 << 10):
+                    data = data[: end - pos]
+                    disk = os.pread(fd, len(data), pos)
+                    if disk != data:
+                        index = next(i for i, (a, b) in enumerate(zip(disk, data)) if a != b)
+                        return pos + index, disk[index]
+                    pos += len(data)
+        except requests.RequestException:
+            pass
+        if pos == before:
+            raise NoAnswer(url)
     return None
 
 

@@ -59,7 +59,8 @@ class Download:
         self.size = job.size
         self.ranges_ok: bool | None = None
         self.segments: list[Segment] = []
-        self.failures = 0
+        self.failures: Counter[str] = Counter()
+        self._failed_at: dict[str, float] = {}
         self.fetched = 0
         self.resumed = self.done.total()
         self.faults: Counter[str] = Counter()
@@ -133,8 +134,9 @@ class Download:
             return None
         if self.ranges_ok is False:
             return (0, self.size)
-        if self.size is None:
-            return (self.done.covered_until(0), None)
+        start = self.done.covered_until(0)
+        if self.size is None:  # ask for a piece only: the answer tells the size
+            return (start, start + self.options.min_split if self.ranges_ok is None else None)
         return self._bounded(self.done.gaps(self.size)[0])
 
     def _bounded(self, gap: tuple[int, int]) -> tuple[int, int]:
@@ -193,16 +195,19 @@ class Download:
         """Record the size and range support a response revealed.
 
         A ``200`` answer means no ranges: this connection now carries the whole
-        file from byte 0 and every other segment is stopped.
+        file from byte 0 and every other segment is stopped, unless other sources
+        already serve the file in ranges; then this one is not used for it.
         """
         with self.lock:
             if total is not None and self.size is not None and total != self.size:
                 raise PermanentError(f"server has {total} bytes, expected {self.size}")
+            if not ranges and self.ranges_ok and len(self.candidates()) > 1:
+                raise PermanentError("server ignores Range where others split this file")
             if total is not None:
                 self.size = total
                 for running in self.segments:
-                    if running.end is None:
-                        running.end = min(total, running.pos + self._piece())
+                    end = running.pos + self._piece() if running.end is None else running.end
+                    running.end = min(total, end)
             if ranges:
                 if self.ranges_ok is None:
                     self.ranges_ok = True
@@ -224,7 +229,7 @@ class Download:
             self.served.setdefault(seg.url, RangeSet()).add(seg.pos, seg.pos + count)
             seg.pos += count
             self.fetched += count
-            self.failures = 0
+            self.failures.clear()
             self._unsaved += count
             due = self._unsaved >= self._checkpoint_bytes() or (
                 time.monotonic() - self._saved_at >= self.options.checkpoint_seconds
@@ -260,18 +265,29 @@ class Download:
             self._save_lock.release()
 
     # -- failure -------------------------------------------------------------------
-    def note_failure(self, seg: Segment, error: TransferError) -> None:
-        """Count a failed attempt; set the URL aside or give the file up as needed."""
+    def note_failure(self, seg: Segment, error: TransferError, sources: list[str]) -> None:
+        """Count a failed attempt; set the URL aside or give the file up as needed.
+
+        The file is given up when each of ``sources`` (the URLs still in use for it) has
+        failed ``retries`` times in a row with no progress anywhere. Attempts at a host
+        that overlapped in time count once: eight connections refused at once are one
+        failed try, not eight.
+        """
         with self.lock:
             self.faults[error.kind] += 1
             if error.permanent:
                 self.bad_urls[seg.url] = str(error)
                 if not self.candidates():
                     self.error = str(error)
-            elif seg.pos == seg.start:
-                self.failures += 1
-                if self.failures > self.options.retries:
-                    self.error = f"{error} (gave up after {self.options.retries} retries)"
+                return
+            host = host_of(seg.url)
+            if seg.pos > seg.start or seg.began < self._failed_at.get(host, 0.0):
+                return
+            self.failures[host] += 1
+            self._failed_at[host] = time.monotonic()
+            retries = self.options.retries
+            if all(self.failures[host_of(url)] > retries for url in sources):
+                self.error = f"{error} (gave up after {retries} retries)"
 
     def distrust(self, url: str) -> None:
         """Stop ``url``'s running segments, and fetch every range it served again."""

@@ -2,11 +2,11 @@
 
 Every connection asks the board which of a file's URLs to use. A host never
 tried gets one connection first, to measure it; then the fastest per connection
-in use wins. A host that fails is set aside for a growing while (used only when no
-other host can serve) and tried again later. The first bytes each host serves are compared with another host's copy
+in use wins. A host that fails without sending a byte is set aside for as long as its
+``Retry-After`` asks, else for an exponential backoff with jitter, and tried again
+after that. The first bytes each host serves are compared with another host's copy
 (once per run), and a host caught serving corrupt bytes is excluded for the rest
-of the run.
-No host ever gets more than ``per_host`` connections at once.
+of the run. No host ever gets more than ``per_host`` connections at once.
 """
 
 from __future__ import annotations
@@ -16,10 +16,9 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from conda_fetch.engine.options import Options
+from conda_fetch.engine.retry import TransferError, backoff
 from conda_fetch.redact import redact
-
-SET_ASIDE_BASE = 2.0
-SET_ASIDE_MAX = 60.0
 
 
 def host_of(url: str) -> str:
@@ -44,8 +43,8 @@ class HostState:
 class MirrorBoard:
     """Chooses URLs for connections and keeps score of hosts; thread-safe."""
 
-    def __init__(self, per_host: int, ranking: dict[str, float] | None = None) -> None:
-        self.per_host = per_host
+    def __init__(self, options: Options, ranking: dict[str, float] | None = None) -> None:
+        self.options = options
         self.hosts: dict[str, HostState] = {}
         self._lock = threading.Lock()
         for host, speed in (ranking or {}).items():
@@ -55,29 +54,31 @@ class MirrorBoard:
         return self.hosts.setdefault(host, HostState())
 
     def take(self, urls: list[str]) -> str | None:
-        """The best URL whose host can take one more connection now (counted as in use)."""
+        """The best URL whose host can take one more connection now (counted as in use);
+        ``None`` while every host is busy, set aside or excluded."""
         now = time.monotonic()
         with self._lock:
-            open_ = [u for u in urls if self._open(self._state(host_of(u)))]
-            rested = [u for u in open_ if self._state(host_of(u)).aside_until <= now]
-            usable = rested or open_  # a host set aside is still better than none
-            if not usable:
+            ready = [u for u in urls if self._ready(self._state(host_of(u)), now)]
+            if not ready:
                 return None
-            best = max(usable, key=lambda u: self._score(self._state(host_of(u)), urls.index(u)))
+            best = max(ready, key=lambda u: self._score(self._state(host_of(u)), urls.index(u)))
             self._state(host_of(best)).active += 1
             return best
 
-    def _open(self, state: HostState) -> bool:
-        return not state.excluded and state.active < self.per_host
+    def _ready(self, state: HostState, now: float) -> bool:
+        busy = state.active >= self.options.per_host
+        return not (state.excluded or busy or state.aside_until > now)
 
     @staticmethod
-    def _score(state: HostState, order: int) -> tuple[int, float, int]:
-        if state.speed is None and not state.active:
-            return (1, 0.0, -order)  # never tried: one connection goes to measure it
-        return (0, (state.speed or 0.0) / (state.active + 1), -order)
+    def _score(state: HostState, order: int) -> tuple[int, int, float, int]:
+        """Fewest failures in a row first; then a host never tried gets one connection to
+        measure it; then the most speed per connection once this one is added."""
+        untried = state.speed is None and not state.active
+        return (-state.failures, untried, (state.speed or 0.0) / (state.active + 1), -order)
 
-    def release(self, url: str, count: int, seconds: float, failed: bool) -> None:
-        """A connection to ``url`` ended after ``count`` bytes in ``seconds``."""
+    def release(self, url: str, count: int, seconds: float, error: TransferError | None) -> None:
+        """A connection to ``url`` ended after ``count`` bytes in ``seconds``, with ``error``
+        when it failed; a host that failed without sending a byte is set aside."""
         with self._lock:
             state = self._state(host_of(url))
             state.active -= 1
@@ -85,25 +86,30 @@ class MirrorBoard:
             if count and seconds > 0:
                 rate = count / seconds
                 state.speed = rate if state.speed is None else 0.7 * state.speed + 0.3 * rate
-            if failed and not count:
-                state.failures += 1
-                pause = min(SET_ASIDE_MAX, SET_ASIDE_BASE * 2 ** (state.failures - 1))
-                state.aside_until = time.monotonic() + pause
-            elif count:
+            if count:
                 state.failures = 0
+            elif error is not None and not error.permanent:
+                state.failures += 1
+                state.aside_until = time.monotonic() + self._pause(state.failures, error)
 
-    def rested(self, urls: list[str]) -> bool:
-        """Whether some host of ``urls`` is neither excluded nor set aside."""
+    def _pause(self, failures: int, error: TransferError) -> float:
+        options = self.options
+        if error.retry_after is not None:
+            return min(error.retry_after, options.retry_after_max)
+        return backoff(failures, options.backoff_base, options.backoff_max)
+
+    def wait(self, urls: list[str]) -> float:
+        """Seconds until some host of ``urls`` is no longer set aside (0 if one is not)."""
         now = time.monotonic()
         with self._lock:
-            return any(not (s := self._state(host_of(u))).excluded and s.aside_until <= now
-                       for u in urls)
+            until = [s.aside_until for u in urls if not (s := self._state(host_of(u))).excluded]
+        return max(0.0, min(until, default=now) - now)
 
     def fastest(self, urls: list[str]) -> list[str]:
-        """``urls`` by measured speed of their hosts, fastest (or never measured) first."""
+        """``urls`` by measured speed of their hosts, fastest first, never measured last."""
         with self._lock:
             speeds = {u: self._state(host_of(u)).speed for u in urls}
-        return sorted(urls, key=lambda u: -(speeds[u] if speeds[u] is not None else float("inf")))
+        return sorted(urls, key=lambda u: -(speeds[u] if speeds[u] is not None else -1.0))
 
     def claim_check(self, url: str) -> bool:
         """True once per host: the caller cross-checks its first bytes against another host."""

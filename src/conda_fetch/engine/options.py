@@ -14,7 +14,10 @@ class Options:
     ``files``: files transferred at once. ``split``: connections one file may use.
     ``connections``: connections in all, across files. ``min_split``: a file
     is cut into ranges no smaller than this. ``retries``: failed attempts in a
-    row without progress before a file is given up. ``stall_seconds`` and
+    row without progress, at each of a file's hosts, before the file is given up;
+    a failing host waits its ``Retry-After`` (at most ``retry_after_max``) or an
+    exponential backoff with jitter (``backoff_base``, ``backoff_max``) before its
+    next try. ``stall_seconds`` and
     ``stall_speed``: a connection slower than ``stall_speed`` bytes/s for
     ``stall_seconds`` is dropped and its range fetched again.
     """

@@ -11,18 +11,19 @@ from collections.abc import Callable, Iterable
 
 import requests
 
-from conda_fetch.engine.blame import decide, first_difference, suspects
+from conda_fetch.engine.blame import cross_check, suspects
 from conda_fetch.engine.download import SAMPLE_BYTES, Download, Segment
 from conda_fetch.engine.events import Listener
 from conda_fetch.engine.job import Job, Outcome
 from conda_fetch.engine.mirrors import MirrorBoard, host_of
 from conda_fetch.engine.options import Options
-from conda_fetch.engine.retry import TransferError, backoff
+from conda_fetch.engine.retry import TransferError
 from conda_fetch.engine.transfer import Cancelled, fetch_segment
 from conda_fetch.hashing import file_digest
 from conda_fetch.redact import redact
 
 Deliver = Callable[[Job], None]
+BUSY_POLL = 0.1
 
 
 class Engine:
@@ -38,7 +39,7 @@ class Engine:
         self.session = session
         self.options = options or Options()
         self.listener = listener or Listener()
-        self.board = MirrorBoard(self.options.per_host, ranking)
+        self.board = MirrorBoard(self.options, ranking)
         self.active: list[Download] = []
         self._slots = threading.BoundedSemaphore(self.options.connections)
         self._stop = threading.Event()
@@ -141,11 +142,8 @@ class Engine:
         self.listener.fault(download, "verify", f"{problem}; finding the source of the bad bytes")
         download.faults["verify"] += 1
 
-        def others(url: str) -> list[str]:
-            return [u for u in self.board.usable(download.candidates())
-                    if host_of(u) != host_of(url)]
-
-        for suspect in suspects(self.session, dict(download.served), others, download.fd,
+        for suspect in suspects(self.session, dict(download.served),
+                                lambda url: self._witnesses(download, url), download.fd,
                                 self.options.stall_seconds):
             download.forget(suspect)
             download.avoid = {host_of(suspect)}
@@ -162,22 +160,22 @@ class Engine:
         """Compare the first bytes each host serves with another host's copy, once per host
         and in the background, so a mirror that corrupts often is caught within its first
         segment instead of after the whole file failed its checksum."""
-        witnesses = self.board.fastest(
-            [u for u in self.board.usable(download.candidates()) if host_of(u) != host_of(seg.url)])
+        witnesses = self._witnesses(download, seg.url)
         if witnesses and self.board.claim_check(seg.url):
             check = threading.Thread(target=self._cross_check, daemon=True, name="cross-check",
                                      args=(download, seg.url, seg.start, witnesses))
             download.checks.append(check)
             check.start()
 
+    def _witnesses(self, download: Download, url: str) -> list[str]:
+        """The file's other hosts that could confirm what ``url`` served, fastest first."""
+        usable = self.board.usable(download.candidates())
+        return self.board.fastest([u for u in usable if host_of(u) != host_of(url)])
+
     def _cross_check(self, download: Download, url: str, start: int, witnesses: list[str]) -> None:
-        timeout = self.options.stall_seconds
-        difference = first_difference(self.session, witnesses[0], download.fd, start,
-                                      start + SAMPLE_BYTES, timeout)
-        if difference is None or download.distrusted or download.failed():
-            return  # agreed, or another check already caught a culprit in this file
-        culprits = decide(self.session, url, witnesses, difference, timeout)
-        if len(culprits) == 1 and not download.distrusted:
+        culprits = cross_check(self.session, url, witnesses, download.fd, start,
+                               start + SAMPLE_BYTES, self.options.stall_seconds)
+        if len(culprits) == 1 and not (download.distrusted or download.failed()):
             download.distrust(culprits[0])
             self._blame(download, culprits[0])
 
@@ -231,26 +229,23 @@ class Engine:
                 seg = download.claim()
                 if seg is None:
                     return
-                url = self._choose(download)
-                if url is None:
-                    download.release(seg)
-                    if download.failed():
-                        return
-                    self._stop.wait(0.1)
-                    continue
-                seg.url = url
                 error = self._attempt(download, seg, opened)
             finally:
                 self._slots.release()
-            if error is None:
-                idle_failures = 0
-                continue
             if download.failed():
                 return
-            idle_failures = 0 if seg.pos > seg.start else idle_failures + 1
-            if opened is None and idle_failures >= 2:
-                return
-            self._stop.wait(self._delay(download, error, idle_failures))
+            if error is not None:
+                idle_failures = 0 if seg.pos > seg.start else idle_failures + 1
+                if opened is None and idle_failures >= 2:
+                    return
+            if error is not None or not seg.url:
+                self._stop.wait(self._pause(download, seg))
+
+    def _pause(self, download: Download, seg: Segment) -> float:
+        """How long to wait before the next try: until a host set aside after failing (for
+        its ``Retry-After`` or backoff) is ready again, or a moment when hosts were busy."""
+        wait = self.board.wait(download.candidates())
+        return wait if seg.url else max(wait, BUSY_POLL)
 
     def _choose(self, download: Download) -> str | None:
         """A URL for the next connection, or ``None`` to wait (hosts busy or set aside)."""
@@ -264,6 +259,11 @@ class Engine:
     def _attempt(
         self, download: Download, seg: Segment, opened: Callable[[], None] | None
     ) -> TransferError | None:
+        """Fetch ``seg`` from the URL the board chooses (none: ``seg.url`` stays empty)."""
+        seg.url = self._choose(download) or ""
+        if not seg.url:
+            download.release(seg)
+            return None
         started = time.monotonic()
         error: TransferError | None = None
         try:
@@ -272,21 +272,12 @@ class Engine:
             pass
         except TransferError as exc:
             error = exc
-            download.note_failure(seg, exc)
+            download.note_failure(seg, exc, self.board.usable(download.candidates()))
             self.listener.fault(download, exc.kind, str(exc))
         finally:
             download.release(seg)
-            failing = error is not None and not error.permanent
-            self.board.release(seg.url, seg.pos - seg.start, time.monotonic() - started, failing)
+            self.board.release(seg.url, seg.pos - seg.start, time.monotonic() - started, error)
         return error
-
-    def _delay(self, download: Download, error: TransferError, failures: int) -> float:
-        options = self.options
-        if self.board.rested(download.candidates()):
-            return 0.0  # a host that is not resting can take over at once
-        if error.retry_after is not None:
-            return min(error.retry_after, options.retry_after_max)
-        return backoff(failures, options.backoff_base, options.backoff_max)
 
     def _acquire_slot(self) -> bool:
         while not self._stop.is_set():

@@ -75,7 +75,7 @@ def _accept(response: requests.Response, download: Download, seg: Segment) -> No
     if status == 206:
         first, total = _content_range(response.headers.get("Content-Range", ""))
         if first != seg.pos:
-            raise CutError(f"server answered from byte {first}, asked for {seg.pos}")
+            raise PermanentError(f"server answered from byte {first}, asked for {seg.pos}")
         download.learn(seg, total, ranges=True)
     elif status == 200:
         length = response.headers.get("Content-Length")
