@@ -20,8 +20,9 @@ def test_doctor_reports_and_fixes(tmp_path, fault_server, capsys) -> None:
     alpha = build_package(built, "alpha", payload=10_000)
     beta = build_package(built, "beta", payload=20_000)
     gamma = build_package(built, "gamma", payload=5_000)
+    delta = build_package(built, "delta", payload=3_000)
     zeta = build_package(tmp_path / "other", "zeta", payload=1_000)
-    server = fault_server(build_channel(tmp_path / "channel", [alpha, beta, gamma]))
+    server = fault_server(build_channel(tmp_path / "channel", [alpha, beta, gamma, delta]))
     pkgs = tmp_path / "pkgs"
     pkgs.mkdir()
     # registered nowhere: one the channel knows, one it does not
@@ -38,6 +39,14 @@ def test_doctor_reports_and_fixes(tmp_path, fault_server, capsys) -> None:
     (info / "index.json").write_text("{}")
     (info / "repodata_record.json").write_text(json.dumps(
         {"url": beta_url, "size": beta.size, "sha256": beta.sha256, "md5": beta.md5}))
+    # registered after conda saw it unregistered: its extracted record has no URL, and
+    # conda reads that record before urls.txt
+    shutil.copy(delta.path, pkgs / delta.fn)
+    append_url(pkgs, f"{server.url}/noarch/{delta.fn}")
+    delta_record = pkgs / stem(delta.fn) / "info" / "repodata_record.json"
+    delta_record.parent.mkdir(parents=True)
+    (delta_record.parent / "index.json").write_text("{}")
+    delta_record.write_text(json.dumps({"channel": "<unknown>", "url": "", "md5": delta.md5}))
     # an extracted folder whose archive is gone
     (pkgs / stem(gamma.fn) / "info").mkdir(parents=True)
     (pkgs / stem(gamma.fn) / "info" / "index.json").write_text("{}")
@@ -52,7 +61,8 @@ def test_doctor_reports_and_fixes(tmp_path, fault_server, capsys) -> None:
 
     assert main(["doctor", "--pkgs-dir", str(pkgs)]) == 1
     report = capsys.readouterr().err
-    assert "2 archives without a urls.txt line" in report
+    assert "3 archives without a urls.txt line" in report
+    assert f"{delta.fn}: its extracted record has no URL" in report
     assert "1 archive that no longer matches its record" in report
     assert "3 unfinished downloads" in report and "(25%)" in report
     assert "1 extracted folder without its archive" in report
@@ -60,6 +70,7 @@ def test_doctor_reports_and_fixes(tmp_path, fault_server, capsys) -> None:
     assert main(["doctor", "--pkgs-dir", str(pkgs), "--fix", "--channel", server.url]) == 1
     fixed = capsys.readouterr().err
     assert f"registered {alpha.fn}" in fixed
+    assert f"registered {delta.fn}" in fixed and not delta_record.exists()
     assert f"left {zeta.fn}" in fixed
     assert f"removed {beta.fn}" in fixed
     assert read_urls(pkgs)[alpha.fn] == f"{server.url}/noarch/{alpha.fn}"

@@ -6,12 +6,15 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from conda_fetch.adopt import ADOPTED, Lookup, adopt
 from conda_fetch.archive import EXTENSIONS
 from conda_fetch.cache import PackageCache, stem
 from conda_fetch.cache.urls import read_urls
+from conda_fetch.errors import InputError
 from conda_fetch.hashing import mismatch
+from conda_fetch.jsonfile import read_object
 from conda_fetch.records import Record, make_record
 from conda_fetch.units import human_bytes
 
@@ -61,17 +64,23 @@ def _check_archive(cache: PackageCache, path: Path, url: str | None,
                    known: Callable[[str, str], Record | None]) -> list[Finding]:
     if url is None:
         return [Finding(UNREGISTERED, path, "conda would download it again")]
-    record = _extracted_record(cache, path.name) or known(url, path.name)
+    meta = read_object(cache.root / stem(path.name) / "info" / "repodata_record.json")
+    if meta is not None and not meta.get("url"):  # conda reads this before urls.txt
+        return [Finding(UNREGISTERED, path, "its extracted record has no URL; conda would "
+                                            "download it again")]
+    record = _record_of(meta, path.name) or known(url, path.name)
     problem = mismatch(path, record) if record is not None else None
     return [Finding(BROKEN, path, problem)] if problem else []
 
 
-def _extracted_record(cache: PackageCache, fn: str) -> Record | None:
-    meta_path = cache.root / stem(fn) / "info" / "repodata_record.json"
+def _record_of(meta: dict[str, Any] | None, fn: str) -> Record | None:
+    """The record an extracted folder's ``repodata_record.json`` states, if it is usable."""
+    if not meta or not meta.get("url"):
+        return None
     try:
-        meta = json.loads(meta_path.read_text())
-        return make_record(meta["url"], fn, meta.get("size"), meta.get("sha256"), meta.get("md5"))
-    except (OSError, ValueError, KeyError, TypeError):
+        return make_record(str(meta["url"]), fn, meta.get("size"), meta.get("sha256"),
+                           meta.get("md5"))
+    except (InputError, AttributeError):
         return None
 
 
