@@ -31,6 +31,5 @@ def run(args: argparse.Namespace) -> int:
         return finish(args, report, root)
     output = Path(args.output)
     write_bundle(output, records, root)
-    total = human_bytes(sum(r.size or 0 for r in records))
-    console(args).print(f"{output}: {len(records)} packages, {total}")
+    console(args).print(f"{output}: {len(records)} packages, {human_bytes(output.stat().st_size)}")
     return 0
