@@ -4,8 +4,11 @@ where conda is importable."""
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -126,17 +129,65 @@ NO_CONDA = ("conda is not installed here (it is not on the registries CI reaches
             "are tested where conda is")
 
 
-def test_conda_facing_hooks() -> None:
+def test_conda_facing_hooks(monkeypatch) -> None:
     pytest.importorskip("conda.plugins", reason=NO_CONDA)
     from conda_fetch.plugin import hooks
 
     assert [s.name for s in hooks.conda_subcommands()] == ["fetch"]
     assert {c.name for c in hooks.conda_pre_commands()} == {"conda-fetch"}
-    hooks._wrap_execute()
     pfe = hooks._pfe()
+    if pfe is not None:
+        monkeypatch.setattr(pfe, "execute", pfe.execute)  # unwrapped again after the test
+    hooks._wrap_execute()
     assert pfe is None or getattr(pfe.execute, hooks.MARK)
     hooks._wrap_execute()  # idempotent
     assert pfe is None or getattr(pfe.execute, hooks.MARK)
+
+
+@pytest.fixture
+def conda_pkgs(tmp_path) -> Iterator[Path]:
+    """Real conda with no configuration (no .condarc, no CONDA_* variables) but an empty package
+    cache in ``tmp_path``; conda's ``ProgressiveFetchExtract.execute``, its context and its
+    cache objects are restored afterwards."""
+    pytest.importorskip("conda.core.package_cache_data", reason=NO_CONDA)
+    from conda.base.context import reset_context
+    from conda.core.package_cache_data import PackageCacheData, ProgressiveFetchExtract
+
+    pkgs = tmp_path / "pkgs"
+    with pytest.MonkeyPatch.context() as patch:
+        for name in [n for n in os.environ if n.startswith("CONDA_")]:
+            patch.delenv(name)
+        patch.setenv("CONDA_PKGS_DIRS", str(pkgs))
+        patch.setattr(ProgressiveFetchExtract, "execute", ProgressiveFetchExtract.execute)
+        reset_context(())  # no .condarc from this machine
+        PackageCacheData.clear()
+        yield pkgs
+    reset_context()
+    PackageCacheData.clear()
+
+
+@pytest.mark.parametrize("given", ["solved records", "explicit specs"])
+def test_conda_fetches_through_the_engine(given, conda_pkgs, channel, fault_server) -> None:
+    """conda's own ProgressiveFetchExtract, wrapped by our pre-command hook as conda invokes it,
+    gets every file through cuts every 1 MiB (conda alone fails at the first cut) and extracts
+    them. Solved records are what install/create pass; specs are what an @EXPLICIT file gives."""
+    from conda.base.context import context
+    from conda.core.package_cache_data import ProgressiveFetchExtract
+    from conda.models.match_spec import MatchSpec
+    from conda.models.records import PackageRecord
+
+    server = fault_server(channel, Faults(cut_every=1 << 20))
+    records = plan_from_repodata(channel, server.url, "noarch")
+    wanted = ([PackageRecord(**r) for r in records] if given == "solved records"
+              else [MatchSpec(r["url"], md5=r["md5"]) for r in records])
+    context.plugin_manager.invoke_pre_commands("install")
+    ProgressiveFetchExtract(wanted).execute()
+    urls = read_urls(conda_pkgs)
+    for record in records:
+        assert file_digest(conda_pkgs / record["fn"], "sha256") == record["sha256"]
+        assert (conda_pkgs / record["fn"].removesuffix(".conda") / "info/index.json").is_file()
+        assert urls[record["fn"]] == record["url"]
+    assert server.stats.per_path["/noarch/gamma-1.0-0.conda"] >= 3  # ranged, through 2 cuts
 
 
 def test_hooks_match_this_condas_hookspecs() -> None:
