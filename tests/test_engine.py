@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import _thread
 import hashlib
+import json
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -174,6 +177,47 @@ def test_resume_fetches_only_missing_ranges(tmp_path, served) -> None:
     assert second.resumed >= 1 * MiB - FAST.checkpoint_bytes
     assert server.stats.bytes_sent <= size - second.resumed + 4096
     assert hashlib.sha256(delivered[0]).hexdigest() == sha
+
+
+def test_ctrl_c_keeps_what_was_fetched_and_the_next_run_resumes(tmp_path, served) -> None:
+    server, sha, size = served
+    server.faults = Faults(throttle=256 << 10)
+    state = tmp_path / "work" / "f.conda.part.state"
+
+    over = threading.Event()
+
+    def press_ctrl_c_after_1_mib() -> None:
+        while _saved(state) < MiB:
+            if over.wait(0.01):
+                return
+        _thread.interrupt_main()
+
+    threading.Thread(target=press_ctrl_c_after_1_mib, daemon=True).start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            _fetch(tmp_path, [server.url_for("f.conda")], sha, size)
+    finally:
+        over.set()
+    saved, total = _ranges(state), _saved(state)
+    assert MiB <= total < size
+    server.faults = Faults()
+    server.reset_stats()
+    outcome, delivered = _fetch(tmp_path, [server.url_for("f.conda")], sha, size)
+    assert outcome.ok and outcome.resumed == total
+    assert hashlib.sha256(delivered[0]).hexdigest() == sha
+    asked = [(start, end) for _, start, end in server.stats.ranges]
+    assert not [(a, b) for a, b in asked for s, e in saved if a < e and s < b]  # none again
+
+
+def _ranges(state: Path) -> list[list[int]]:
+    try:
+        return json.loads(state.read_text())["done"]
+    except (OSError, ValueError):
+        return []
+
+
+def _saved(state: Path) -> int:
+    return sum(end - start for start, end in _ranges(state))
 
 
 def test_part_file_is_not_a_name_conda_uses(tmp_path, served) -> None:

@@ -82,10 +82,9 @@ class Engine:
         deadline = time.monotonic() + grace
         while self.active and time.monotonic() < deadline:
             time.sleep(0.05)
-        with self._lock:
-            remaining = list(self.active)
-        for download in remaining:
-            download.checkpoint()
+        with self._lock:  # no file closes meanwhile
+            for download in self.active:
+                download.checkpoint()
 
     # -- one file ---------------------------------------------------------------
     def _one(self, job: Job, deliver: Deliver) -> Outcome:
@@ -99,7 +98,7 @@ class Engine:
         finally:
             with self._lock:
                 self.active.remove(download)
-            download.close()
+                download.close()
         outcome = Outcome(
             job=job,
             ok=download.error is None,
