@@ -2,10 +2,12 @@
 
 Not a test. Each scenario starts the project's fault-injecting server in its own
 process, runs each tool as its own process against it, and reports wall time,
-bytes the server sent, success and (for conda-fetch) peak memory. Run:
+bytes the server sent, success and (for conda-fetch) peak memory, then each
+target of the issues with its measured value, met or MISSED. Run:
 
-    python bench/run.py            # every scenario
-    python bench/run.py throttle   # only some
+    python bench/run.py               # every scenario
+    python bench/run.py throttle cut  # only some
+    python bench/run.py --repeat 3    # three times, to see the spread
 """
 
 from __future__ import annotations
@@ -16,23 +18,19 @@ import json
 import os
 import shutil
 import signal
+import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-
 MiB = 1 << 20
-
-
-@dataclass
-class Scenario:
-    name: str
-    files: list[tuple[str, int]]
-    server_args: list[str]
-    targets: str
+BIG = [("big-1.0-0.conda", 64 * MiB)]
+SMALL = [(f"pkg{i:03d}-1.0-0.conda", 20_000 + 997 * i) for i in range(200)]
 
 
 @dataclass
@@ -44,16 +42,30 @@ class Result:
     peak_mb: float | None = None
 
 
-SCENARIOS = {
-    "throttle": Scenario("throttle", [("big-1.0-0.conda", 64 * MiB)], ["--throttle", str(4 * MiB)],
-                         ">= 6x one connection, within 15% of aria2c"),
-    "cut": Scenario("cut", [("big-1.0-0.conda", 64 * MiB)], ["--cut-every", str(5 * MiB)],
-                    "one run, <= 5% extra bytes"),
-    "unlimited": Scenario("unlimited", [("huge-1.0-0.conda", 1024 * MiB)], [],
-                          ">= 80% of aria2c throughput, peak memory < 100 MB"),
-    "small": Scenario("small", [(f"pkg{i:03d}-1.0-0.conda", 20_000 + 997 * i) for i in range(200)],
-                      ["--latency", "0.05"], "200 packages, 50 ms latency per request"),
-}
+@dataclass
+class Target:
+    """One figure an issue asks for: ``value`` must be at least (or at most) ``limit``."""
+
+    name: str
+    value: float
+    limit: float
+    at_least: bool
+    unit: str = "x"
+    ok: bool = True
+
+    @property
+    def met(self) -> bool:
+        within = self.value >= self.limit if self.at_least else self.value <= self.limit
+        return self.ok and within
+
+    def __str__(self) -> str:
+        sign = ">=" if self.at_least else "<="
+        value = f"{self.value:+.1%}" if self.unit == "%" else f"{self.value:.2f}{self.unit}"
+        limit = f"{self.limit:+.0%}" if self.unit == "%" else f"{self.limit:g}{self.unit}"
+        return f"{self.name}: {value} (target {sign} {limit}) {'met' if self.met else 'MISSED'}"
+
+
+Rows = list[tuple[str, Result]]
 
 
 def make_files(root: Path, files: list[tuple[str, int]]) -> dict[str, str]:
@@ -84,6 +96,7 @@ class Server:
              "--stats-file", str(stats), *args],
             stdout=subprocess.PIPE, text=True,
         )
+        assert self.proc.stdout is not None
         self.url = self.proc.stdout.readline().strip()
         if not self.url.startswith("http://"):
             raise SystemExit("the fault server did not start; is conda-fetch installed here?")
@@ -94,20 +107,39 @@ class Server:
         return int(json.loads(self.stats.read_text()).get("bytes_sent", 0))
 
 
-def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float, bool, float]:
-    """Run ``command``; wall seconds, success, peak RSS in MB."""
+def timed(command: list[str], stdout: Path | None = None) -> tuple[float, bool, float]:
+    """Run ``command``; wall seconds, success, peak RSS in MB. Data written earlier is
+    flushed first, so that no tool pays for the writes of the one before."""
+    os.sync()
     started = time.monotonic()
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return time.monotonic() - started, proc.returncode == 0, usage.ru_maxrss / 1024
+    with open(stdout or os.devnull, "w") as out:
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.DEVNULL)
+        _, status, usage = os.wait4(proc.pid, 0)
+    ok = os.waitstatus_to_exitcode(status) == 0
+    return time.monotonic() - started, ok, usage.ru_maxrss / 1024
 
 
-def run_conda_fetch(plan: Path, out: Path) -> tuple[float, bool, float]:
-    return timed([*_conda_fetch(), "get", str(plan), "--pkgs-dir", str(out), "--quiet"])
+def killed_then_rerun(command: list[str], progress: Callable[[], int], at: int
+                      ) -> tuple[float, bool, float]:
+    """Run ``command``, ``kill -9`` it once ``progress()`` reaches ``at``, run it again."""
+    os.sync()
+    started = time.monotonic()
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while proc.poll() is None and progress() < at:
+        time.sleep(0.01)
+    proc.kill()
+    proc.wait()
+    _, ok, peak = timed(command)
+    return time.monotonic() - started, ok, peak
 
 
-def run_single(urls: list[str], out: Path) -> tuple[float, bool, float]:
+def conda_fetch(plan: Path, out: Path, *options: str) -> list[str]:
+    exe = shutil.which("conda-fetch")
+    return [*([exe] if exe else [sys.executable, "-m", "conda_fetch"]), "get", str(plan),
+            "--pkgs-dir", str(out), *options]
+
+
+def one_connection(urls: list[str], out: Path) -> list[str]:
     """One connection per file, one file at a time, no resume: how conda fetches."""
     script = (
         "import sys, requests\n"
@@ -118,104 +150,73 @@ def run_single(urls: list[str], out: Path) -> tuple[float, bool, float]:
         "            for chunk in r.iter_content(1 << 20):\n"
         "                f.write(chunk)\n"
     )
-    return timed([sys.executable, "-c", script, str(out), *urls])
+    return [sys.executable, "-c", script, str(out), *urls]
 
 
-def run_aria2(urls: list[str], digests: dict[str, str], out: Path) -> tuple[float, bool, float]:
+def aria2(urls: list[str], digests: dict[str, str], out: Path) -> list[str]:
     listing = out / "aria2.txt"
     lines = []
     for url in urls:
         name = url.rsplit("/", 1)[1]
         lines += [url, f"  out={name}", f"  checksum=sha-256={digests[name]}"]
     listing.write_text("\n".join(lines) + "\n")
-    return timed(["aria2c", "-q", "-i", str(listing), "-d", str(out), "-j", "8", "-x", "8",
-                  "-s", "8", "-k", "4M", "--max-tries=0", "--retry-wait=0",
-                  "--file-allocation=none", "--auto-file-renaming=false"])
+    return ["aria2c", "-q", "-i", str(listing), "-d", str(out), "-j", "8", "-x", "8", "-s", "8",
+            "-k", "4M", "--max-tries=0", "--retry-wait=0", "--file-allocation=none",
+            "--auto-file-renaming=false"]
 
 
-def run_scenario(scenario: Scenario, work: Path) -> list[Result]:
+def write_plan(path: Path, urls: list[str], digests: dict[str, str]) -> Path:
+    path.write_text("@EXPLICIT\n" + "".join(
+        f"{u}#sha256:{digests[u.rsplit('/', 1)[1]]}\n" for u in urls))
+    return path
+
+
+def compare_tools(work: Path, files: list[tuple[str, int]], server_args: list[str],
+                  resume: bool = False) -> dict[str, Result]:
+    """Each tool against a fresh server; with ``resume``, each is killed half way
+    (``kill -9``) and run again, without aria2c (it saves its state once a minute)."""
     root = work / "channel"
-    digests = make_files(root, scenario.files)
-    tools = ["conda-fetch", "one connection"] + (["aria2c"] if shutil.which("aria2c") else [])
-    results = []
+    digests = make_files(root, files)
+    tools = ["conda-fetch", "one connection"]
+    if shutil.which("aria2c") and not resume:
+        tools.append("aria2c")
+    results = {}
     for tool in tools:
         out = work / tool.replace(" ", "-")
         out.mkdir()
-        server = Server(root, scenario.server_args, work / f"{out.name}.stats.json")
-        urls = [f"{server.url}/noarch/{name}" for name, _ in scenario.files]
+        server = Server(root, server_args, work / f"{out.name}.stats.json")
+        urls = [f"{server.url}/noarch/{name}" for name, _ in files]
         if tool == "conda-fetch":
-            plan = work / "plan.txt"
-            plan.write_text("@EXPLICIT\n" + "".join(
-                f"{u}#sha256:{digests[u.rsplit('/', 1)[1]]}\n" for u in urls))
-            seconds, ok, peak = run_conda_fetch(plan, out)
+            command = conda_fetch(write_plan(work / "plan.txt", urls, digests), out, "--quiet")
         elif tool == "one connection":
-            seconds, ok, peak = run_single(urls, out)
+            command = one_connection(urls, out)
         else:
-            seconds, ok, peak = run_aria2(urls, digests, out)
+            command = aria2(urls, digests, out)
+        if resume:
+            half = sum(size for _, size in files) // 2
+            seconds, ok, peak = killed_then_rerun(command, lambda: _on_disk(out), half)
+        else:
+            seconds, ok, peak = timed(command)
         ok = ok and _all_correct(out, digests)
-        results.append(Result(tool, seconds, server.close(), ok,
-                              peak if tool == "conda-fetch" else None))
+        results[tool] = Result(tool, seconds, server.close(), ok,
+                               peak if tool == "conda-fetch" else None)
         shutil.rmtree(out)
     shutil.rmtree(root)
     return results
 
 
-MIRROR_FILE = [("big-1.0-0.conda", 64 * MiB)]
-MIRROR_OPTIONS = ["--split", "8", "--per-host", "4"]
-
-
-def run_mirror_scenarios(work: Path) -> list[tuple[str, Result, str]]:
-    """conda-fetch against itself: one mirror, two, a refused primary, a corrupting mirror."""
-    root = work / "channel"
-    digests = make_files(root, MIRROR_FILE)
-    capped = ["--throttle", str(2 * MiB)]
-    rows = []
-
-    def run(label: str, servers: list[list[str]], refused_first: bool = False) -> Result:
-        procs = [Server(root, args, work / f"{label}-{n}.json") for n, args in enumerate(servers)]
-        bases = [p.url for p in procs]
-        if refused_first:
-            bases.insert(0, _refused())
-        name = MIRROR_FILE[0][0]
-        plan = work / "plan.txt"
-        plan.write_text(f"@EXPLICIT\n{bases[0]}/noarch/{name}#sha256:{digests[name]}\n")
-        out = work / label
-        out.mkdir()
-        mirrors = [arg for base in bases[1:] for arg in ("--mirror", f"{bases[0]}={base}")]
-        seconds, ok, peak = timed([*_conda_fetch(), "get", str(plan), "--pkgs-dir", str(out),
-                                   "--quiet", *MIRROR_OPTIONS, *mirrors])
-        ok = ok and _all_correct(out, digests)
-        shutil.rmtree(out)
-        return Result(label, seconds, sum(p.close() for p in procs), ok, peak)
-
-    one = run("one mirror", [capped])
-    two = run("two mirrors", [capped, capped])
-    rows.append(("mirrors", one, ""))
-    rows.append(("mirrors", two, _ratio("one mirror's speed", one.seconds / two.seconds, 1.8)))
-    refused = run("refused primary", [capped], refused_first=True)
-    cost = refused.seconds - one.seconds
-    rows.append(("mirrors", refused, f"costs {cost:+.2f}s ({'met' if cost < 1 else 'MISSED'})"))
-    clean = run("three clean", [capped] * 3)
-    corrupt = run("one corrupting", [capped, capped + ["--corrupt-every", str(MiB)], capped])
-    ratio = corrupt.seconds / clean.seconds
-    rows.append(("mirrors", clean, ""))
-    rows.append(("mirrors", corrupt, f"{ratio:.2f}x the clean time "
-                                     f"({'met' if corrupt.ok and ratio <= 1.5 else 'MISSED'})"))
-    shutil.rmtree(root)
-    return rows
-
-
-def _refused() -> str:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{probe.getsockname()[1]}"
-
-
-def _conda_fetch() -> list[str]:
-    exe = shutil.which("conda-fetch")
-    return [exe] if exe else [sys.executable, "-m", "conda_fetch"]
+def _on_disk(out: Path) -> int:
+    """Bytes a tool has safely written: conda-fetch's resume state, else the files' sizes."""
+    total = 0
+    for path in out.rglob("*"):
+        if path.name.endswith(".part.state"):
+            try:
+                total += sum(e - s for s, e in json.loads(path.read_text())["done"])
+            except (OSError, ValueError, KeyError):
+                pass
+        elif path.suffix == ".conda" and ".conda-fetch" not in path.parts:
+            total += path.stat().st_size if path.exists() else 0
+    return total
 
 
 def _all_correct(out: Path, digests: dict[str, str]) -> bool:
@@ -232,63 +233,158 @@ def _all_correct(out: Path, digests: dict[str, str]) -> bool:
     return True
 
 
-def verdict(scenario: Scenario, results: list[Result]) -> str:
-    """Each target of the scenario, met or not."""
-    by = {r.tool: r for r in results}
+# -- scenarios: each returns its table rows and its targets ------------------------------
+def throttle(work: Path) -> tuple[Rows, list[Target]]:
+    by = compare_tools(work, BIG, ["--throttle", str(4 * MiB)])
     ours = by["conda-fetch"]
-    payload = sum(size for _, size in scenario.files)
-    notes = []
-    if scenario.name == "throttle":
-        notes.append(_ratio("vs one connection", by["one connection"].seconds / ours.seconds, 6.0))
-    if scenario.name == "cut":
-        extra = ours.sent / payload - 1
-        notes.append(f"extra bytes {extra:+.1%} ({'met' if ours.ok and extra <= 0.05 else 'MISSED'})")
-    if scenario.name == "unlimited":
-        notes.append(f"peak {ours.peak_mb:.0f} MB ({'met' if ours.peak_mb < 100 else 'MISSED'})")
-    if "aria2c" in by and by["aria2c"].ok:
-        ratio = by["aria2c"].seconds / ours.seconds
-        if scenario.name == "throttle":
-            notes.append(f"{ratio:.2f}x aria2c's speed ({'met' if ratio >= 0.85 else 'MISSED'})")
-        elif scenario.name == "unlimited":
-            notes.append(f"{ratio:.2f}x aria2c's throughput ({'met' if ratio >= 0.8 else 'MISSED'})")
-        else:
-            notes.append(f"{ratio:.2f}x aria2c's speed")
-    return "; ".join(notes)
+    targets = [Target("speed vs one connection", by["one connection"].seconds / ours.seconds,
+                      6.0, True, ok=ours.ok)]
+    if "aria2c" in by:
+        targets.append(Target("time vs aria2c", ours.seconds / by["aria2c"].seconds, 1.15,
+                              False, ok=ours.ok and by["aria2c"].ok))
+    return _rows("64 MB, 4 MB/s per connection", by), targets
 
 
-def _ratio(label: str, value: float, target: float) -> str:
-    return f"{value:.1f}x {label} ({'met' if value >= target else 'MISSED'})"
+def cut(work: Path) -> tuple[Rows, list[Target]]:
+    by = compare_tools(work, BIG, ["--cut-every", str(5 * MiB)])
+    ours = by["conda-fetch"]
+    extra = ours.sent / BIG[0][1] - 1
+    return _rows("64 MB, cut every 5 MB", by), [
+        Target("one run, extra bytes", extra, 0.05, False, "%", ok=ours.ok)]
+
+
+def unlimited(work: Path) -> tuple[Rows, list[Target]]:
+    by = compare_tools(work, [("huge-1.0-0.conda", 1024 * MiB)], [])
+    ours = by["conda-fetch"]
+    targets = [Target("peak memory", ours.peak_mb or 0.0, 100, False, " MB", ok=ours.ok)]
+    if "aria2c" in by:
+        targets.insert(0, Target("throughput vs aria2c", by["aria2c"].seconds / ours.seconds,
+                                 0.8, True, ok=ours.ok and by["aria2c"].ok))
+    return _rows("1 GiB, no limits", by), targets
+
+
+def small(work: Path) -> tuple[Rows, list[Target]]:
+    by = compare_tools(work, SMALL, ["--latency", "0.05"])
+    ours = by["conda-fetch"]
+    targets = [Target("200 packages all fetched", float(ours.ok), 1, True, "")]
+    return _rows("200 packages, 50 ms latency", by), targets
+
+
+def resume(work: Path) -> tuple[Rows, list[Target]]:
+    by = compare_tools(work, BIG, ["--throttle", str(4 * MiB)], resume=True)
+    ours = by["conda-fetch"]
+    extra = ours.sent / BIG[0][1] - 1
+    return _rows("64 MB, 4 MB/s, kill -9 at 50%, rerun", by), [
+        Target("bytes over the payload", extra, 0.10, False, "%", ok=ours.ok)]
+
+
+def _rows(label: str, by: dict[str, Result]) -> Rows:
+    return [(label if n == 0 else "", r) for n, r in enumerate(by.values())]
+
+
+MIRROR_OPTIONS = ["--split", "8", "--per-host", "4"]
+
+
+def mirrors(work: Path) -> tuple[Rows, list[Target]]:
+    """conda-fetch against itself: one mirror, two, a refused primary, a corrupting mirror.
+    Each mirror caps a connection at 2 MB/s, and ``--per-host 4`` stands for a mirror that
+    lets a client open 4 connections."""
+    root = work / "channel"
+    digests = make_files(root, BIG)
+    capped = ["--throttle", str(2 * MiB)]
+
+    def run(label: str, servers: list[list[str]], refused_first: bool = False
+            ) -> tuple[Result, bool]:
+        """The result, and whether exactly the corrupting servers were named."""
+        procs = [Server(root, args, work / f"{label}-{n}.json") for n, args in enumerate(servers)]
+        bases = [p.url for p in procs]
+        if refused_first:
+            bases.insert(0, _refused())
+        out = work / label
+        out.mkdir()
+        plan = write_plan(work / "plan.txt", [f"{bases[0]}/noarch/{BIG[0][0]}"], digests)
+        maps = [arg for base in bases[1:] for arg in ("--mirror", f"{bases[0]}={base}")]
+        report = work / "report.json"
+        seconds, ok, peak = timed(conda_fetch(plan, out, "--json", *MIRROR_OPTIONS, *maps),
+                                  stdout=report)
+        ok = ok and _all_correct(out, digests)
+        shutil.rmtree(out)
+        blamed = [h for f in json.loads(report.read_text())["fetched"] for h in f["blamed"]]
+        culprits = [p.url for p, args in zip(procs, servers) if "--corrupt-every" in args]
+        return Result(label, seconds, sum(p.close() for p in procs), ok, peak), \
+            blamed == culprits
+
+    one, _ = run("one mirror", [capped])
+    two, _ = run("two mirrors", [capped, capped])
+    refused, _ = run("refused primary", [capped], refused_first=True)
+    clean, _ = run("three clean", [capped] * 3)
+    corrupt, named = run("one corrupting", [capped, capped + ["--corrupt-every", str(MiB)], capped])
+    rows = [("64 MB mirrors, 2 MB/s/conn, per-host 4" if r is one else "", r)
+            for r in (one, two, refused, clean, corrupt)]
+    shutil.rmtree(root)
+    return rows, [
+        Target("two mirrors vs one", one.seconds / two.seconds, 1.8, True, ok=two.ok),
+        Target("refused primary costs", refused.seconds - one.seconds, 1.0, False, " s",
+               ok=refused.ok),
+        Target("corrupting mirror of three (named) vs clean",
+               corrupt.seconds / clean.seconds, 1.5, False, ok=corrupt.ok and named),
+    ]
+
+
+def _refused() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{probe.getsockname()[1]}"
+
+
+SCENARIOS = {"throttle": throttle, "cut": cut, "unlimited": unlimited, "small": small,
+             "resume": resume, "mirrors": mirrors}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("only", nargs="*", metavar="SCENARIO", help=", ".join(SCENARIOS))
-    names = parser.parse_args().only or [*SCENARIOS, "mirrors"]
-    unknown = set(names) - {*SCENARIOS, "mirrors"}
+    parser.add_argument("--repeat", type=int, default=1, metavar="N",
+                        help="run every scenario N times and summarize the spread")
+    args = parser.parse_args()
+    names = args.only or list(SCENARIOS)
+    unknown = set(names) - set(SCENARIOS)
     if unknown:
         parser.error(f"unknown scenario: {', '.join(sorted(unknown))}")
-    print(f"{'scenario':<10} {'tool':<16} {'wall s':>8} {'MB sent':>9} {'ok':>4} {'peak MB':>8}")
-    for name in names:
-        if name == "mirrors":
-            continue
-        scenario = SCENARIOS[name]
-        with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as work:
-            results = run_scenario(scenario, Path(work))
-        for r in results:
-            _row(name, r)
-        print(f"{'':<10} targets: {scenario.targets} -> {verdict(scenario, results)}")
-    if "mirrors" in names:
-        print(f"{'':<10} mirrors: 64 MB, 2 MB/s per connection, {' '.join(MIRROR_OPTIONS)}")
-        with tempfile.TemporaryDirectory(prefix="bench-mirrors-") as work:
-            for name, result, note in run_mirror_scenarios(Path(work)):
-                _row(name, result, note)
-    return 0
+    measured: dict[str, list[Target]] = {}
+    for run in range(args.repeat):
+        print(f"\nrun {run + 1} of {args.repeat}" if args.repeat > 1 else "")
+        print(f"{'scenario':<40} {'tool':<16} {'wall s':>7} {'MB sent':>8} {'ok':>3} "
+              f"{'peak MB':>7}")
+        for name in names:
+            with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as work:
+                rows, targets = SCENARIOS[name](Path(work))
+            for label, result in rows:
+                _row(label, result)
+            for target in targets:
+                print(f"{'':<4}{target}")
+                measured.setdefault(target.name, []).append(target)
+    return _summary(measured)
 
 
-def _row(name: str, r: Result, note: str = "") -> None:
+def _summary(measured: dict[str, list[Target]]) -> int:
+    """Each target once, over every run: the median and range, met in how many runs."""
+    print("\ntargets")
+    for name, runs in measured.items():
+        values = [t.value for t in runs]
+        met = sum(t.met for t in runs)
+        median = Target(name, statistics.median(values), runs[0].limit, runs[0].at_least,
+                        runs[0].unit, ok=met == len(runs))
+        spread = f" (runs {min(values):.2f}..{max(values):.2f})" if len(runs) > 1 else ""
+        print(f"  {'PASS' if met == len(runs) else 'FAIL'}  {median}{spread}, "
+              f"met in {met}/{len(runs)}")
+    return 0 if all(t.met for runs in measured.values() for t in runs) else 1
+
+
+def _row(label: str, r: Result) -> None:
     peak = f"{r.peak_mb:.0f}" if r.peak_mb is not None else "-"
-    print(f"{name:<10} {r.tool:<16} {r.seconds:>8.2f} {r.sent / MiB:>9.1f} "
-          f"{'yes' if r.ok else 'NO':>4} {peak:>8}  {note}".rstrip())
+    print(f"{label:<40} {r.tool:<16} {r.seconds:>7.2f} {r.sent / MiB:>8.1f} "
+          f"{'yes' if r.ok else 'NO':>3} {peak:>7}")
 
 
 if __name__ == "__main__":
