@@ -190,6 +190,34 @@ def test_conda_fetches_through_the_engine(given, conda_pkgs, channel, fault_serv
     assert server.stats.per_path["/noarch/gamma-1.0-0.conda"] >= 3  # ranged, through 2 cuts
 
 
+class Declined(Exception):
+    """What conda's confirm raises on a no (or under --dry-run)."""
+
+
+def test_conda_doctor_fix_is_conda_fetch_doctor_fix(conda_pkgs, channel, fault_server,
+                                                    monkeypatch) -> None:
+    """The health check's fixer registers an archive conda would download again, verified
+    against the user's channels, only once conda's confirm lets it."""
+    from conda_fetch.plugin import hooks
+
+    server = fault_server(channel)
+    (conda_pkgs.parent / "condarc").write_text(f"channels:\n  - {server.url}\n")
+    monkeypatch.setenv("CONDARC", str(conda_pkgs.parent / "condarc"))
+    alpha = next(r for r in plan_from_repodata(channel, server.url, "noarch") if r["name"] == "alpha")
+    conda_pkgs.mkdir()
+    (conda_pkgs / alpha["fn"]).write_bytes((channel / "noarch" / alpha["fn"]).read_bytes())
+
+    def decline(message: str) -> None:
+        raise Declined(message)
+
+    with pytest.raises(Declined, match=str(conda_pkgs)):
+        hooks._fix("prefix", SimpleNamespace(), decline)
+    assert alpha["fn"] not in read_urls(conda_pkgs)
+    assert hooks._fix("prefix", SimpleNamespace(), lambda message: None) == 0
+    assert read_urls(conda_pkgs)[alpha["fn"]] == alpha["url"]
+    assert hooks._fix("prefix", SimpleNamespace(), decline) == 0  # nothing left to confirm
+
+
 def test_hooks_match_this_condas_hookspecs() -> None:
     """Every hook conda defines is implemented with its argument names; the others are optional
     (a newer conda's) and every hook that runs here yields conda's own types."""
@@ -209,6 +237,8 @@ def test_hooks_match_this_condas_hookspecs() -> None:
                             "conda_settings", "conda_post_solves") if name in specs}
     assert [s.name for s in results["conda_subcommands"]] == ["fetch"]
     assert all(results.values())
+    [check] = results["conda_health_checks"]
+    assert getattr(check, "fixer", hooks._fix) is hooks._fix  # where conda has fixers (≥ 26.5)
     if "conda_error_hints" in specs:  # nothing failed: no hint
         assert not [h for gen in manager.hook.conda_error_hints(error=RuntimeError("x"))
                     for h in gen]

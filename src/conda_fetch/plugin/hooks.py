@@ -1,4 +1,5 @@
-"""conda's hooks: ``conda fetch``, settings, fetching for transactions, a ``conda doctor`` check.
+"""conda's hooks: ``conda fetch``, settings, fetching for transactions, a ``conda doctor`` check
+and its ``--fix``.
 
 Only conda imports this module (entry point group ``conda``). Every action is
 guarded: an error in conda-fetch is reported in one line and conda goes on with
@@ -17,8 +18,10 @@ prompt, but never for ``--dry-run``).
 from __future__ import annotations
 
 import atexit
+import inspect
 import os
 import sys
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -103,8 +106,14 @@ def conda_post_solves():  # type: ignore[no-untyped-def]
 @plugins.hookimpl(optionalhook=True)
 def conda_health_checks():  # type: ignore[no-untyped-def]
     health_check = _type("CondaHealthCheck")  # conda ≥ 23.11
-    if health_check is not None:
-        yield health_check(name="conda-fetch package cache", action=_guarded(_health))
+    if health_check is None:
+        return
+    extra = {"fixer": _fix, "summary": "Package cache archives conda would download again or "
+             "that no longer verify", "fix": "conda fetch doctor --fix: register what verifies, "
+             "remove what is broken"}  # conda ≥ 26.5 (conda doctor --fix)
+    fields = inspect.signature(health_check).parameters
+    yield health_check(name="conda-fetch-package-cache", action=_guarded(_health),
+                       **{k: v for k, v in extra.items() if k in fields})
 
 
 def _guarded(action):  # type: ignore[no-untyped-def]
@@ -261,6 +270,29 @@ class _Sessions:
 
 
 def _health(prefix: str, verbose: bool = False) -> None:
+    root, counts = _cache_counts()
+    print(f"{'❌' if _fixable(counts) else '✅'} package cache {root}: "
+          + ", ".join(f"{n} {k}" for k, n in counts.items()))
+    if _fixable(counts):
+        has_fixers = "fixer" in inspect.signature(_type("CondaHealthCheck")).parameters
+        print(f"   fix with: {'conda doctor' if has_fixers else 'conda fetch doctor'} --fix")
+
+
+def _fix(prefix: str, args: Any, confirm: Callable[[str], object]) -> int:
+    """``conda doctor --fix``: what ``conda fetch doctor --fix`` does, after conda's confirm
+    (which stops here under ``--dry-run`` or on a no)."""
+    from conda_fetch.cli import main
+
+    root, counts = _cache_counts()
+    if not _fixable(counts):
+        print(f"Nothing to fix in the package cache {root}.")
+        return 0
+    confirm(f"Register what verifies and remove what is broken in {root}?")
+    return main(["doctor", "--fix", "--pkgs-dir", str(root)], prog="conda fetch")
+
+
+def _cache_counts() -> tuple[Path, dict[str, int]]:
+    """conda's first writable package cache and how many of each finding it has."""
     from conda.core.package_cache_data import PackageCacheData
 
     from conda_fetch.cache import PackageCache
@@ -268,8 +300,10 @@ def _health(prefix: str, verbose: bool = False) -> None:
 
     cache = PackageCache(Path(PackageCacheData.first_writable().pkgs_dir))
     diagnosis = diagnose(cache, lambda url, fn: None)
-    counts = {kind: len(diagnosis.of(kind)) for kind in (UNREGISTERED, BROKEN, UNFINISHED)}
-    mark = "✅" if not counts[UNREGISTERED] and not counts[BROKEN] else "❌"
-    print(f"{mark} package cache {cache.root}: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
-    if counts[UNREGISTERED] or counts[BROKEN]:
-        print("   fix with: conda fetch doctor --fix")
+    return cache.root, {kind: len(diagnosis.of(kind)) for kind in (UNREGISTERED, BROKEN, UNFINISHED)}
+
+
+def _fixable(counts: dict[str, int]) -> bool:
+    from conda_fetch.doctor import BROKEN, UNREGISTERED
+
+    return bool(counts[UNREGISTERED] or counts[BROKEN])
