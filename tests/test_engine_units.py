@@ -142,6 +142,15 @@ def test_progress_clears_a_hosts_failures_and_a_cut_after_progress_sets_nothing_
     assert board.wait([A]) == 0.0 and board._state("http://a.example").failures == 0
 
 
+def test_without_retry_after_a_host_set_aside_still_serves_when_no_other_can() -> None:
+    board = MirrorBoard(Options(backoff_base=1000, backoff_max=1000))
+    board.take([A])
+    board.release(A, 0, 0.1, status_error(503, "Service Unavailable", None))
+    assert board.wait([A]) > 400
+    assert board.take([A]) == A  # a mirror refusing a fifth connection still serves four
+    assert board.take([A, B]) == B  # but another host is preferred meanwhile
+
+
 def test_a_host_that_failed_comes_after_one_that_did_not() -> None:
     board = MirrorBoard(Options(backoff_base=0, backoff_max=0))
     assert board.take([A, B]) == A  # both never tried: the first listed

@@ -141,6 +141,16 @@ def test_mirror_without_range_support_is_not_used_while_others_split(
     assert ranged.stats.bytes_sent >= SIZE
 
 
+def test_a_host_answering_503_beyond_some_connections_serves_with_those(
+    tmp_path, root, fault_server
+) -> None:
+    limited = fault_server(root, Faults(throttle=8 * MiB, max_active=2))
+    outcome, delivered, _ = _run(tmp_path, [limited.url_for("noarch/f.conda")], _sha(root))
+    assert outcome.ok and delivered == [_sha(root)]
+    assert limited.stats.status_counts.get(503, 0) >= 1
+    assert limited.stats.status_counts[206] >= 2
+
+
 def test_per_host_connection_cap(tmp_path, root, fault_server) -> None:
     server = fault_server(root, Faults(throttle=4 * MiB))
     options = Options(**{**FAST.__dict__, "per_host": 2})

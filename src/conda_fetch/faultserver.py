@@ -42,7 +42,8 @@ class Faults:
     ``no_range``: ignore ``Range``. ``corrupt_offsets``: file offsets whose byte is
     flipped; ``corrupt_every``: flip the byte at every multiple of this offset.
     ``size_lie``: serve the file as if it had this size. ``basic_auth``:
-    ``"user:password"`` required, else 401.
+    ``"user:password"`` required, else 401. ``max_active``: requests beyond this many
+    at once are answered 503, as mirrors limiting connections per client do.
     """
 
     cut_after: int | None = None
@@ -58,6 +59,7 @@ class Faults:
     corrupt_every: int | None = None
     size_lie: int | None = None
     basic_auth: str | None = None
+    max_active: int | None = None
 
     def describe(self) -> str:
         """The active faults in a few words, for people."""
@@ -73,6 +75,7 @@ class Faults:
             "no Range support" if self.no_range else "",
             f"{len(self.corrupt_offsets)} corrupt bytes" if self.corrupt_offsets else "",
             f"a corrupt byte every {self.corrupt_every} bytes" if self.corrupt_every else "",
+            f"503 beyond {self.max_active} requests at once" if self.max_active else "",
         ]
         return ", ".join(p for p in parts if p) or "none"
 
@@ -121,13 +124,15 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self, body: bool) -> None:
         owner = self.server.owner
         faults = owner.faults
-        owner._begin()
+        active = owner._begin()
         try:
             if faults.latency:
                 time.sleep(faults.latency)
             path = unquote(urlsplit(self.path).path)
             owner._count(path=path)
             scripted = owner._next_scripted()
+            if scripted is None and faults.max_active and active > faults.max_active:
+                scripted = (503, None)
             if scripted is not None:
                 self._status(*scripted)
                 return
@@ -356,11 +361,13 @@ class FaultServer:
             self._stalls += 1
             return True
 
-    def _begin(self) -> None:
+    def _begin(self) -> int:
+        """Count a request; the number of requests now being answered."""
         with self._lock:
             self.stats.requests += 1
             self.stats.active += 1
             self.stats.max_concurrent = max(self.stats.max_concurrent, self.stats.active)
+            return self.stats.active
 
     def _end(self) -> None:
         with self._lock:
@@ -398,11 +405,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
     parser.add_argument("--no-range", action="store_true")
     parser.add_argument("--corrupt-every", type=int, help="flip a byte at multiples of N")
+    parser.add_argument("--max-active", type=int, help="503 beyond N requests at once")
     parser.add_argument("--stats-file", type=Path, help="write statistics here as JSON on exit")
     args = parser.parse_args(argv)
     faults = Faults(cut_after=args.cut_after, cut_every=args.cut_every, throttle=args.throttle,
                     latency=args.latency, no_range=args.no_range,
-                    corrupt_every=args.corrupt_every)
+                    corrupt_every=args.corrupt_every, max_active=args.max_active)
     server = FaultServer(args.root, faults).start()
     print(server.url, flush=True)
     stop = threading.Event()

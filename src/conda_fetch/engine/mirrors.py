@@ -2,9 +2,10 @@
 
 Every connection asks the board which of a file's URLs to use. A host never
 tried gets one connection first, to measure it; then the fastest per connection
-in use wins. A host that fails without sending a byte is set aside for as long as its
-``Retry-After`` asks, else for an exponential backoff with jitter, and tried again
-after that. The first bytes each host serves are compared with another host's copy
+in use wins. A host that fails without sending a byte is set aside: for as long as
+its ``Retry-After`` asks (no new request goes to it before), else for an exponential
+backoff with jitter, during which other hosts are preferred but its connections
+carry on (a mirror refusing a fifth connection still serves four). The first bytes each host serves are compared with another host's copy
 (once per run), and a host caught serving corrupt bytes is excluded for the rest
 of the run. No host ever gets more than ``per_host`` connections at once.
 """
@@ -35,6 +36,7 @@ class HostState:
     active: int = 0
     failures: int = 0
     aside_until: float = 0.0
+    closed: bool = False
     excluded: str = ""
     bytes: int = 0
     checked: bool = False
@@ -54,20 +56,23 @@ class MirrorBoard:
         return self.hosts.setdefault(host, HostState())
 
     def take(self, urls: list[str]) -> str | None:
-        """The best URL whose host can take one more connection now (counted as in use);
-        ``None`` while every host is busy, set aside or excluded."""
+        """The best URL whose host can take one more connection now (counted as in use),
+        one not set aside if there is one; ``None`` while every host is busy, excluded
+        or waiting out its ``Retry-After``."""
         now = time.monotonic()
         with self._lock:
             ready = [u for u in urls if self._ready(self._state(host_of(u)), now)]
+            rested = [u for u in ready if self._state(host_of(u)).aside_until <= now]
             if not ready:
                 return None
-            best = max(ready, key=lambda u: self._score(self._state(host_of(u)), urls.index(u)))
+            best = max(rested or ready,
+                       key=lambda u: self._score(self._state(host_of(u)), urls.index(u)))
             self._state(host_of(best)).active += 1
             return best
 
     def _ready(self, state: HostState, now: float) -> bool:
         busy = state.active >= self.options.per_host
-        return not (state.excluded or busy or state.aside_until > now)
+        return not (state.excluded or busy or (state.closed and state.aside_until > now))
 
     @staticmethod
     def _score(state: HostState, order: int) -> tuple[int, int, float, int]:
@@ -91,6 +96,7 @@ class MirrorBoard:
             elif error is not None and not error.permanent:
                 state.failures += 1
                 state.aside_until = time.monotonic() + self._pause(state.failures, error)
+                state.closed = error.retry_after is not None
 
     def _pause(self, failures: int, error: TransferError) -> float:
         options = self.options
