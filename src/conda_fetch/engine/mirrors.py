@@ -62,9 +62,9 @@ class MirrorBoard:
         now = time.monotonic()
         with self._lock:
             ready = [u for u in urls if self._ready(self._state(host_of(u)), now)]
-            rested = [u for u in ready if self._state(host_of(u)).aside_until <= now]
             if not ready:
                 return None
+            rested = [u for u in ready if self._state(host_of(u)).aside_until <= now]
             best = max(rested or ready,
                        key=lambda u: self._score(self._state(host_of(u)), urls.index(u)))
             self._state(host_of(best)).active += 1
