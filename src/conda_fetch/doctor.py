@@ -22,6 +22,17 @@ UNREGISTERED = "archive without a urls.txt line"
 UNFINISHED = "unfinished download"
 BROKEN = "archive that no longer matches its record"
 LOOSE = "extracted folder without its archive"
+_PLURAL = {
+    UNREGISTERED: "archives without a urls.txt line",
+    BROKEN: "archives that no longer match their record",
+    UNFINISHED: "unfinished downloads",
+    LOOSE: "extracted folders without their archive",
+}
+
+
+def counted(kind: str, number: int) -> str:
+    """``"1 unfinished download"``, ``"2 unfinished downloads"``."""
+    return f"{number} {kind if number == 1 else _PLURAL[kind]}"
 
 
 @dataclass(frozen=True)

@@ -8,16 +8,10 @@ from conda_fetch import condarc
 from conda_fetch.cache import PackageCache, find_pkgs_dir
 from conda_fetch.cli.importer import record_lookup, repodata_index
 from conda_fetch.cli.options import console
-from conda_fetch.doctor import BROKEN, LOOSE, UNFINISHED, UNREGISTERED, diagnose, fix
+from conda_fetch.doctor import BROKEN, LOOSE, UNFINISHED, UNREGISTERED, counted, diagnose, fix
 from conda_fetch.units import human_bytes
 
 PROBLEMS = (UNREGISTERED, BROKEN)
-PLURAL = {
-    UNREGISTERED: "archives without a urls.txt line",
-    BROKEN: "archives that no longer match their record",
-    UNFINISHED: "unfinished downloads",
-    LOOSE: "extracted folders without their archive",
-}
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -46,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     out.print(f"[bold]package cache {cache.root}[/]")
     for kind in (UNREGISTERED, BROKEN, UNFINISHED, LOOSE):
         found = diagnosis.of(kind)
-        out.print(f"{len(found)} {kind if len(found) == 1 else PLURAL[kind]}")
+        out.print(counted(kind, len(found)))
         for finding in found:
             out.print(f"    {finding.path.name}: {finding.detail}", highlight=False)
     space = diagnosis.space

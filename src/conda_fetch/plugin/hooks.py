@@ -271,8 +271,10 @@ class _Sessions:
 
 def _health(prefix: str, verbose: bool = False) -> None:
     root, counts = _cache_counts()
+    from conda_fetch.doctor import counted
+
     print(f"{'❌' if _fixable(counts) else '✅'} package cache {root}: "
-          + ", ".join(f"{n} {k}" for k, n in counts.items()))
+          + ", ".join(counted(k, n) for k, n in counts.items()))
     if _fixable(counts):
         has_fixers = "fixer" in inspect.signature(_type("CondaHealthCheck")).parameters
         print(f"   fix with: {'conda doctor' if has_fixers else 'conda fetch doctor'} --fix")
