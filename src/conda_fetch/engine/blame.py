@@ -121,6 +121,8 @@ def first_difference(session: requests.Session, url: str, fd: int, start: int, e
                 for data in response.iter_content(64 << 10):
                     data = data[: end - pos]
                     disk = os.pread(fd, len(data), pos)
+                    if len(disk) < len(data):
+                        raise NoAnswer(url)  # the part file does not hold it: nothing to compare
                     if disk != data:
                         index = next(i for i, (a, b) in enumerate(zip(disk, data)) if a != b)
                         return pos + index, disk[index]
