@@ -6,7 +6,10 @@ import json
 import random
 
 import pytest
+import requests
 
+from conda_fetch.engine.download import Download, Segment
+from conda_fetch.engine.job import Job
 from conda_fetch.engine.mirrors import MirrorBoard
 from conda_fetch.engine.options import Options
 from conda_fetch.engine.pieces import PartFile, RangeSet
@@ -19,6 +22,7 @@ from conda_fetch.engine.retry import (
     parse_retry_after,
     status_error,
 )
+from conda_fetch.engine.transfer import _accept
 
 
 def test_rangeset_merges_and_reports_gaps() -> None:
@@ -170,3 +174,13 @@ def test_per_host_cap_and_excluded_hosts() -> None:
     assert [board.take([A]) for _ in range(3)] == [A, A, None]
     board.exclude(B, "served corrupt bytes")
     assert board.take([B]) is None and board.usable([A, B]) == [A]
+
+
+def test_an_answer_from_another_offset_rules_the_source_out_for_the_file(tmp_path) -> None:
+    download = Download(Job("f.conda", [A, B], tmp_path / "f.conda.part", 100), Options())
+    response = requests.Response()
+    response.status_code = 206
+    response.headers["Content-Range"] = "bytes 5-99/100"
+    with pytest.raises(PermanentError):
+        _accept(response, download, Segment(pos=0, end=100, url=A))
+    download.close()
