@@ -38,8 +38,8 @@ def add_fetch_options(parser: argparse.ArgumentParser) -> None:
                        help=f"smallest range worth its own connection (default "
                             f"{defaults.min_split // MiB}M)")
     group.add_argument("--retries", type=_count, default=defaults.retries, metavar="N",
-                       help=f"failed tries in a row before a file is given up "
-                            f"(default {defaults.retries})")
+                       help=f"failed tries in a row without progress, at each of a file's "
+                            f"hosts, before the file is given up (default {defaults.retries})")
     group.add_argument("--stall-timeout", type=_seconds, default=defaults.stall_seconds,
                        metavar="S", help=f"drop a connection this long without progress "
                                          f"(default {defaults.stall_seconds:g})")
