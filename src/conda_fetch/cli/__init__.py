@@ -31,7 +31,7 @@ def build_parser(prog: str = "conda-fetch") -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"conda-fetch {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, module in COMMANDS.items():
+    for module in COMMANDS.values():
         module.add_parser(commands)
     return parser
 

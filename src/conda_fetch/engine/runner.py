@@ -22,7 +22,7 @@ from conda_fetch.engine.transfer import Cancelled, fetch_segment
 from conda_fetch.hashing import file_digest
 from conda_fetch.redact import redact
 
-Deliver = Callable[[Job], None]
+Deliver = Callable[[Job], object]  # what it returns is ignored
 BUSY_POLL = 0.1
 
 
