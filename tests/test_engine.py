@@ -226,3 +226,25 @@ def test_part_file_is_not_a_name_conda_uses(tmp_path, served) -> None:
     assert outcome.ok
     names = os.listdir(tmp_path / "work")
     assert not any(n.endswith((".conda", ".partial")) for n in names)
+
+
+def test_a_local_file_url_is_fetched_in_ranges_like_a_server(tmp_path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    sha, size = _file(root, "f.conda", 3 * MiB + 123)
+    url = (root / "f.conda").as_uri()
+    outcome, delivered = _fetch(tmp_path, [url], sha, size)
+    assert outcome.ok, outcome.error
+    assert hashlib.sha256(delivered[0]).hexdigest() == sha
+    missing, _ = _fetch(tmp_path / "again", [(root / "nope.conda").as_uri()], None, None)
+    assert not missing.ok and "404" in (missing.error or "")
+
+
+def test_a_source_whose_scheme_cannot_be_served_is_set_aside_at_once(tmp_path, served) -> None:
+    server, sha, size = served
+    recorder = Recorder()
+    outcome, delivered = _fetch(tmp_path, ["gopher://mirror/f.conda", server.url_for("f.conda")],
+                                sha, size, listener=recorder)
+    assert outcome.ok, outcome.error
+    assert hashlib.sha256(delivered[0]).hexdigest() == sha
+    assert recorder.faults.count("connect") == 0

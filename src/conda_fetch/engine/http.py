@@ -11,6 +11,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 
 from conda_fetch import __version__
+from conda_fetch.engine.local import FileAdapter
 
 USER_AGENT = f"conda-fetch/{__version__} requests/{requests.__version__}"
 
@@ -60,6 +61,7 @@ def make_session(settings: HttpSettings | None = None, pool_size: int = 16) -> r
     adapter = _adapter(settings.verify, pool_size)
     session.mount("https://", adapter)
     session.mount("http://", HTTPAdapter(pool_connections=4, pool_maxsize=pool_size))
+    session.mount("file://", FileAdapter())  # local channels, through the same engine
     if settings.verify is False:
         session.verify = False
         warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)

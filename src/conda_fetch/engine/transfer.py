@@ -53,10 +53,12 @@ def fetch_segment(
         )
     except requests.Timeout as exc:
         raise StallError(f"no answer from {_host(seg.url)} ({type(exc).__name__})") from None
-    except (requests.ConnectionError, OSError) as exc:
+    except requests.ConnectionError as exc:
         raise _connect_error(seg.url, exc) from None
-    except requests.RequestException as exc:
+    except requests.RequestException as exc:  # a bad URL or scheme: no retry will mend it
         raise PermanentError(redact(f"{type(exc).__name__}: {exc}")) from None
+    except OSError as exc:
+        raise _connect_error(seg.url, exc) from None
     with response:
         _accept(response, download, seg)
         if opened is not None:

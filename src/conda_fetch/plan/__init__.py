@@ -55,7 +55,7 @@ def records_from_args(
     """Records for command-line arguments: package URLs and plan files, deduplicated."""
     records: list[Record] = []
     for arg in args:
-        if arg.startswith(URL_SCHEMES):
+        if arg.startswith(URL_SCHEMES) or "://" in arg:  # other schemes: a clear refusal
             records.append(make_record(arg))
         else:
             records += read_plan(arg, platform=platform, stdin=stdin)
