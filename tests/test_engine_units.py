@@ -148,11 +148,27 @@ def test_progress_clears_a_hosts_failures_and_a_cut_after_progress_sets_nothing_
 
 def test_without_retry_after_a_host_set_aside_still_serves_when_no_other_can() -> None:
     board = MirrorBoard(Options(backoff_base=1000, backoff_max=1000))
-    board.take([A])
-    board.release(A, 0, 0.1, status_error(503, "Service Unavailable", None))
+    for _ in range(5):
+        board.take([A])
+    board.release(A, 0, 0.1, status_error(503, "Service Unavailable", None))  # the fifth
     assert board.wait([A]) > 400
+    assert board.take([A]) is None  # it serves four: no fifth request again this run
+    board.release(A, 1000, 0.1, None)  # one of the four finished its piece
     assert board.take([A]) == A  # a mirror refusing a fifth connection still serves four
+    board.release(A, 1000, 0.1, None)
     assert board.take([A, B]) == B  # but another host is preferred meanwhile
+
+
+def test_an_idle_host_set_aside_gets_no_request_until_its_backoff_ends() -> None:
+    board = MirrorBoard(Options(backoff_base=1000, backoff_max=1000))
+    board.take([A])
+    board.release(A, 0, 0.1, ConnectError("refused"))
+    assert board.take([A]) is None  # no tight loop of refused connections
+    assert board.wait([A]) > 400
+
+
+def test_backoff_after_very_many_failures_stays_within_its_cap() -> None:
+    assert 0.5 <= backoff(5000, 1.0, 30.0) <= 30.0
 
 
 def test_a_host_that_failed_comes_after_one_that_did_not() -> None:
@@ -184,3 +200,30 @@ def test_an_answer_from_another_offset_rules_the_source_out_for_the_file(tmp_pat
     with pytest.raises(PermanentError):
         _accept(response, download, Segment(pos=0, end=100, url=A))
     download.close()
+
+
+def test_at_the_end_a_piece_that_would_take_long_is_halved_for_an_idle_connection(
+    tmp_path,
+) -> None:
+    MiB = 1 << 20
+    download = Download(Job("f.conda", [A], tmp_path / "f.conda.part", 8 * MiB),
+                        Options(min_split=4 * MiB, split=4))
+    download.ranges_ok = True
+    first, second = download.claim(), download.claim()
+    assert (first.pos, first.end, second.pos, second.end) == (0, 4 * MiB, 4 * MiB, 8 * MiB)
+    assert download.claim() is None  # nothing left, and no rate known to judge the tail by
+    download.best_rate = 1 * MiB  # 4 MiB would take 4 s at the best rate seen
+    third = download.claim()
+    assert third is not None and (third.pos, third.end) == (2 * MiB, 4 * MiB)
+    assert first.end == 2 * MiB
+    download.best_rate = 64 * MiB  # on a fast link the same piece is not worth a request
+    assert download.claim() is None
+    download.close()
+
+
+def test_a_host_that_refuses_one_more_connection_is_not_asked_for_it_again() -> None:
+    board = MirrorBoard(Options(per_host=8, backoff_base=0, backoff_max=0))
+    for _ in range(4):
+        board.take([A])
+    board.release(A, 0, 0.1, status_error(503, "Service Unavailable", None))
+    assert board.take([A]) is None  # it refused a fourth while serving three: no fourth again

@@ -26,6 +26,7 @@ from conda_fetch.engine.retry import PermanentError, TransferError
 SAMPLE_BYTES = 256 << 10
 LAGGARD_AGE = 0.3
 LAGGARD_MIN = 64 << 10
+TAIL_SECONDS = 1.0
 
 
 @dataclass(eq=False)
@@ -165,7 +166,7 @@ class Download:
             return None
         victim = max(running, key=lambda s: s.remaining() or 0)
         if (victim.remaining() or 0) < 2 * self.options.min_split:
-            victim = self._laggard(running)
+            victim = self._laggard(running) or self._tail(victim)
             if victim is None:
                 return None
         left = victim.remaining() or 0
@@ -181,6 +182,13 @@ class Download:
         slow = [s for s in running if now - s.began > LAGGARD_AGE
                 and (s.remaining() or 0) >= LAGGARD_MIN and s.rate(now) < self.best_rate / 4]
         return max(slow, key=lambda s: s.remaining() or 0, default=None)
+
+    def _tail(self, largest: Segment) -> Segment | None:
+        """At the end of a file, the largest segment if it would still take more than
+        ``TAIL_SECONDS`` at the best rate seen: halving it spares idle connections the wait."""
+        left = largest.remaining() or 0
+        worth = left >= 2 * LAGGARD_MIN and left > TAIL_SECONDS * self.best_rate > 0
+        return largest if worth else None
 
     def release(self, seg: Segment) -> None:
         """A connection stopped working on ``seg``; its rest becomes claimable."""

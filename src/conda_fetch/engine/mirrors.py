@@ -7,7 +7,8 @@ its ``Retry-After`` asks (no new request goes to it before), else for an exponen
 backoff with jitter, during which other hosts are preferred but its connections
 carry on (a mirror refusing a fifth connection still serves four). The first bytes each host serves are compared with another host's copy
 (once per run), and a host caught serving corrupt bytes is excluded for the rest
-of the run. No host ever gets more than ``per_host`` connections at once.
+of the run. No host ever gets more than ``per_host`` connections at once, nor more
+than it was serving when it refused one more with a 429 or 5xx (a limit per client).
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from urllib.parse import urlsplit
 from conda_fetch.engine.options import Options
 from conda_fetch.engine.retry import TransferError, backoff
 from conda_fetch.redact import redact
+
+
+MIN_LEARNED_CAP = 2  # a refusal while serving fewer may be passing trouble, not a limit
 
 
 def host_of(url: str) -> str:
@@ -40,6 +44,7 @@ class HostState:
     excluded: str = ""
     bytes: int = 0
     checked: bool = False
+    cap: int | None = None
 
 
 class MirrorBoard:
@@ -56,22 +61,25 @@ class MirrorBoard:
         return self.hosts.setdefault(host, HostState())
 
     def take(self, urls: list[str]) -> str | None:
-        """The best URL whose host can take one more connection now (counted as in use),
-        one not set aside if there is one; ``None`` while every host is busy, excluded
-        or waiting out its ``Retry-After``."""
+        """The best URL whose host can take one more connection now (counted as in use):
+        one not set aside if there is one, else one set aside that still serves other
+        connections; ``None`` while every host is busy, excluded, or set aside and idle."""
         now = time.monotonic()
         with self._lock:
             ready = [u for u in urls if self._ready(self._state(host_of(u)), now)]
             if not ready:
                 return None
             rested = [u for u in ready if self._state(host_of(u)).aside_until <= now]
-            best = max(rested or ready,
+            serving = [u for u in ready if self._state(host_of(u)).active]
+            if not (rested or serving):  # only hosts set aside and idle: wait them out
+                return None
+            best = max(rested or serving,
                        key=lambda u: self._score(self._state(host_of(u)), urls.index(u)))
             self._state(host_of(best)).active += 1
             return best
 
     def _ready(self, state: HostState, now: float) -> bool:
-        busy = state.active >= self.options.per_host
+        busy = state.active >= min(self.options.per_host, state.cap or self.options.per_host)
         return not (state.excluded or busy or (state.closed and state.aside_until > now))
 
     @staticmethod
@@ -94,6 +102,8 @@ class MirrorBoard:
             if count:
                 state.failures = 0
             elif error is not None and not error.permanent:
+                if error.kind == "http" and state.active >= MIN_LEARNED_CAP:
+                    state.cap = state.active  # it refuses one more while serving these
                 state.failures += 1
                 state.aside_until = time.monotonic() + self._pause(state.failures, error)
                 state.closed = error.retry_after is not None

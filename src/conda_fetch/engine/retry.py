@@ -83,4 +83,4 @@ def backoff(failures: int, base: float, cap: float, rng: random.Random = random.
     """
     if failures <= 0:
         return 0.0
-    return rng.uniform(base / 2, min(cap, base * 2 ** (failures - 1)))
+    return rng.uniform(base / 2, min(cap, base * 2.0 ** min(failures - 1, 64)))
