@@ -187,7 +187,9 @@ def test_permanent_errors_do_not_set_a_host_aside() -> None:
 
 def test_per_host_cap_and_excluded_hosts() -> None:
     board = MirrorBoard(Options(per_host=2))
+    assert board.has_room([A])
     assert [board.take([A]) for _ in range(3)] == [A, A, None]
+    assert not board.has_room([A]) and board.has_room([A, B])
     board.exclude(B, "served corrupt bytes")
     assert board.take([B]) is None and board.usable([A, B]) == [A]
 

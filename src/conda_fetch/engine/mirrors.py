@@ -64,19 +64,25 @@ class MirrorBoard:
         """The best URL whose host can take one more connection now (counted as in use):
         one not set aside if there is one, else one set aside that still serves other
         connections; ``None`` while every host is busy, excluded, or set aside and idle."""
-        now = time.monotonic()
         with self._lock:
-            ready = [u for u in urls if self._ready(self._state(host_of(u)), now)]
-            if not ready:
+            eligible = self._eligible(urls)
+            if not eligible:
                 return None
-            rested = [u for u in ready if self._state(host_of(u)).aside_until <= now]
-            serving = [u for u in ready if self._state(host_of(u)).active]
-            if not (rested or serving):  # only hosts set aside and idle: wait them out
-                return None
-            best = max(rested or serving,
-                       key=lambda u: self._score(self._state(host_of(u)), urls.index(u)))
+            best = max(eligible, key=lambda u: self._score(self._state(host_of(u)), urls.index(u)))
             self._state(host_of(best)).active += 1
             return best
+
+    def has_room(self, urls: list[str]) -> bool:
+        """Whether :meth:`take` would give a URL now."""
+        with self._lock:
+            return bool(self._eligible(urls))
+
+    def _eligible(self, urls: list[str]) -> list[str]:
+        now = time.monotonic()
+        ready = [u for u in urls if self._ready(self._state(host_of(u)), now)]
+        rested = [u for u in ready if self._state(host_of(u)).aside_until <= now]
+        serving = [u for u in ready if self._state(host_of(u)).active]
+        return rested or serving  # only hosts set aside and idle: wait them out
 
     def _ready(self, state: HostState, now: float) -> bool:
         busy = state.active >= min(self.options.per_host, state.cap or self.options.per_host)

@@ -225,6 +225,8 @@ class Engine:
             if not self._acquire_slot():
                 return
             try:
+                if opened is None and not self.board.has_room(download.candidates()):
+                    return  # a helper without a host to use would only cut others' ranges
                 seg = download.claim()
                 if seg is None:
                     return
