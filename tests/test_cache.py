@@ -271,16 +271,6 @@ def test_workdir_is_hidden_and_never_uses_partial(cache: PackageCache, record: R
     assert part.name == record.fn + ".part"
 
 
-def test_discard_removes_part_and_state(cache: PackageCache, record: Record) -> None:
-    part = cache.part_path(record)
-    part.write_bytes(b"half")
-    state = part.with_name(part.name + ".state")
-    state.write_text("{}")
-    cache.discard(record)
-    assert not part.exists() and not state.exists()
-    cache.discard(record)
-
-
 @pytest.mark.parametrize(
     ("fn", "expected"),
     [("a-1-0.conda", "a-1-0"), ("a-1-0.tar.bz2", "a-1-0"), ("a-1-0.zip", "a-1-0.zip")],

@@ -12,7 +12,7 @@ from support.packages import build_package
 from conda_fetch.cache import stem
 from conda_fetch.cache.urls import append_url, read_urls
 from conda_fetch.cli import main
-from conda_fetch.engine.pieces import PartFile, RangeSet
+from conda_fetch.engine.partfile import PartFile, RangeSet
 
 
 def test_doctor_reports_and_fixes(tmp_path, fault_server, capsys) -> None:

@@ -10,15 +10,14 @@ import requests
 
 from conda_fetch.engine.download import Download, Segment
 from conda_fetch.engine.job import Job
-from conda_fetch.engine.mirrors import MirrorBoard
+from conda_fetch.engine.hosts import HostBoard, backoff
 from conda_fetch.engine.options import Options
-from conda_fetch.engine.pieces import PartFile, RangeSet
-from conda_fetch.engine.retry import (
+from conda_fetch.engine.partfile import PartFile, RangeSet
+from conda_fetch.engine.errors import (
     ConnectError,
     CutError,
     PermanentError,
     StatusError,
-    backoff,
     parse_retry_after,
     status_error,
 )
@@ -110,7 +109,7 @@ A, B = "http://a.example/f.conda", "http://b.example/f.conda"
 
 
 def test_retry_after_sets_the_host_aside_for_that_long() -> None:
-    board = MirrorBoard(Options())
+    board = HostBoard(Options())
     assert board.take([A]) == A
     board.release(A, 0, 0.1, status_error(429, "Too Many Requests", "100"))
     assert board.take([A]) is None
@@ -119,14 +118,14 @@ def test_retry_after_sets_the_host_aside_for_that_long() -> None:
 
 
 def test_retry_after_is_capped() -> None:
-    board = MirrorBoard(Options(retry_after_max=5))
+    board = HostBoard(Options(retry_after_max=5))
     board.take([A])
     board.release(A, 0, 0.1, status_error(503, "Unavailable", "86400"))
     assert 4 < board.wait([A]) <= 5
 
 
 def test_a_failing_host_is_set_aside_with_growing_backoff_then_tried_again() -> None:
-    board = MirrorBoard(Options(backoff_base=1000, backoff_max=100_000))
+    board = HostBoard(Options(backoff_base=1000, backoff_max=100_000))
     pauses = []
     for _ in range(4):
         board._state("http://a.example").aside_until = 0.0  # its pause is over
@@ -137,7 +136,7 @@ def test_a_failing_host_is_set_aside_with_growing_backoff_then_tried_again() -> 
 
 
 def test_progress_clears_a_hosts_failures_and_a_cut_after_progress_sets_nothing_aside() -> None:
-    board = MirrorBoard(Options())
+    board = HostBoard(Options())
     board.take([A])
     board.release(A, 0, 0.1, ConnectError("refused"))
     board._state("http://a.example").aside_until = 0.0
@@ -147,7 +146,7 @@ def test_progress_clears_a_hosts_failures_and_a_cut_after_progress_sets_nothing_
 
 
 def test_without_retry_after_a_host_set_aside_still_serves_when_no_other_can() -> None:
-    board = MirrorBoard(Options(backoff_base=1000, backoff_max=1000))
+    board = HostBoard(Options(backoff_base=1000, backoff_max=1000))
     for _ in range(5):
         board.take([A])
     board.release(A, 0, 0.1, status_error(503, "Service Unavailable", None))  # the fifth
@@ -160,7 +159,7 @@ def test_without_retry_after_a_host_set_aside_still_serves_when_no_other_can() -
 
 
 def test_an_idle_host_set_aside_gets_no_request_until_its_backoff_ends() -> None:
-    board = MirrorBoard(Options(backoff_base=1000, backoff_max=1000))
+    board = HostBoard(Options(backoff_base=1000, backoff_max=1000))
     board.take([A])
     board.release(A, 0, 0.1, ConnectError("refused"))
     assert board.take([A]) is None  # no tight loop of refused connections
@@ -172,21 +171,21 @@ def test_backoff_after_very_many_failures_stays_within_its_cap() -> None:
 
 
 def test_a_host_that_failed_comes_after_one_that_did_not() -> None:
-    board = MirrorBoard(Options(backoff_base=0, backoff_max=0))
+    board = HostBoard(Options(backoff_base=0, backoff_max=0))
     assert board.take([A, B]) == A  # both never tried: the first listed
     board.release(A, 0, 0.1, ConnectError("refused"))
     assert board.take([A, B]) == B
 
 
 def test_permanent_errors_do_not_set_a_host_aside() -> None:
-    board = MirrorBoard(Options())
+    board = HostBoard(Options())
     board.take([A])
     board.release(A, 0, 0.1, status_error(404, "Not Found", None))
     assert board.take([A]) == A
 
 
 def test_per_host_cap_and_excluded_hosts() -> None:
-    board = MirrorBoard(Options(per_host=2))
+    board = HostBoard(Options(per_host=2))
     assert board.has_room([A])
     assert [board.take([A]) for _ in range(3)] == [A, A, None]
     assert not board.has_room([A]) and board.has_room([A, B])
@@ -224,7 +223,7 @@ def test_at_the_end_a_piece_that_would_take_long_is_halved_for_an_idle_connectio
 
 
 def test_a_host_that_refuses_one_more_connection_is_not_asked_for_it_again() -> None:
-    board = MirrorBoard(Options(per_host=8, backoff_base=0, backoff_max=0))
+    board = HostBoard(Options(per_host=8, backoff_base=0, backoff_max=0))
     for _ in range(4):
         board.take([A])
     board.release(A, 0, 0.1, status_error(503, "Service Unavailable", None))

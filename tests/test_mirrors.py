@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conda_fetch.engine import Engine, Job, Listener, Options, make_session
-from conda_fetch.engine.mirrors import host_of
+from conda_fetch.engine.hosts import host_of
 from conda_fetch.faultserver import Faults, refused_url
 
 MiB = 1 << 20
@@ -80,7 +80,7 @@ def test_corrupting_mirror_is_found_blamed_and_the_file_completes(
     outcome, delivered, engine = _run(tmp_path, urls, _sha(root))
     assert outcome.ok and delivered == [_sha(root)]
     assert outcome.blamed == [host_of(bad.url)]
-    assert host_of(bad.url) in engine.board.excluded()
+    assert engine.board.usable([urls[1]]) == []
     assert bad.stats.bytes_sent > 0
 
 

@@ -54,12 +54,6 @@ class PackageCache:
         """The unfinished download of ``record``."""
         return self.workdir / f"{record.fn}.part"
 
-    def discard(self, record: Record) -> None:
-        """Forget an unfinished download: its part file and the engine's resume state."""
-        part = self.part_path(record)
-        for path in (part, part.with_name(f"{part.name}.state")):
-            path.unlink(missing_ok=True)
-
     def status(self, record: Record) -> str | None:
         """``"cached"``, ``"extracted"``, or ``None`` when conda would download ``record``.
 

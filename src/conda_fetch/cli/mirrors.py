@@ -12,7 +12,7 @@ from conda_fetch import condarc, settings
 from conda_fetch.channels import channel_urls, configured_channels
 from conda_fetch.cli.options import console, http_settings, mirror_map
 from conda_fetch.engine import make_session
-from conda_fetch.probe import Probe, probe, ranked
+from conda_fetch.engine.probe import Probe, probe, ranked
 from conda_fetch.redact import redact
 from conda_fetch.sources import candidates
 from conda_fetch.units import human_bytes, parse_size

@@ -16,8 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from conda_fetch.engine.mirrors import host_of
-from conda_fetch.engine.pieces import RangeSet
+from conda_fetch.engine.hosts import host_of
+from conda_fetch.engine.partfile import RangeSet
 
 PIECE = 1 << 20
 WORKERS = 4

@@ -17,10 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from conda_fetch.engine.job import Job
-from conda_fetch.engine.mirrors import host_of
+from conda_fetch.engine.hosts import host_of
 from conda_fetch.engine.options import Options
-from conda_fetch.engine.pieces import PartFile, RangeSet
-from conda_fetch.engine.retry import PermanentError, TransferError
+from conda_fetch.engine.partfile import PartFile, RangeSet
+from conda_fetch.engine.errors import PermanentError, TransferError
 
 
 SAMPLE_BYTES = 256 << 10

@@ -15,9 +15,9 @@ from conda_fetch.engine.blame import cross_check, suspects
 from conda_fetch.engine.download import SAMPLE_BYTES, Download, Segment
 from conda_fetch.engine.events import Listener
 from conda_fetch.engine.job import Job, Outcome
-from conda_fetch.engine.mirrors import MirrorBoard, host_of
+from conda_fetch.engine.hosts import HostBoard, host_of
 from conda_fetch.engine.options import Options
-from conda_fetch.engine.retry import TransferError
+from conda_fetch.engine.errors import TransferError
 from conda_fetch.engine.transfer import Cancelled, fetch_segment
 from conda_fetch.hashing import file_digest
 from conda_fetch.redact import redact
@@ -39,7 +39,7 @@ class Engine:
         self.session = session
         self.options = options or Options()
         self.listener = listener or Listener()
-        self.board = MirrorBoard(self.options, ranking)
+        self.board = HostBoard(self.options, ranking)
         self.active: list[Download] = []
         self._slots = threading.BoundedSemaphore(self.options.connections)
         self._stop = threading.Event()

@@ -14,7 +14,7 @@ import urllib3.exceptions
 
 from conda_fetch.engine.download import SAMPLE_BYTES, Download, Segment
 from conda_fetch.engine.options import Options
-from conda_fetch.engine.retry import (
+from conda_fetch.engine.errors import (
     ConnectError,
     CutError,
     PermanentError,

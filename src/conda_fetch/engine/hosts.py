@@ -13,17 +13,28 @@ than it was serving when it refused one more with a 429 or 5xx (a limit per clie
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from conda_fetch.engine.options import Options
-from conda_fetch.engine.retry import TransferError, backoff
-from conda_fetch.redact import redact
+from conda_fetch.engine.errors import TransferError
 
 
 MIN_LEARNED_CAP = 2  # a refusal while serving fewer may be passing trouble, not a limit
+
+
+def backoff(failures: int, base: float, cap: float, rng: random.Random = random._inst) -> float:
+    """Delay before try number ``failures + 1``: exponential with full jitter.
+
+    The first failure of a run that had made progress is retried at once
+    (``failures == 0``); later ones wait up to ``base * 2**(failures-1)``.
+    """
+    if failures <= 0:
+        return 0.0
+    return rng.uniform(base / 2, min(cap, base * 2.0 ** min(failures - 1, 64)))
 
 
 def host_of(url: str) -> str:
@@ -42,12 +53,11 @@ class HostState:
     aside_until: float = 0.0
     closed: bool = False
     excluded: str = ""
-    bytes: int = 0
     checked: bool = False
     cap: int | None = None
 
 
-class MirrorBoard:
+class HostBoard:
     """Chooses URLs for connections and keeps score of hosts; thread-safe."""
 
     def __init__(self, options: Options, ranking: dict[str, float] | None = None) -> None:
@@ -101,7 +111,6 @@ class MirrorBoard:
         with self._lock:
             state = self._state(host_of(url))
             state.active -= 1
-            state.bytes += count
             if count and seconds > 0:
                 rate = count / seconds
                 state.speed = rate if state.speed is None else 0.7 * state.speed + 0.3 * rate
@@ -151,8 +160,3 @@ class MirrorBoard:
         """``urls`` whose host is not excluded."""
         with self._lock:
             return [u for u in urls if not self._state(host_of(u)).excluded]
-
-    def excluded(self) -> dict[str, str]:
-        """Excluded hosts (credentials removed) and why."""
-        with self._lock:
-            return {redact(h): s.excluded for h, s in self.hosts.items() if s.excluded}

@@ -1,9 +1,8 @@
-"""Which failures are worth another try, and how long to wait before it."""
+"""The failures of a transfer, and which of them are worth another try."""
 
 from __future__ import annotations
 
 import email.utils
-import random
 import time
 
 PERMANENT_STATUS = frozenset({400, 401, 403, 404, 405, 410, 411, 414, 416, 451, 501})
@@ -73,14 +72,3 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     except (TypeError, ValueError, IndexError):
         return None
     return max(0.0, when - (time.time() if now is None else now))
-
-
-def backoff(failures: int, base: float, cap: float, rng: random.Random = random._inst) -> float:
-    """Delay before try number ``failures + 1``: exponential with full jitter.
-
-    The first failure of a run that had made progress is retried at once
-    (``failures == 0``); later ones wait up to ``base * 2**(failures-1)``.
-    """
-    if failures <= 0:
-        return 0.0
-    return rng.uniform(base / 2, min(cap, base * 2.0 ** min(failures - 1, 64)))

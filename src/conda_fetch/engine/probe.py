@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import requests
 
-from conda_fetch.engine.mirrors import host_of
+from conda_fetch.engine.hosts import host_of
 from conda_fetch.redact import redact
 
 
