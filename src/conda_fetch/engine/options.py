@@ -19,7 +19,10 @@ class Options:
     exponential backoff with jitter (``backoff_base``, ``backoff_max``) before its
     next try. ``stall_seconds`` and
     ``stall_speed``: a connection slower than ``stall_speed`` bytes/s for
-    ``stall_seconds`` is dropped and its range fetched again.
+    ``stall_seconds`` is dropped and its range fetched again (a try that failed, even
+    after progress). ``give_up_after``: a host that never answered (refused, name not
+    resolved, unreachable) is given up for the whole run after this many seconds of
+    failed tries, or after ``retries`` of them.
     """
 
     files: int = 8
@@ -32,6 +35,7 @@ class Options:
     backoff_base: float = 0.5
     backoff_max: float = 30.0
     retry_after_max: float = 120.0
+    give_up_after: float = 30.0
     connect_timeout: float = 9.15
     stall_seconds: float = 10.0
     stall_speed: int = 1024

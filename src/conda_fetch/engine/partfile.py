@@ -69,6 +69,11 @@ class RangeSet:
             return self._ends[i]
         return start
 
+    def next_start(self, pos: int) -> int | None:
+        """The start of the first covered run after ``pos``, if any."""
+        i = bisect.bisect_right(self._starts, pos)
+        return self._starts[i] if i < len(self._starts) else None
+
     def as_list(self) -> list[list[int]]:
         return [[s, e] for s, e in zip(self._starts, self._ends)]
 
