@@ -52,8 +52,11 @@ class Engine:
         self._wanting: list[Download] = []  # files whose bytes connections are fetching
         self._stop = threading.Event()
         self._finished = False
-        self._lock = threading.Lock()
-        self._wake = threading.Condition(self._lock)
+        self._files_lock = threading.Lock()  # guards ``active``
+        self._lock = threading.Lock()  # guards ``_wanting`` and the choice of work
+        self._wake = threading.Condition(self._lock)  # idle connections wait here
+        self._settle = threading.Condition(self._lock)  # file threads wait here
+        self._idle = 0
 
     def run(self, jobs: Iterable[Job], deliver: Deliver) -> list[Outcome]:
         """Fetch every job, largest first; return their outcomes in the order given."""
@@ -82,7 +85,7 @@ class Engine:
             self.stop()
             raise
         finally:
-            with self._wake:
+            with self._lock:
                 self._finished = True
                 self._wake.notify_all()
         for connection in connections:
@@ -91,13 +94,14 @@ class Engine:
 
     def stop(self, grace: float = 2.0) -> None:
         """Stop all transfers and save every file's progress for the next run."""
-        with self._wake:
+        with self._lock:
             self._stop.set()
             self._wake.notify_all()
+            self._settle.notify_all()
         deadline = time.monotonic() + grace
         while self.active and time.monotonic() < deadline:
             time.sleep(0.05)
-        with self._lock:  # no file closes meanwhile
+        with self._files_lock:  # no file closes meanwhile
             for download in self.active:
                 download.checkpoint()
 
@@ -111,7 +115,7 @@ class Engine:
             return self._finish(Outcome(job=job, ok=False, error=_words(exc),
                                         seconds=time.monotonic() - started))
         download.on_sample = lambda seg: self._sample(download, seg)
-        with self._lock:
+        with self._files_lock:
             self.active.append(download)
         try:
             self.listener.started(download)
@@ -120,7 +124,7 @@ class Engine:
             download.fail(_words(exc))
             _keep_progress(download)
         finally:
-            with self._lock:
+            with self._files_lock:
                 self.active.remove(download)
                 download.close()
         return self._finish(Outcome(
@@ -205,7 +209,7 @@ class Engine:
         if len(culprits) == 1 and not (download.distrusted or download.failed()):
             download.distrust(culprits[0])
             self._blame(download, culprits[0])
-        self._poke()
+        self._poke(download)
 
     def _blame(self, download: Download, url: str) -> None:
         self.board.exclude(url, "served corrupt bytes")
@@ -217,11 +221,11 @@ class Engine:
         """Let connections work on ``download`` until every byte is on disk (and every
         cross-check of it has answered), the file failed, or we stop."""
         while True:
-            with self._wake:
+            with self._lock:
                 self._wanting.append(download)
                 self._wake.notify_all()
                 while not self._settled(download):
-                    self._wake.wait(IDLE_POLL)
+                    self._settle.wait(IDLE_POLL)
                 self._wanting.remove(download)
             check = download.take_check()
             if check is None:
@@ -249,25 +253,33 @@ class Engine:
             try:
                 self._attempt(download, seg)
             finally:
-                self._poke()
+                self._poke(download)
 
     def _opened(self, download: Download) -> None:
         """An answer arrived: a file that may now be split is offered to idle connections."""
         if not download.small():
             self._poke()
 
-    def _poke(self) -> None:
-        with self._wake:
-            self._wake.notify_all()
+    def _poke(self, download: Download | None = None) -> None:
+        """Wake idle connections (work may have appeared) and, when ``download`` has
+        nothing left for connections, its file thread."""
+        settled = download is not None and self._settled(download)
+        if self._idle or settled:
+            with self._lock:
+                self._wake.notify_all()
+                if settled:
+                    self._settle.notify_all()
 
     def _next_task(self) -> tuple[Download, Segment] | None:
         """Wait for a piece of work this connection may take; ``None`` when the run ends."""
-        with self._wake:
+        with self._lock:
             while not (self._stop.is_set() or self._finished):
                 task, wait = self._pick()
                 if task is not None:
                     return task
+                self._idle += 1
                 self._wake.wait(wait)
+                self._idle -= 1
         return None
 
     def _pick(self) -> tuple[tuple[Download, Segment] | None, float]:
@@ -283,7 +295,7 @@ class Engine:
             candidates = download.candidates()
             if not self.board.usable(candidates):
                 download.fail(self._no_source(download, candidates))
-                self._wake.notify_all()
+                self._settle.notify_all()
                 continue
             if download.resume_at > now:
                 wait = min(wait, download.resume_at - now)
