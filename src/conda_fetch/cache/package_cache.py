@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
@@ -49,12 +50,16 @@ class PackageCache:
         self.rehash = rehash
         self._urls_memo: tuple[tuple[int, int] | None, dict[str, str]] = (None, {})
         self._stamps: dict[str, str] | None = None
+        self._urls_lock = threading.Lock()  # one appender at a time in this process
+        self._workdir_made = False
 
     @property
     def workdir(self) -> Path:
         """Where conda-fetch keeps its own unfinished downloads (created on demand)."""
         path = self.root / WORKDIR
-        path.mkdir(parents=True, exist_ok=True)
+        if not self._workdir_made:
+            path.mkdir(parents=True, exist_ok=True)
+            self._workdir_made = True
         return path
 
     def part_path(self, record: Record) -> Path:
@@ -148,8 +153,9 @@ class PackageCache:
     def _note_url(self, record: Record) -> None:
         """Make ``record.url`` the latest ``urls.txt`` line for its file name, and make
         sure conda does not take a stale extracted record over that line."""
-        if self._latest_url(record.fn) != record.url:
-            self._append_url(record)
+        with self._urls_lock:
+            if self._latest_url(record.fn) != record.url:
+                self._append_url(record)
         self._drop_extracted(record)
 
     def _append_url(self, record: Record) -> None:

@@ -65,8 +65,8 @@ class Download:
         self.lock = threading.Lock()
         self._save_lock = threading.Lock()
         self.part = PartFile(job.part, _identity(job))
-        self.done = self.part.load()
         self.size = job.size
+        self.done = RangeSet() if self.small() else self.part.load()
         self.ranges_ok: bool | None = None
         self.segments: list[Segment] = []
         self.failures: Counter[str] = Counter()

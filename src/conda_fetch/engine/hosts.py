@@ -7,7 +7,8 @@ its ``Retry-After`` asks (no new request goes to it before), else for an exponen
 backoff with jitter, during which other hosts are preferred but its connections
 carry on (a mirror refusing a fifth connection still serves four). The first bytes each host serves are compared with another host's copy
 (once per run), and a host caught serving corrupt bytes is excluded for the rest
-of the run. No host ever gets more than ``per_host`` connections at once. A 429 or
+of the run. No host ever gets more than ``per_host`` connections at once, and a host
+starts at half of that: a polite start that answered requests raise. A 429 or
 5xx while several connections are in use lowers the host's cap below that number
 (a limit per client, or passing overload); every answered request raises it again by
 ``1/cap`` (additive increase, multiplicative decrease), so a cap lasts only while the
@@ -74,7 +75,10 @@ class HostBoard:
             self._state(host).speed = speed
 
     def _state(self, host: str) -> HostState:
-        return self.hosts.setdefault(host, HostState())
+        state = self.hosts.get(host)
+        if state is None:
+            state = self.hosts[host] = HostState(cap=max(1.0, self.options.per_host / 2))
+        return state
 
     def take(self, urls: list[str]) -> str | None:
         """The best URL whose host can take one more connection now (counted as in use):

@@ -11,8 +11,10 @@ MiB = 1 << 20
 class Options:
     """How hard and how patiently the engine works.
 
-    ``files``: files transferred at once. ``split``: connections one file may use.
-    ``connections``: connections in all, across files. ``min_split``: a file
+    ``files``: files open at once. ``split``: connections one file may use.
+    ``connections``: connections in all, across files. ``per_host``: connections one
+    host may get at most; a host starts at half of it and earns the rest by answering
+    (see :class:`~conda_fetch.engine.hosts.HostBoard`). ``min_split``: a file
     is cut into ranges no smaller than this. ``retries``: failed attempts in a
     row without progress, at each of a file's hosts, before the file is given up;
     a failing host waits its ``Retry-After`` (at most ``retry_after_max``) or an
@@ -25,10 +27,10 @@ class Options:
     failed tries, or after ``retries`` of them.
     """
 
-    files: int = 8
+    files: int = 16
     split: int = 8
     connections: int = 16
-    per_host: int = 8
+    per_host: int = 16
     min_split: int = 4 * MiB
     retries: int = 10
     verify_retries: int = 2

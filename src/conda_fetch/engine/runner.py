@@ -55,7 +55,7 @@ class Engine:
         self._files_lock = threading.Lock()  # guards ``active``
         self._lock = threading.Lock()  # guards ``_wanting`` and the choice of work
         self._wake = threading.Condition(self._lock)  # idle connections wait here
-        self._settle = threading.Condition(self._lock)  # file threads wait here
+        self._settle: dict[Download, threading.Condition] = {}  # each file thread waits here
         self._idle = 0
 
     def run(self, jobs: Iterable[Job], deliver: Deliver) -> list[Outcome]:
@@ -97,7 +97,8 @@ class Engine:
         with self._lock:
             self._stop.set()
             self._wake.notify_all()
-            self._settle.notify_all()
+            for settle in self._settle.values():
+                settle.notify_all()
         deadline = time.monotonic() + grace
         while self.active and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -223,10 +224,12 @@ class Engine:
         while True:
             with self._lock:
                 self._wanting.append(download)
-                self._wake.notify_all()
+                settle = self._settle[download] = threading.Condition(self._lock)
+                self._wake.notify()
                 while not self._settled(download):
-                    self._settle.wait(IDLE_POLL)
+                    settle.wait(IDLE_POLL)
                 self._wanting.remove(download)
+                del self._settle[download]
             check = download.take_check()
             if check is None:
                 break
@@ -257,18 +260,21 @@ class Engine:
 
     def _opened(self, download: Download) -> None:
         """An answer arrived: a file that may now be split is offered to idle connections."""
-        if not download.small():
-            self._poke()
-
-    def _poke(self, download: Download | None = None) -> None:
-        """Wake idle connections (work may have appeared) and, when ``download`` has
-        nothing left for connections, its file thread."""
-        settled = download is not None and self._settled(download)
-        if self._idle or settled:
+        if self._idle and not download.small():
             with self._lock:
                 self._wake.notify_all()
-                if settled:
-                    self._settle.notify_all()
+
+    def _poke(self, download: Download) -> None:
+        """Wake ``download``'s file thread when connections have nothing left to do on it,
+        and an idle connection in case a range became free again. (The connection that
+        calls this looks for work itself next.)"""
+        settled = self._settled(download)
+        if self._idle or settled:
+            with self._lock:
+                self._wake.notify()
+                settle = self._settle.get(download)
+                if settled and settle is not None:
+                    settle.notify_all()
 
     def _next_task(self) -> tuple[Download, Segment] | None:
         """Wait for a piece of work this connection may take; ``None`` when the run ends."""
@@ -295,7 +301,7 @@ class Engine:
             candidates = download.candidates()
             if not self.board.usable(candidates):
                 download.fail(self._no_source(download, candidates))
-                self._settle.notify_all()
+                self._settle[download].notify_all()
                 continue
             if download.resume_at > now:
                 wait = min(wait, download.resume_at - now)
