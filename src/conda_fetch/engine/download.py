@@ -276,7 +276,6 @@ class Download:
                 self.done.add(at, at + count)
                 self.served.setdefault(seg.url, RangeSet()).add(at, at + count)
                 self.fetched += count
-                self.failures.clear()
                 self.recovered += self._unrecovered
                 self._unrecovered = 0
                 self._unsaved += count
@@ -381,14 +380,21 @@ class Download:
                     self.error = str(error)
                 return
             host = host_of(seg.url)
-            progressed = seg.pos > seg.start and not isinstance(error, SlowError)
-            if progressed or seg.began < self._failed_at.get(host, 0.0):
+            if seg.pos > seg.start and not isinstance(error, SlowError):
+                self.failures.clear()  # progress: the tries in a row start again
+                return
+            if seg.began < self._failed_at.get(host, 0.0):
                 return
             self.failures[host] += 1
             self._failed_at[host] = time.monotonic()
             retries = self.options.retries
-            if all(self.failures[host_of(url)] > retries for url in sources):
+            if sources and all(self.failures[host_of(url)] > retries for url in sources):
                 self.error = f"{error} (gave up after {retries} retries)"
+
+    def succeeded(self) -> None:
+        """A connection finished its range: the tries in a row start again."""
+        with self.lock:
+            self.failures.clear()
 
     def tries(self, url: str) -> int:
         """Failed tries in a row at ``url``'s host for this file."""

@@ -340,13 +340,18 @@ class Engine:
                                seg.answered)
         if error is not None:
             self._failed(download, seg, error)
+        elif seg.pos > seg.start:
+            download.succeeded()
 
     def _failed(self, download: Download, seg: Segment, error: TransferError) -> None:
         """Count a failed try, say what happens next, and hold the file until its hosts
         may be tried again."""
         if isinstance(error, HostError):
             self.board.exclude(seg.url, str(error))
-        download.note_failure(seg, error, self.board.usable(download.candidates()))
+        sources = self.board.usable(download.candidates())
+        download.note_failure(seg, error, sources)
+        if not sources:
+            download.fail(self._no_source(download, download.candidates()))
         wait = self.board.wait(download.candidates())
         download.resume_at = time.monotonic() + wait
         self.listener.fault(download, error.kind, self._next_step(download, seg, error, wait))
