@@ -29,6 +29,8 @@ from urllib.parse import urlsplit
 from conda_fetch.engine.errors import SlowError, TransferError
 from conda_fetch.engine.options import Options
 
+PROBE_SLOWER = 8
+
 
 def backoff(failures: int, base: float, cap: float, rng: random.Random = random._inst) -> float:
     """Delay before try number ``failures + 1``: exponential with full jitter.
@@ -62,6 +64,7 @@ class HostState:
     answered: bool = False
     down_since: float | None = None
     last_failed: float = 0.0
+    refused_at: int | None = None
 
 
 class HostBoard:
@@ -140,8 +143,11 @@ class HostBoard:
                 self._count_failure(state, url, error, in_use, time.monotonic() - seconds)
 
     def _raise_cap(self, state: HostState) -> None:
+        """One more answer: ``1/cap`` more room, eight times slower near where the host
+        last refused (a limit per client is probed rarely, passing overload soon passes)."""
         if state.cap is not None:
-            state.cap += 1 / state.cap
+            near = state.refused_at is not None and state.refused_at - 1 <= state.cap < state.refused_at
+            state.cap += 1 / state.cap / (PROBE_SLOWER if near else 1)
             if state.cap >= self.options.per_host:
                 state.cap = None
 
@@ -151,6 +157,7 @@ class HostBoard:
         now = time.monotonic()
         if error.kind == "http" and in_use > 1:
             state.cap = max(1.0, min(float(self._limit(state)), in_use - 1.0))
+            state.refused_at = in_use
         if began < state.last_failed:
             return  # this try overlapped one already counted
         state.last_failed = now
