@@ -164,6 +164,9 @@ class HostBoard:
         state.failures += 1
         state.down_since = state.down_since or began
         state.aside_until = now + self._pause(state.failures, error)
+        if not state.answered:  # the try that may give it up comes when it is due
+            state.aside_until = min(state.aside_until,
+                                    state.down_since + self.options.give_up_after)
         state.closed = error.retry_after is not None
         dead = state.failures > self.options.retries or (
             now - state.down_since >= self.options.give_up_after)
