@@ -438,6 +438,7 @@ def aria2_command(urls: list[str], digests: dict[str, str], out: Path, jobs: int
     command = aria2(urls, digests, out)
     for flag, value in (("-j", jobs), ("-x", split), ("-s", split)):
         command[command.index(flag) + 1] = str(value)
+    command[command.index("--retry-wait=0")] = "--retry-wait=1"  # else a 503 is final
     return command
 
 
@@ -503,11 +504,13 @@ def _scale_rows(label: str, rows: dict[str, Row]) -> Rows:
 
 
 def _versus(ours: Row, other: Row, name: str, limit: float = 1.0) -> list[Target]:
-    """``ours`` takes at most ``limit`` times ``other``'s time (skipped tools: no target)."""
+    """``ours`` takes at most ``limit`` times ``other``'s time (skipped tools: no target;
+    a tool that did not deliver every file correctly: ours must have)."""
     if other.run is None or ours.run is None:
         return []
-    return [Target(name, ours.run.wall / other.run.wall, limit, False,
-                   ok=ours.run.ok and other.run.ok)]
+    if not other.run.ok:
+        return [Target(f"{name} (it failed)", 0.0, limit, False, ok=ours.run.ok)]
+    return [Target(name, ours.run.wall / other.run.wall, limit, False, ok=ours.run.ok)]
 
 
 def small_files(work: Path, latency: float) -> tuple[Rows, list[Target]]:

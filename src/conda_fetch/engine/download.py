@@ -117,8 +117,13 @@ class Download:
         return self.error is not None
 
     def small(self) -> bool:
-        """One request's worth: never split, no resume state."""
+        """One request's worth: claimed whole, no resume state. (Only the end game may
+        still halve a slow one for an idle connection, see :meth:`_tail`.)"""
         return self.size is not None and self.size <= self.options.min_split
+
+    def tiny(self) -> bool:
+        """Too small to be worth a second connection ever."""
+        return self.size is not None and self.size < 2 * LAGGARD_MIN
 
     def share(self) -> int:
         """The bytes one more connection would carry for this file (0: none to take)."""
@@ -129,7 +134,7 @@ class Download:
                 self.done.total())
             if not self.segments:
                 return max(missing, 1)
-            if self.ranges_ok is not True or self.small() or len(self.segments) >= (
+            if self.ranges_ok is not True or self.tiny() or len(self.segments) >= (
                     self.options.split) or self._claimable() is None:
                 return 0
             return max(missing // (len(self.segments) + 1), 1)
@@ -144,7 +149,7 @@ class Download:
             return (
                 self.ranges_ok is True
                 and not self.failed()
-                and not self.small()
+                and not self.tiny()
                 and len(self.segments) < self.options.split
                 and self._claimable() is not None
             )
@@ -223,9 +228,12 @@ class Download:
 
     def _tail(self, largest: Segment) -> Segment | None:
         """At the end of a file, the largest segment if it would still take more than
-        ``TAIL_SECONDS`` at the best rate seen: halving it spares idle connections the wait."""
+        ``TAIL_SECONDS`` at the best rate seen (or, before any, at its own after a while):
+        halving it spares idle connections the wait."""
         left = largest.remaining() or 0
-        worth = left >= 2 * LAGGARD_MIN and left > TAIL_SECONDS * self.best_rate > 0
+        now = time.monotonic()
+        rate = self.best_rate or (largest.rate(now) if now - largest.began > LAGGARD_AGE else 0)
+        worth = left >= 2 * LAGGARD_MIN and left > TAIL_SECONDS * rate > 0
         return largest if worth else None
 
     def release(self, seg: Segment) -> None:
@@ -335,7 +343,8 @@ class Download:
             return str(self._hasher.hexdigest())
 
     def sampled(self, seg: Segment) -> None:
-        """``seg`` holds its first ``SAMPLE_BYTES``: the engine may cross-check them."""
+        """``seg`` holds its first ``SAMPLE_BYTES`` (or all of a shorter range): the engine
+        may cross-check them."""
         if self.on_sample is not None:
             self.on_sample(seg)
 
@@ -428,6 +437,14 @@ class Download:
             self.blamed.append(host)
             self.faults["corrupt"] += 1
             return True
+
+    def distrust_host(self, host: str) -> None:
+        """:meth:`distrust` every URL of ``host`` that served this file or is serving it."""
+        with self.lock:
+            urls = {u for u in self.served if host_of(u) == host}
+            urls.update(s.url for s in self.segments if s.url and host_of(s.url) == host)
+        for url in urls:
+            self.distrust(url)
 
     def distrust(self, url: str) -> None:
         """Stop ``url``'s running segments, and fetch every range it served again."""

@@ -7,8 +7,9 @@ its ``Retry-After`` asks (no new request goes to it before), else for an exponen
 backoff with jitter, during which other hosts are preferred but its connections
 carry on (a mirror refusing a fifth connection still serves four). The first bytes each host serves are compared with another host's copy
 (once per run), and a host caught serving corrupt bytes is excluded for the rest
-of the run. No host ever gets more than ``per_host`` connections at once, and a host
-starts at half of that: a polite start that answered requests raise. A 429 or
+of the run; until its first bytes were compared, a host of a file that several
+hosts serve gets one connection at a time, so a corrupting mirror costs one piece,
+not a file. No host ever gets more than ``per_host`` connections at once. A 429 or
 5xx while several connections are in use lowers the host's cap below that number
 (a limit per client, or passing overload); every answered request raises it again by
 ``1/cap`` (additive increase, multiplicative decrease), so a cap lasts only while the
@@ -60,6 +61,7 @@ class HostState:
     closed: bool = False
     excluded: str = ""
     checked: bool = False
+    trusted: bool = False
     cap: float | None = None
     answered: bool = False
     down_since: float | None = None
@@ -78,10 +80,7 @@ class HostBoard:
             self._state(host).speed = speed
 
     def _state(self, host: str) -> HostState:
-        state = self.hosts.get(host)
-        if state is None:
-            state = self.hosts[host] = HostState(cap=max(1.0, self.options.per_host / 2))
-        return state
+        return self.hosts.setdefault(host, HostState())
 
     def take(self, urls: list[str]) -> str | None:
         """The best URL whose host can take one more connection now (counted as in use):
@@ -102,13 +101,17 @@ class HostBoard:
 
     def _eligible(self, urls: list[str]) -> list[str]:
         now = time.monotonic()
-        ready = [u for u in urls if self._ready(self._state(host_of(u)), now)]
+        several = len({host_of(u) for u in urls}) > 1
+        ready = [u for u in urls if self._ready(self._state(host_of(u)), now, several)]
         rested = [u for u in ready if self._state(host_of(u)).aside_until <= now]
         serving = [u for u in ready if self._state(host_of(u)).active]
         return rested or serving  # only hosts set aside and idle: wait them out
 
-    def _ready(self, state: HostState, now: float) -> bool:
-        busy = state.active >= self._limit(state)
+    def _ready(self, state: HostState, now: float, several: bool = False) -> bool:
+        """Whether ``state``'s host may take one more connection now; where ``several``
+        hosts serve a file, one not yet trusted (see :meth:`trust`) gets one at a time."""
+        limit = 1 if several and not state.trusted else self._limit(state)
+        busy = state.active >= limit
         return not (state.excluded or busy or (state.closed and state.aside_until > now))
 
     @staticmethod
@@ -143,8 +146,9 @@ class HostBoard:
                 self._count_failure(state, url, error, in_use, time.monotonic() - seconds)
 
     def _raise_cap(self, state: HostState) -> None:
-        """One more answer: ``1/cap`` more room, eight times slower near where the host
-        last refused (a limit per client is probed rarely, passing overload soon passes)."""
+        """One more answer: ``1/cap`` more room, eight times slower just below where the
+        host refused each time (a limit per client is probed rarely; refusals at several
+        levels are overload, and the cap climbs back at the usual pace)."""
         if state.cap is not None:
             near = state.refused_at is not None and state.refused_at - 1 <= state.cap < state.refused_at
             state.cap += 1 / state.cap / (PROBE_SLOWER if near else 1)
@@ -157,7 +161,9 @@ class HostBoard:
         now = time.monotonic()
         if error.kind == "http" and in_use > 1:
             state.cap = max(1.0, min(float(self._limit(state)), in_use - 1.0))
-            state.refused_at = in_use
+            # refused again where it once served: overload that comes and goes, not a limit
+            below = state.refused_at is not None and in_use < state.refused_at
+            state.refused_at = None if below else in_use
         if began < state.last_failed:
             return  # this try overlapped one already counted
         state.last_failed = now
@@ -200,6 +206,12 @@ class HostBoard:
                 return False
             state.checked = True
             return True
+
+    def trust(self, url: str) -> None:
+        """``url``'s host served bytes another host confirmed (or none could compare them):
+        it may take more than one connection of a file that several hosts serve."""
+        with self._lock:
+            self._state(host_of(url)).trusted = True
 
     def exclude(self, url: str, reason: str) -> None:
         """Never use this host again in this run."""

@@ -13,8 +13,9 @@ class Options:
 
     ``files``: files open at once. ``split``: connections one file may use.
     ``connections``: connections in all, across files. ``per_host``: connections one
-    host may get at most; a host starts at half of it and earns the rest by answering
-    (see :class:`~conda_fetch.engine.hosts.HostBoard`). ``min_split``: a file
+    host may get at most (16, as aria2 allows at most per server): a host that refuses
+    one more with a 429 or 503 gets fewer until its answers earn them back (see
+    :class:`~conda_fetch.engine.hosts.HostBoard`). ``min_split``: a file
     is cut into ranges no smaller than this. ``retries``: failed attempts in a
     row without progress, at each of a file's hosts, before the file is given up;
     a failing host waits its ``Retry-After`` (at most ``retry_after_max``) or an

@@ -193,9 +193,12 @@ class Engine:
         and in the background, so a mirror that corrupts often is caught within its first
         segment instead of after the whole file failed its checksum."""
         witnesses = self._witnesses(download, seg.url)
-        if witnesses and self.board.claim_check(seg.url):
+        if not witnesses:
+            self.board.trust(seg.url)  # no one to compare with: nothing to wait for
+        elif self.board.claim_check(seg.url):
+            end = min(seg.pos, seg.start + SAMPLE_BYTES)
             check = threading.Thread(target=self._cross_check, daemon=True, name="cross-check",
-                                     args=(download, seg.url, seg.start, witnesses))
+                                     args=(download, seg.url, seg.start, end, witnesses))
             download.add_check(check)
             check.start()
 
@@ -204,16 +207,24 @@ class Engine:
         usable = self.board.usable(download.candidates())
         return self.board.fastest([u for u in usable if host_of(u) != host_of(url)])
 
-    def _cross_check(self, download: Download, url: str, start: int, witnesses: list[str]) -> None:
-        culprits = cross_check(self.session, url, witnesses, download.fd, start,
-                               start + SAMPLE_BYTES, self.options.stall_seconds)
+    def _cross_check(self, download: Download, url: str, start: int, end: int,
+                     witnesses: list[str]) -> None:
+        culprits = cross_check(self.session, url, witnesses, download.fd, start, end,
+                               self.options.stall_seconds)
         if len(culprits) == 1 and not (download.distrusted or download.failed()):
             download.distrust(culprits[0])
             self._blame(download, culprits[0])
+        if culprits != [url]:
+            self.board.trust(url)
         self._poke(download)
 
     def _blame(self, download: Download, url: str) -> None:
+        """Exclude ``url``'s host for the run; every open file fetches what it served again."""
         self.board.exclude(url, "served corrupt bytes")
+        with self._files_lock:
+            others = [d for d in self.active if d is not download]
+        for other in others:
+            other.distrust_host(host_of(url))
         host = redact(host_of(url))
         if download.blame(host):
             self.listener.fault(download, "corrupt", f"{host} served corrupt bytes; not used again")
@@ -260,7 +271,7 @@ class Engine:
 
     def _opened(self, download: Download) -> None:
         """An answer arrived: a file that may now be split is offered to idle connections."""
-        if self._idle and not download.small():
+        if self._idle and not download.tiny():
             with self._lock:
                 self._wake.notify_all()
 
@@ -307,8 +318,8 @@ class Engine:
                 wait = min(wait, download.resume_at - now)
             elif self.board.has_room(candidates):
                 ranked.append((share, download))
-            else:
-                wait = min(wait, max(self.board.wait(candidates), 0.01))
+            elif (aside := self.board.wait(candidates)) > 0:  # else busy: a release wakes us
+                wait = min(wait, aside)
         for _, download in sorted(ranked, key=lambda item: -item[0]):
             seg = download.claim()
             if seg is None:

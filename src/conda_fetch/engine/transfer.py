@@ -138,6 +138,8 @@ def _stream(
         if not sampled and seg.pos - seg.start >= SAMPLE_BYTES:
             sampled = True
             download.sampled(seg)
+    if not sampled and seg.pos > seg.start:
+        download.sampled(seg)  # a range shorter than a sample: compare what there is
     if seg.end is None:
         download.ended(seg)
         return True
