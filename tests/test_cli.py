@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 from support.channel import build_channel, plan_from_repodata
-from support.packages import build_package
+from conda_fetch.testing.packages import build_package
 
 from conda_fetch.cache.urls import read_urls
 from conda_fetch.cli import main
-from conda_fetch.faultserver import Faults
+from conda_fetch.testing.faultserver import Faults
 from conda_fetch.hashing import file_digest
 
 MiB = 1 << 20

@@ -9,13 +9,13 @@ import tarfile
 
 import pytest
 from support.channel import build_channel, plan_from_repodata
-from support.packages import build_package
+from conda_fetch.testing.packages import build_package
 
 from conda_fetch.cache.urls import append_url, read_urls
 from conda_fetch.cli import main
-from conda_fetch.export import as_aria2, as_explicit, as_explicit_md5, as_sha256, as_urls
+from conda_fetch.offline.export import as_aria2, as_explicit, as_explicit_md5, as_sha256, as_urls
 from conda_fetch.hashing import file_digest
-from conda_fetch.records import make_record
+from conda_fetch.plan.records import make_record
 
 SHA = "a" * 64
 MD5 = "b" * 32

@@ -17,9 +17,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from conda_fetch.errors import CondaFetchError, InputError
-from conda_fetch.export import as_explicit_md5
+from conda_fetch.offline.export import as_explicit_md5
 from conda_fetch.hashing import mismatch
-from conda_fetch.records import Record, make_record
+from conda_fetch.plan.records import Record, make_record, stem
 
 FORMAT = "conda-fetch-bundle"
 MANIFEST = "manifest.json"
@@ -57,8 +57,7 @@ def _entry(record: Record) -> dict:
 
 
 def _split_fn(fn: str) -> tuple[str, str, str]:
-    stem = fn.removesuffix(".conda").removesuffix(".tar.bz2")
-    name, version, build = (stem.rsplit("-", 2) + ["", ""])[:3]
+    name, version, build = (stem(fn).rsplit("-", 2) + ["", ""])[:3]
     return name, version, build
 
 

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from conda_fetch.archive import ArchiveError, PackageIdentity, read_identity
+from conda_fetch.offline.archive import ArchiveError, PackageIdentity, read_identity
 from conda_fetch.cache import PackageCache
 from conda_fetch.hashing import file_digests
-from conda_fetch.records import Record
+from conda_fetch.plan.records import Record
 
 ADOPTED, PRESENT, REFUSED = "adopted", "already present", "refused"
 Lookup = Callable[[PackageIdentity], Sequence[Record]]

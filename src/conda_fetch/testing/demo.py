@@ -11,8 +11,8 @@ from pathlib import Path
 
 from conda_package_handling import api as cph
 
-from conda_fetch.faultserver import Faults, FaultServer
-from conda_fetch.records import Record, make_record
+from conda_fetch.testing.faultserver import Faults, FaultServer
+from conda_fetch.plan.records import Record, make_record
 
 MiB = 1 << 20
 SUBDIR = "noarch"
