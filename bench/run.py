@@ -92,7 +92,7 @@ class Server:
     def __init__(self, root: Path, args: list[str], stats: Path) -> None:
         self.stats = stats
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "conda_fetch.faultserver", "--root", str(root),
+            [sys.executable, "-m", "conda_fetch.testing.faultserver", "--root", str(root),
              "--stats-file", str(stats), *args],
             stdout=subprocess.PIPE, text=True,
         )
@@ -466,12 +466,14 @@ def side_by_side(work: Path, files: list[tuple[str, int]], server_args: list[str
             for n in range(RUNS):
                 out = work / f"{tool}-{n}"
                 out.mkdir()
-                command = {
-                    "conda-fetch": lambda: conda_fetch(plan, out, "--quiet"),
-                    "aria2c": lambda: aria2_command(urls, digests, out, aria2_jobs, aria2_split),
-                    "rattler": lambda: rattler_command(urls, out),
-                    "conda": lambda: conda_command(plan, out),
-                }[tool]()
+                if tool == "conda-fetch":
+                    command: list[str] | None = conda_fetch(plan, out, "--quiet")
+                elif tool == "aria2c":
+                    command = aria2_command(urls, digests, out, aria2_jobs, aria2_split)
+                elif tool == "rattler":
+                    command = rattler_command(urls, out)
+                else:
+                    command = conda_command(plan, out)
                 if command is None:
                     reason = {"aria2c": "aria2c is not installed",
                               "rattler": "py-rattler is not importable here",

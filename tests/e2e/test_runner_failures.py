@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conda_fetch.engine import Engine, Job, Listener, Options, make_session
-from conda_fetch.faultserver import Faults, FaultServer, refused_url
+from conda_fetch.testing.faultserver import Faults, FaultServer, refused_url
 
 KiB, MiB = 1 << 10, 1 << 20
 QUICK = Options(min_split=256 * KiB, backoff_base=0.01, backoff_max=0.02, stall_seconds=2.0)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from conda_fetch.cache import PackageCache
 from conda_fetch.engine import Engine, Job, Options, make_session
-from conda_fetch.faultserver import Faults
-from conda_fetch.records import Record
+from conda_fetch.plan.records import Record
+from conda_fetch.testing.faultserver import Faults
 
 KiB, MiB = 1 << 10, 1 << 20
 

@@ -17,8 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 
 from conda_fetch.engine.hosts import host_of
-from conda_fetch.engine.session import HttpGetter
 from conda_fetch.engine.partfile import RangeSet
+from conda_fetch.engine.session import HttpGetter
 
 PIECE = 1 << 20
 WORKERS = 4

@@ -22,12 +22,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from conda_fetch.engine.job import Job
+from conda_fetch.engine.errors import PermanentError, SlowError, TransferError
 from conda_fetch.engine.hosts import host_of
+from conda_fetch.engine.job import Job
 from conda_fetch.engine.options import Options
 from conda_fetch.engine.partfile import PartFile, RangeSet
-from conda_fetch.engine.errors import PermanentError, SlowError, TransferError
-
 
 SAMPLE_BYTES = 256 << 10
 LAGGARD_AGE = 0.3
@@ -179,7 +178,8 @@ class Download:
         if self.size is None:  # ask for a piece only (the answer tells the size), up to
             after = self.done.next_start(start)  # the next range already on disk
             if self.ranges_ok is None or after is not None:
-                return (start, min(start + self.options.min_split, after or start + self.options.min_split))
+                piece = start + self.options.min_split
+                return (start, piece if after is None else min(piece, after))
             return (start, None)
         return self._bounded(self.done.gaps(self.size)[0])
 
@@ -207,11 +207,12 @@ class Download:
         running = [s for s in self.segments if s.end is not None]
         if not running:
             return None
-        victim = max(running, key=lambda s: s.remaining() or 0)
-        if (victim.remaining() or 0) < 2 * self.options.min_split:
-            victim = self._laggard(running) or self._tail(victim)
-            if victim is None:
-                return None
+        largest = max(running, key=lambda s: s.remaining() or 0)
+        victim: Segment | None = largest
+        if (largest.remaining() or 0) < 2 * self.options.min_split:
+            victim = self._laggard(running) or self._tail(largest)
+        if victim is None:
+            return None
         left = victim.remaining() or 0
         middle = victim.pos + left // 2
         span = (middle, victim.end)

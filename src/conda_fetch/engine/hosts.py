@@ -150,7 +150,8 @@ class HostBoard:
         host refused each time (a limit per client is probed rarely; refusals at several
         levels are overload, and the cap climbs back at the usual pace)."""
         if state.cap is not None:
-            near = state.refused_at is not None and state.refused_at - 1 <= state.cap < state.refused_at
+            limit = state.refused_at
+            near = limit is not None and limit - 1 <= state.cap < limit
             state.cap += 1 / state.cap / (PROBE_SLOWER if near else 1)
             if state.cap >= self.options.per_host:
                 state.cap = None
@@ -196,7 +197,7 @@ class HostBoard:
         """``urls`` by measured speed of their hosts, fastest first, never measured last."""
         with self._lock:
             speeds = {u: self._state(host_of(u)).speed for u in urls}
-        return sorted(urls, key=lambda u: -(speeds[u] if speeds[u] is not None else -1.0))
+        return sorted(urls, key=lambda u: -(speed if (speed := speeds[u]) is not None else -1.0))
 
     def claim_check(self, url: str) -> bool:
         """True once per host: the caller cross-checks its first bytes against another host."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import json
 import os
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from typing import Any
 class RangeSet:
     """Disjoint, sorted half-open byte ranges ``[start, end)``."""
 
-    def __init__(self, ranges: list[tuple[int, int]] | None = None) -> None:
+    def __init__(self, ranges: Iterable[Sequence[int]] | None = None) -> None:
         self._starts: list[int] = []
         self._ends: list[int] = []
         for start, end in ranges or ():

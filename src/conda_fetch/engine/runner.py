@@ -13,6 +13,7 @@ file never runs on one connection while others idle.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -23,9 +24,9 @@ from conda_fetch.engine.download import SAMPLE_BYTES, Download, Segment
 from conda_fetch.engine.errors import HostError, TransferError
 from conda_fetch.engine.events import Listener
 from conda_fetch.engine.hosts import HostBoard, host_of
-from conda_fetch.engine.session import HttpGetter
 from conda_fetch.engine.job import Job, Outcome
 from conda_fetch.engine.options import Options
+from conda_fetch.engine.session import HttpGetter
 from conda_fetch.engine.transfer import Cancelled, fetch_segment
 from conda_fetch.hashing import file_digest
 from conda_fetch.redact import redact
@@ -75,8 +76,8 @@ class Engine:
                 outcomes[index] = self._one(jobs[index], deliver)
 
         owners = _threads(files, "file", min(self.options.files, len(jobs)))
-        connections = _threads(self._connection, "connection",
-                               min(self.options.connections, max(len(jobs), 1) * self.options.split))
+        most = min(self.options.connections, max(len(jobs), 1) * self.options.split)
+        connections = _threads(self._connection, "connection", most)
         try:
             for owner in owners:
                 while owner.is_alive():
@@ -121,7 +122,7 @@ class Engine:
         try:
             self.listener.started(download)
             self._fetch_verified(download, deliver)
-        except Exception as exc:  # noqa: BLE001 - reported as this file's failure
+        except Exception as exc:
             download.fail(_words(exc))
             _keep_progress(download)
         finally:
@@ -343,7 +344,7 @@ class Engine:
             pass
         except TransferError as exc:
             error = exc
-        except Exception as exc:  # noqa: BLE001 - an unexpected error fails this file
+        except Exception as exc:
             download.fail(_words(exc))
         finally:
             download.release(seg)
@@ -397,16 +398,14 @@ def _words(exc: BaseException) -> str:
 
 def _keep_progress(download: Download) -> None:
     """Save what was fetched, if the disk still lets us."""
-    try:
+    with contextlib.suppress(OSError):
         download.checkpoint()
-    except OSError:
-        pass
 
 
 def _deliver(download: Download, deliver: Deliver) -> None:
     try:
         deliver(download.job)
-    except Exception as exc:  # noqa: BLE001 - reported as this file's failure
+    except Exception as exc:
         download.fail(f"verified, but could not be placed: {_words(exc)}")
     else:
         download.part.forget_state()

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from collections.abc import Mapping
+from typing import Protocol
 
 import requests
 
 
 class HttpGetter(Protocol):
-    """Anything that answers ``get(url, **kwargs)`` with a :class:`requests.Response`
-    (``headers``, ``stream``, ``timeout`` are passed): a session, or a wrapper of one."""
+    """Anything with ``requests.Session.get``'s way of fetching one URL: a session, or
+    a wrapper of one (the conda plugin's)."""
 
-    def get(self, url: str | bytes, **kwargs: Any) -> requests.Response: ...
+    def get(self, url: str, *, headers: Mapping[str, str] = ..., stream: bool = ...,
+            timeout: tuple[float, float] = ...) -> requests.Response: ...

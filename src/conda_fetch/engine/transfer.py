@@ -16,7 +16,6 @@ import requests
 import urllib3.exceptions
 
 from conda_fetch.engine.download import SAMPLE_BYTES, Download, Segment
-from conda_fetch.engine.options import Options
 from conda_fetch.engine.errors import (
     ConnectError,
     CutError,
@@ -28,6 +27,7 @@ from conda_fetch.engine.errors import (
     TransferError,
     status_error,
 )
+from conda_fetch.engine.options import Options
 from conda_fetch.engine.session import HttpGetter
 from conda_fetch.redact import redact
 
@@ -120,11 +120,10 @@ def _stream(
     raw = response.raw
     meter = _StallMeter(options.stall_seconds, options.stall_speed)
     sampled = False
-    data = b""
     while seg.end is None or seg.pos < seg.end:
         if stop.is_set():
             raise Cancelled()
-        data = _read(raw, options.chunk, seg.url)
+        data: bytes | memoryview = _read(raw, options.chunk, seg.url)
         if not data:
             break
         if seg.url in download.distrusted:
