@@ -113,7 +113,7 @@ def prefetch(records: list[Record], pkgs_dir: Path, session: requests.Session,
 def hint(report: Report) -> str:
     """What to tell the user when some packages could not be fetched (after conda's try)."""
     lines = ["Neither conda-fetch nor conda could fetch these packages:"]
-    lines += [f"  {line}" for line in failure_lines(report)]
+    lines += [f"  {line}" for line in failure_lines(report, prog="conda fetch")]
     lines += [
         "Fetch them by any means, then adopt them, verified:",
         "  conda create ... --dry-run --json > plan.json",
