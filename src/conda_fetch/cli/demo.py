@@ -9,7 +9,7 @@ from pathlib import Path
 
 from conda_fetch.cache.urls import read_urls
 from conda_fetch.cli.context import Context
-from conda_fetch.cli.options import add_fetch
+from conda_fetch.cli.options import add_fetch, command
 from conda_fetch.testing.demo import build_channel, demo_faults, plan_for
 from conda_fetch.testing.faultserver import FaultServer
 from conda_fetch.pipeline import Report
@@ -21,14 +21,16 @@ DEMO_STALL_SECONDS = 2.0
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser(
-        "demo",
-        help="fetch a sample channel from loopback servers that cut, throttle and stall",
-        description="Builds a small sample channel, serves it from a loopback server that "
-        "cuts connections, throttles them, answers 503/429 and stalls, and fetches it into "
-        "a temporary package cache (or --pkgs-dir) with the normal display. No network needed.",
+    parser = command(
+        commands, "demo", "fetch a sample channel from loopback servers that cut, throttle and stall",
+        "Builds a small sample channel, serves it from a loopback server that cuts "
+        "connections, throttles them, answers 503/429 and stalls, and fetches it into a "
+        "temporary package cache (or --pkgs-dir) with the normal display. No network needed.",
+        ["{prog} demo",
+         "{prog} demo --split 1 --files 1     # one connection: see what splitting buys"],
     )
-    add_fetch(parser, platform=False)
+    add_fetch(parser, platform=False, cache_help="package cache to fill (default: a temporary "
+              "one, removed at the end)")
     parser.set_defaults(stall_timeout=DEMO_STALL_SECONDS)
 
 

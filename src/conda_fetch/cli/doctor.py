@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from conda_fetch.cli.context import Context
-from conda_fetch.cli.options import add_cache, add_channels, add_network, add_output
+from conda_fetch.cli.options import add_cache, add_channels, add_network, add_output, command
 from conda_fetch.offline.doctor import BROKEN, LOOSE, UNFINISHED, UNREGISTERED, counted, diagnose, fix
 from conda_fetch.units import human_bytes
 
@@ -13,12 +13,15 @@ PROBLEMS = (UNREGISTERED, BROKEN)
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser(
-        "doctor",
-        help="report on a package cache; --fix registers what verifies, removes what is broken",
-        description="Lists archives without a urls.txt line (conda would download them again), "
-        "unfinished downloads with their progress, archives that no longer match their record, "
-        "extracted folders without their archive, and space used.",
+    parser = command(
+        commands, "doctor",
+        "report on a package cache; --fix registers what verifies, removes what is broken",
+        "Lists archives without a urls.txt line (conda would download them again), "
+        "incomplete archives, unfinished downloads with their progress, archives that no "
+        "longer match their record, extracted folders without their archive, and space used.",
+        ["{prog} doctor",
+         "{prog} doctor --fix",
+         "{prog} doctor --pkgs-dir ~/miniforge3/pkgs --json"],
     )
     parser.add_argument("--fix", action="store_true", help="register what verifies against "
                         "the channels, remove broken archives and unusable part files")

@@ -12,7 +12,8 @@ from rich.console import Console
 
 from conda_fetch.cache import PackageCache
 from conda_fetch.cli.context import Context
-from conda_fetch.cli.options import add_cache, add_channels, add_network, add_output, add_platform
+from conda_fetch.cli.options import (add_cache, add_channels, add_network, add_output,
+                                      add_platform, command)
 from conda_fetch.errors import InputError
 from conda_fetch.offline.adopt import ADOPTED, PRESENT, REFUSED, Verdict, adopt, plan_lookup
 from conda_fetch.plan.records import EXTENSIONS
@@ -22,13 +23,15 @@ from conda_fetch.redact import redact
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser(
-        "import",
-        help="adopt package files fetched by hand into the package cache, verified",
-        description="Reads each archive's own info/index.json, finds the record it must match "
-        "(in --plan files, else in the channels' repodata), and adopts it only when name, "
-        "subdir, size and checksum all match: placed as <pkgs>/<fn> with its urls.txt line, "
-        "exactly as a download. Refused files leave the cache unchanged.",
+    parser = command(
+        commands, "import", "adopt package files fetched by hand into the package cache, verified",
+        "Reads each archive's own info/index.json, finds the record it must match (in --plan "
+        "files, else in the channels' repodata), and adopts it only when name, subdir, size "
+        "and checksum all match: placed as <pkgs>/<fn> with its urls.txt line, exactly as a "
+        "download. Refused files leave the cache unchanged.",
+        ["{prog} import downloads --plan plan.json    # files fetched by hand",
+         "{prog} import work.tar                      # a bundle: then install offline",
+         "{prog} import --in-place                    # archives dropped into the cache"],
     )
     parser.add_argument("paths", nargs="*", metavar="PATH",
                         help="package files, folders (searched recursively) or bundles")
