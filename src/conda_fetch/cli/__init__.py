@@ -41,6 +41,7 @@ def build_parser(prog: str = "conda-fetch") -> argparse.ArgumentParser:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"conda-fetch {__version__}")
+    parser.set_defaults(prog=prog)  # next-step lines name the program as it was called
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in COMMANDS.values():
         module.add_parser(commands)

@@ -53,8 +53,20 @@ def run(args: argparse.Namespace) -> int:
     sizes = [r.size for r in missing]
     total = human_bytes(sum(s or 0 for s in sizes)) + ("" if None not in sizes else " or more")
     context.console.print(f"{len(missing)} packages to fetch ({total}); "
-                        f"{len(records) - len(missing)} already in {cache.root}")
+                          f"{len(records) - len(missing)} already in {cache.root}")
+    if args.format == "aria2" and missing:
+        _next_steps(context, args)
     return 0
+
+
+def _next_steps(context: Context, args: argparse.Namespace) -> None:
+    """How to fetch the list with aria2c and bring the files back."""
+    listing = args.output or "todo.txt"
+    plans = " ".join(f"--plan {s}" for s in args.sources if "://" not in s and s != "-")
+    prog = args.prog
+    context.console.print(
+        f"Next: aria2c -i {listing} -d downloads   (run it again after a failure: it resumes)\n"
+        f"      {prog} import downloads {plans}".rstrip(), highlight=False)
 
 
 def _write_atomically(path: Path, text: str) -> None:

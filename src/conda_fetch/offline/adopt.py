@@ -16,6 +16,7 @@ from conda_fetch.hashing import file_digests
 from conda_fetch.plan.records import Record
 
 ADOPTED, PRESENT, REFUSED = "adopted", "already present", "refused"
+ARIA2_CONTROL = ".aria2"  # aria2c's resume state, beside a file until it is complete
 Lookup = Callable[[PackageIdentity], Sequence[Record]]
 
 
@@ -54,6 +55,9 @@ def adopt(path: Path, cache: PackageCache, lookup: Lookup, mode: str = "copy") -
     already is ``<pkgs>/<fn>``: it only gets its ``urls.txt`` line).
     A refused file leaves the cache unchanged.
     """
+    if path.with_name(path.name + ARIA2_CONTROL).exists():
+        return Verdict(path, REFUSED, reason="unfinished aria2 download (its .aria2 control "
+                                             "file is beside it): run aria2c again to finish it")
     try:
         identity = read_identity(path)
     except (ArchiveError, OSError) as exc:
