@@ -298,14 +298,15 @@ def _cache_counts() -> tuple[Path, dict[str, int]]:
     from conda.core.package_cache_data import PackageCacheData
 
     from conda_fetch.cache import PackageCache
-    from conda_fetch.offline.doctor import BROKEN, UNFINISHED, UNREGISTERED, diagnose
+    from conda_fetch.offline.doctor import BROKEN, INCOMPLETE, UNFINISHED, UNREGISTERED, diagnose
 
     cache = PackageCache(Path(PackageCacheData.first_writable().pkgs_dir))
     diagnosis = diagnose(cache, lambda url, fn: None)
-    return cache.root, {kind: len(diagnosis.of(kind)) for kind in (UNREGISTERED, BROKEN, UNFINISHED)}
+    kinds = (INCOMPLETE, UNREGISTERED, BROKEN, UNFINISHED)
+    return cache.root, {kind: len(diagnosis.of(kind)) for kind in kinds}
 
 
 def _fixable(counts: dict[str, int]) -> bool:
-    from conda_fetch.offline.doctor import BROKEN, UNREGISTERED
+    from conda_fetch.offline.doctor import BROKEN, INCOMPLETE, UNREGISTERED
 
-    return bool(counts[UNREGISTERED] or counts[BROKEN])
+    return bool(counts[INCOMPLETE] or counts[UNREGISTERED] or counts[BROKEN])
