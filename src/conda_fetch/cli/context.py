@@ -18,7 +18,7 @@ from typing import Any
 import requests
 from rich.console import Console
 
-from conda_fetch.cache import PackageCache, all_pkgs_dirs, find_pkgs_dir
+from conda_fetch.cache import PackageCache, all_pkgs_dirs, find_pkgs_dir, find_tool
 from conda_fetch.cli.display import Display
 from conda_fetch.cli.options import engine_options
 from conda_fetch.cli.summary import print_summary
@@ -58,8 +58,17 @@ class Context:
 
     @cached_property
     def cache(self) -> PackageCache:
-        """The package cache to fill or examine."""
-        return PackageCache(find_pkgs_dir(self.pkgs_dir, config=self.config, tool=self.tool))
+        """The package cache to fill or examine; which one, and why, is said when the tool
+        that would tell is not on ``PATH``."""
+        root = find_pkgs_dir(self.pkgs_dir, config=self.config, tool=self.tool)
+        if self.pkgs_dir is None and find_tool(self.tool) is None:
+            why = ("pkgs_dirs of your conda settings" if condarc.pkgs_dirs(self.config)
+                   else "conda's default for this user")
+            self.console.print(f"[yellow]{self.tool or 'conda'} is not on PATH[/]: using the "
+                               f"package cache {root} ({why}); give --pkgs-dir, or run this "
+                               f"where {self.tool or 'conda'} is (conda activate base)",
+                               highlight=False)
+        return PackageCache(root)
 
     @cached_property
     def options(self) -> Options:
