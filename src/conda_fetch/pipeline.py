@@ -83,6 +83,8 @@ def fetch_into_cache(
         else:
             todo[record.fn] = record
     jobs = [_job(record, cache, mirrors) for record in todo.values()]
+    if listener is not None:
+        listener.queued(jobs)
     engine = Engine(session, options, listener, ranking)
     for outcome in engine.run(jobs, lambda job: cache.commit(todo[job.name], job.part)):
         record = todo[outcome.job.name]

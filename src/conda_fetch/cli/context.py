@@ -115,7 +115,7 @@ class Context:
 
     def fetch(self, records: list[Record]) -> Report:
         """Fetch ``records`` into the cache, with the live display unless quiet."""
-        listener = self._listener(records)
+        listener = Listener() if self.args.quiet else Display(self.console)
         with listener if isinstance(listener, Display) else nullcontext():
             return fetch_into_cache(records, self.cache, self.session, self.options, listener,
                                     self.mirrors(), own.ranking(self.own))
@@ -127,10 +127,3 @@ class Context:
             sys.stdout.write("\n")
         print_summary(self.console, report, self.cache.root)
         return 0 if report.ok else 1
-
-    def _listener(self, records: list[Record]) -> Listener:
-        if self.args.quiet:
-            return Listener()
-        sizes = [r.size for r in records]
-        total = sum(s for s in sizes if s) if all(s is not None for s in sizes) else None
-        return Display(self.console, len(records), total)

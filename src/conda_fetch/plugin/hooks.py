@@ -38,8 +38,10 @@ from conda_fetch.plugin.prefetch import (
     Failures,
     PluginSettings,
     downloads_of,
+    header,
     prefetch,
     records_from_precs,
+    summary_line,
 )
 
 NAME = "conda-fetch"
@@ -193,10 +195,14 @@ def _fetch_records(records: list[Any], pkgs_dir: Path) -> None:
     if not records:
         return
     settings = _settings(context)
-    display = None if context.json or context.quiet else _display(len(records))
+    display = None if context.json or context.quiet else _display()
+    if display is not None:
+        display.console.print(header(records, pkgs_dir), highlight=False)
     with display or nullcontext():
         report = prefetch(records, pkgs_dir, _Sessions(), settings,
                           context.remote_connect_timeout_secs, display)
+    if display is not None:
+        display.console.print(summary_line(report), highlight=False)
     if hasattr(PackageCacheData, "clear"):
         PackageCacheData.clear()  # conda read urls.txt before we wrote to it
     if not report.ok:
@@ -213,12 +219,12 @@ def _hint_at_exit() -> None:
         print(f"\n{text}", file=sys.stderr)
 
 
-def _display(files: int) -> Any:
+def _display() -> Any:
     from rich.console import Console
 
     from conda_fetch.cli.display import Display
 
-    return Display(Console(stderr=True), files, None)
+    return Display(Console(stderr=True, highlight=False, soft_wrap=True))
 
 
 @plugins.hookimpl(optionalhook=True)

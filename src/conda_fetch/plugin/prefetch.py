@@ -15,7 +15,7 @@ from conda_fetch.engine import Listener, Options
 from conda_fetch.errors import InputError
 from conda_fetch.pipeline import Report, fetch_into_cache
 from conda_fetch.plan.records import Record, make_record
-from conda_fetch.units import parse_size
+from conda_fetch.units import human_bytes, parse_size
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,22 @@ def prefetch(records: list[Record], pkgs_dir: Path, session: requests.Session,
     cache = PackageCache(pkgs_dir)
     return fetch_into_cache(records, cache, session, settings.options(connect_timeout), listener,
                             settings.mirrors)
+
+
+def header(records: list[Record], pkgs_dir: Path) -> str:
+    """The line that says the next lines come from conda-fetch, and what it does."""
+    count = f"{len(records)} package{'s' if len(records) != 1 else ''}"
+    return f"conda-fetch: {count} for conda to download, fetched into {pkgs_dir} first"
+
+
+def summary_line(report: Report) -> str:
+    """One line after the fetch: what conda now finds in its cache and what it does not."""
+    line = (f"conda-fetch: {len(report.fetched)} fetched "
+            f"({human_bytes(report.bytes_fetched)} in {report.seconds:.1f}s), "
+            f"{len(report.cached)} already in the cache")
+    if report.failed:
+        line += f", {len(report.failed)} failed (conda tries those itself)"
+    return line
 
 
 def hint(report: Report) -> str:
