@@ -39,5 +39,10 @@ def run(args: argparse.Namespace) -> int:
         return context.finish(report)
     output = Path(args.output)
     write_bundle(output, records, context.cache.root)
-    context.console.print(f"{output}: {len(records)} packages, {human_bytes(output.stat().st_size)}")
+    context.console.print(
+        f"{output}: {len(records)} packages, {human_bytes(output.stat().st_size)}\n"
+        f"Next: copy it to the offline machine; with conda-fetch installed there, run\n"
+        f"  {args.prog} import {output.name}\n"
+        f"which fills its package cache and prints the command that installs the environment.",
+        highlight=False)
     return 0

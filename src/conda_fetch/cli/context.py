@@ -120,10 +120,11 @@ class Context:
             return fetch_into_cache(records, self.cache, self.session, self.options, listener,
                                     self.mirrors(), own.ranking(self.own))
 
-    def finish(self, report: Report) -> int:
-        """Print the JSON and the human summary; the exit code."""
+    def finish(self, report: Report, where: str | None = None) -> int:
+        """Print the JSON and the human summary (``where``: how to name the cache, if not
+        by its path); the exit code."""
         if self.args.json:
             json.dump(report.as_json(), sys.stdout, indent=2)
             sys.stdout.write("\n")
-        print_summary(self.console, report, self.cache.root)
+        print_summary(self.console, report, where or str(self.cache.root))
         return 0 if report.ok else 1

@@ -46,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
             records = plan_for(channel, server)
             report = context.fetch(records)
             stats = server.stats
-        status = context.finish(report)
+        temporary = None if args.pkgs_dir else "a temporary package cache, removed at the end"
+        status = context.finish(report, temporary)
         root = context.cache.root
         payload = sum(r.size or 0 for r in records)
         out.print(
@@ -58,6 +59,9 @@ def run(args: argparse.Namespace) -> int:
         problems = _check_cache(root, records)
         out.print(problems or "Every package is in the cache, verified, with its urls.txt line, "
                               "exactly as conda leaves a download.")
+    out.print(f"Now try it on your own plan:\n"
+              f"  conda create -n try numpy --dry-run --json > plan.json\n"
+              f"  {args.prog} get plan.json", highlight=False)
     return status if not problems else 1
 
 

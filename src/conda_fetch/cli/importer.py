@@ -59,24 +59,30 @@ def run(args: argparse.Namespace) -> int:
     cache = context.cache
     lookup = context.record_lookup(records)
     verdicts = [adopt(f, cache, lookup, "move" if args.move else "copy") for f in files]
+    installs = []
     for path in bundles:
-        verdicts += _import_bundle(path, cache, context.console)
+        found, install = _import_bundle(path, cache)
+        verdicts += found
+        installs += [f"Next: {path.name} is in the cache; install the environment with\n"
+                     f"  {install}"] if install else []
     if args.in_place:
         verdicts += [adopt(f, cache, lookup, "in-place") for f in cache.unregistered()]
-    return report(args, context.console, verdicts, cache.root)
+    status = report(args, context.console, verdicts, cache.root)
+    for line in installs:  # the last word, after every file's line
+        context.console.print(line, highlight=False)
+    return status
 
 
-def _import_bundle(path: Path, cache: PackageCache, out: Console) -> list[Verdict]:
-    """Adopt a bundle's packages against its own manifest, then say how to install them."""
+def _import_bundle(path: Path, cache: PackageCache) -> tuple[list[Verdict], str | None]:
+    """Adopt a bundle's packages against its own manifest; the command that installs
+    them when every one was adopted."""
     manifest = read_manifest(path)
     lookup = plan_lookup(manifest)
     with tempfile.TemporaryDirectory(dir=cache.workdir, prefix="bundle-") as scratch:
         verdicts = [adopt(f, cache, lookup, "move") for f in unpack(path, Path(scratch))]
-    if all(v.status != REFUSED for v in verdicts):
-        explicit = write_explicit(path, manifest, cache.workdir)
-        out.print(f"{path.name}: install the environment with\n  {install_command(explicit)}",
-                  highlight=False)
-    return verdicts
+    if any(v.status == REFUSED for v in verdicts):
+        return verdicts, None
+    return verdicts, install_command(write_explicit(path, manifest, cache.workdir))
 
 
 def _archives(path: Path) -> list[Path]:

@@ -77,7 +77,7 @@ def advice_lines(report: Report, prog: str = "conda-fetch") -> list[str]:
     return lines
 
 
-def print_summary(out: Console, report: Report, root: Path) -> None:
+def print_summary(out: Console, report: Report, root: Path | str) -> None:
     """The counts and the cache, then every failure with what to do about it."""
     out.print(
         f"[bold]{len(report.fetched)} fetched[/] ({human_bytes(report.bytes_fetched)} in "
