@@ -65,3 +65,18 @@ def test_config_set_refuses_what_it_cannot_keep(capsys) -> None:
     assert main(["config", "set", "mirrors", "conda-forge", "not-a-url"]) == 2
     assert "unknown key 'colour'" in capsys.readouterr().err
     assert not own.config_path().exists()
+
+
+def test_the_plugin_uses_the_settings_file_too(tmp_path, fault_server) -> None:
+    from conda_fetch.engine import make_session
+    from conda_fetch.plan.records import make_record
+    from conda_fetch.plugin.prefetch import PluginSettings, prefetch
+
+    root = tmp_path / "srv"
+    built = build_package(root / "ch" / "noarch", "alpha", payload=50_000)
+    mirror = fault_server(root).url + "/ch"
+    channel = _closed_url() + "/ch"
+    assert main(["config", "set", "mirrors", channel, mirror]) == 0
+    record = make_record(f"{channel}/noarch/{built.fn}", sha256=built.sha256)
+    report = prefetch([record], tmp_path / "pkgs", make_session(), PluginSettings(retries=1))
+    assert report.ok and (tmp_path / "pkgs" / built.fn).read_bytes() == built.path.read_bytes()

@@ -11,10 +11,12 @@ import requests
 
 from conda_fetch.cache import PackageCache
 from conda_fetch.cli.summary import failure_lines
+from conda_fetch.config import own
 from conda_fetch.engine import Listener, Options
 from conda_fetch.errors import InputError
 from conda_fetch.pipeline import Report, fetch_into_cache
 from conda_fetch.plan.records import Record, make_record
+from conda_fetch.sources import mirrors as mirrormap
 from conda_fetch.units import human_bytes, parse_size
 
 
@@ -107,7 +109,15 @@ def prefetch(records: list[Record], pkgs_dir: Path, session: requests.Session,
     """Fetch what ``pkgs_dir`` lacks of ``records``, so conda finds everything cached."""
     cache = PackageCache(pkgs_dir)
     return fetch_into_cache(records, cache, session, settings.options(connect_timeout), listener,
-                            settings.mirrors)
+                            plugin_mirrors(settings))
+
+
+def plugin_mirrors(settings: PluginSettings) -> mirrormap.MirrorMap:
+    """``plugins.fetch_mirrors`` first, then conda-fetch's own settings file (its mirrors and
+    presets), so ``conda-fetch config set presets tuna`` serves plain ``conda install`` too."""
+    data = own.load()
+    return mirrormap.merge(settings.mirrors, mirrormap.from_toml_section(data),
+                           *(mirrormap.preset(name) for name in data.get("presets", [])))
 
 
 def header(records: list[Record], pkgs_dir: Path) -> str:
