@@ -14,6 +14,9 @@ else:  # pragma: no cover
 
 from conda_fetch.cli import main
 from conda_fetch.config import own
+from conda_fetch.engine import make_session
+from conda_fetch.plan.records import make_record
+from conda_fetch.plugin.prefetch import PluginSettings, prefetch
 from conda_fetch.testing.packages import build_package
 
 
@@ -68,10 +71,6 @@ def test_config_set_refuses_what_it_cannot_keep(capsys) -> None:
 
 
 def test_the_plugin_uses_the_settings_file_too(tmp_path, fault_server) -> None:
-    from conda_fetch.engine import make_session
-    from conda_fetch.plan.records import make_record
-    from conda_fetch.plugin.prefetch import PluginSettings, prefetch
-
     root = tmp_path / "srv"
     built = build_package(root / "ch" / "noarch", "alpha", payload=50_000)
     mirror = fault_server(root).url + "/ch"
