@@ -65,7 +65,7 @@ def _visible_lines(text: str) -> list[str]:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("srv")
-    build_package(root / "noarch", "numpy-base-with-a-rather-long-name", payload=900_000)
+    build_package(root / "noarch", "numpy-base-with-a-rather-long-name", payload=600_000)
     return root
 
 
@@ -95,7 +95,7 @@ def test_frames_fit_and_learn_sizes_from_the_server(tmp_path, served, fault_serv
 
 
 def test_ctrl_c_leaves_every_printed_line(tmp_path, served, fault_server) -> None:
-    server = fault_server(served, Faults(throttle=20_000))
+    server = fault_server(served, Faults(throttle=150_000))
     archive = next((served / "noarch").iterdir())
     plan = tmp_path / "urls.txt"
     plan.write_text(f"{server.url}/noarch/{archive.name}\n")

@@ -30,7 +30,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
          "{prog} run --preset tuna -- mamba create -n work python=3.12",
          "{prog} run -- micromamba create -f environment.yml"],
     )
-    add_fetch(parser, platform=False)
+    add_fetch(parser, platform=False, cache_help="package cache to fill (default: the first "
+              "writable one of the tool that runs, from its 'info --json')")
     parser.add_argument("tool_command", nargs=argparse.REMAINDER, metavar="-- TOOL ACTION ...",
                         help="the conda, mamba or micromamba command to fetch for and run")
 
