@@ -35,6 +35,17 @@ class Record:
         """The strongest known checksum as ``(algorithm, hexdigest)``."""
         return strongest(self.sha256, self.md5)
 
+    @property
+    def subdir(self) -> str:
+        """The platform folder the URL names (``linux-64``, ``noarch``), or ``""``."""
+        return subdir_of(self.url)
+
+
+def subdir_of(url: str) -> str:
+    """The folder before the file name in ``url``'s path: a channel URL's subdir."""
+    parts = urlsplit(url).path.rstrip("/").split("/")
+    return parts[-2] if len(parts) >= 2 else ""
+
 
 def stem(fn: str) -> str:
     """``fn`` without its package extension: the name of its extracted directory."""

@@ -24,17 +24,6 @@ MiB = 1 << 20
 QUICK = ["--quiet", "--stall-timeout", "1", "--min-split", "1M"]
 
 
-@pytest.fixture(scope="module")
-def channel(tmp_path_factory) -> Path:
-    built = tmp_path_factory.mktemp("built")
-    packages = [
-        build_package(built, "alpha", payload=300_000),
-        build_package(built, "beta", payload=2 * MiB, ext=".tar.bz2", subdir="linux-64"),
-        build_package(built, "gamma", payload=16 * MiB),
-    ]
-    return build_channel(tmp_path_factory.mktemp("channel"), packages)
-
-
 def _records(channel: Path, url: str) -> list[dict]:
     return plan_from_repodata(channel, url, "noarch") + plan_from_repodata(channel, url, "linux-64")
 

@@ -64,14 +64,6 @@ def test_downloads_are_what_conda_would_fetch_over_the_network(tmp_path) -> None
         ("https://c/noarch/a-1-0.conda", "a-1-0.conda", 3, "b" * 32)]
 
 
-@pytest.fixture
-def channel(tmp_path):
-    built = tmp_path / "built"
-    packages = [build_package(built, "alpha", payload=50_000),
-                build_package(built, "gamma", payload=3_000_000)]
-    return build_channel(tmp_path / "channel", packages)
-
-
 def test_prefetch_fills_the_cache_conda_will_read(tmp_path, channel, fault_server) -> None:
     server = fault_server(channel, Faults(cut_every=1 << 20))
     precs = [SimpleNamespace(**r) for r in plan_from_repodata(channel, server.url, "noarch")]
