@@ -7,18 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
-from support.channel import build_channel, plan_from_repodata
+from support.channel import plan_from_repodata
 
 from conda_fetch.cli import main
 from conda_fetch.cli.run import plan_command
-from conda_fetch.testing.packages import build_package
-
-
-@pytest.fixture(scope="module")
-def channel(tmp_path_factory) -> Path:
-    built = tmp_path_factory.mktemp("built")
-    return build_channel(tmp_path_factory.mktemp("channel"),
-                         [build_package(built, "alpha", payload=100_000)])
 
 
 def _stand_in(tmp_path: Path, tool: str, plan: list[dict], pkgs: Path) -> Path:

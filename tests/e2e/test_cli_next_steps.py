@@ -6,19 +6,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from support.channel import build_channel, plan_from_repodata
+from support.channel import plan_from_repodata
 
 from conda_fetch.cli import demo as demo_command
 from conda_fetch.cli import main
 from conda_fetch.testing import demo as sample
 from conda_fetch.testing.faultserver import Faults
-from conda_fetch.testing.packages import build_package
 
 
-def test_bundle_then_import_end_with_what_to_do_next(tmp_path, fault_server, capsys) -> None:
-    built = tmp_path / "built"
-    channel = build_channel(tmp_path / "channel", [build_package(built, "alpha"),
-                                                   build_package(built, "beta")])
+def test_bundle_then_import_end_with_what_to_do_next(tmp_path, channel, fault_server,
+                                                      capsys) -> None:
     server = fault_server(channel)
     plan = tmp_path / "plan.json"
     plan.write_text(json.dumps({"actions": {"FETCH": plan_from_repodata(channel, server.url,
