@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import socket
 import sys
-from pathlib import Path
 
 if sys.version_info >= (3, 11):
     import tomllib

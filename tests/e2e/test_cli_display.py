@@ -95,12 +95,13 @@ def test_frames_fit_and_learn_sizes_from_the_server(tmp_path, served, fault_serv
 
 
 def test_ctrl_c_leaves_every_printed_line(tmp_path, served, fault_server) -> None:
-    server = fault_server(served, Faults(throttle=150_000))
+    # every answer stops after 100 kB: the interrupt comes while the server sends nothing
+    server = fault_server(served, Faults(stall_after=100_000))
     archive = next((served / "noarch").iterdir())
     plan = tmp_path / "urls.txt"
     plan.write_text(f"{server.url}/noarch/{archive.name}\n")
     child, master = _spawn(["get", str(plan), "--pkgs-dir", str(tmp_path / "pkgs"),
-                            "--split", "1"], 80)
+                            "--split", "1", "--stall-timeout", "1"], 80)
     before = _read(master, until="total  ")
     child.send_signal(signal.SIGINT)
     after = _read(master)

@@ -4,14 +4,12 @@ with the install command (after every file's line), the demo with "your own plan
 from __future__ import annotations
 
 import json
-from pathlib import Path
-
-from support.channel import plan_from_repodata
 
 from conda_fetch.cli import demo as demo_command
 from conda_fetch.cli import main
 from conda_fetch.testing import demo as sample
 from conda_fetch.testing.faultserver import Faults
+from support.channel import plan_from_repodata
 
 
 def test_bundle_then_import_end_with_what_to_do_next(tmp_path, channel, fault_server,

@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
-from support.channel import plan_from_repodata
 
 from conda_fetch.cli import main
 from conda_fetch.cli.run import plan_command
+from support.channel import plan_from_repodata
 
 
 def _stand_in(tmp_path: Path, tool: str, plan: list[dict], pkgs: Path) -> Path:
@@ -57,7 +57,7 @@ def test_env_create_from_environment_yml(tmp_path, channel, fault_server, monkey
 
 def test_micromamba_create_file_is_planned_as_given() -> None:
     command = ["micromamba", "create", "-f", "environment.yml"]
-    assert plan_command(command, Path("unused")) == command + ["--dry-run", "--json"]
+    assert plan_command(command, Path("unused")) == [*command, "--dry-run", "--json"]
 
 
 @pytest.mark.parametrize("words, message", [

@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 import shutil
 
-from support.channel import build_channel, load_repodata, plan_from_repodata
-
 from conda_fetch.cache.urls import append_url
 from conda_fetch.cli import main
 from conda_fetch.offline.repodata import conda_cache_key
 from conda_fetch.testing.packages import build_package
+from support.channel import build_channel, load_repodata, plan_from_repodata
 
 
 def test_truncated_archive_found_kept_and_resumed(tmp_path, fault_server, capsys) -> None:

@@ -9,11 +9,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from support.channel import build_channel, plan_from_repodata
 
 from conda_fetch.cli import main
 from conda_fetch.testing.faultserver import Faults
 from conda_fetch.testing.packages import build_package
+from support.channel import build_channel, plan_from_repodata
 
 needs_aria2 = pytest.mark.skipif(not shutil.which("aria2c"),
                                  reason="aria2c is not installed (apt-get install aria2)")

@@ -48,8 +48,8 @@ def test_sizes_from_the_server_give_percent_total_and_eta(tmp_path, width) -> No
     display.total_speed.samples.clear()  # a second ago, nothing: a speed to go by
     display.total_speed.samples.append((time.monotonic() - 1.0, 0))
     lines = _render(display)
-    assert " 25%" in lines[0] and ("2.0 MiB / 8.0 MiB" in lines[0] or width < 80
-                                   and "2.0 MiB/8.0 MiB" in lines[0])
+    assert " 25%" in lines[0] and ("2.0 MiB / 8.0 MiB" in lines[0] or (width < 80
+                                   and "2.0 MiB/8.0 MiB" in lines[0]))
     assert "/ 8.0 MiB (25%)" in lines[-1] and "ETA " in lines[-1]
     assert all(len(line) <= width - 3 for line in lines), lines
     assert ("█" in lines[0]) == (width >= 100)

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from conda_fetch.cli.summary import (CHECKSUM, CUT, DISK, MISSING, NETWORK, OTHER, failure_kind,
-                                     failure_lines)
+from conda_fetch.cli.summary import (
+    CHECKSUM,
+    CUT,
+    DISK,
+    MISSING,
+    NETWORK,
+    OTHER,
+    failure_kind,
+    failure_lines,
+)
 from conda_fetch.pipeline import Report
 from conda_fetch.plan.records import make_record
 

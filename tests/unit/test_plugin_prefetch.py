@@ -18,7 +18,8 @@ def _record(name: str):
 
 def test_header_names_conda_fetch_and_the_cache() -> None:
     line = header([_record("a"), _record("b")], Path("/opt/conda/pkgs"))
-    assert line == "conda-fetch: 2 packages for conda to download, fetched into /opt/conda/pkgs first"
+    assert line == ("conda-fetch: 2 packages for conda to download, fetched into "
+                    "/opt/conda/pkgs first")
 
 
 def test_summary_counts_what_was_already_in_the_cache() -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from conda_fetch.offline.bundle import write_bundle
 from conda_fetch.cli.context import Context
 from conda_fetch.cli.options import add_fetch, add_plans, command
+from conda_fetch.offline.bundle import write_bundle
 from conda_fetch.plan import records_from_args
 from conda_fetch.units import human_bytes
 

@@ -10,11 +10,11 @@ from pathlib import Path
 from conda_fetch.cache.urls import read_urls
 from conda_fetch.cli.context import Context
 from conda_fetch.cli.options import add_fetch, command
+from conda_fetch.hashing import mismatch
+from conda_fetch.pipeline import Report
+from conda_fetch.plan.records import Record
 from conda_fetch.testing.demo import build_channel, demo_faults, plan_for
 from conda_fetch.testing.faultserver import FaultServer
-from conda_fetch.pipeline import Report
-from conda_fetch.hashing import mismatch
-from conda_fetch.plan.records import Record
 from conda_fetch.units import human_bytes
 
 DEMO_STALL_SECONDS = 2.0
@@ -22,7 +22,8 @@ DEMO_STALL_SECONDS = 2.0
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = command(
-        commands, "demo", "fetch a sample channel from loopback servers that cut, throttle and stall",
+        commands, "demo",
+        "fetch a sample channel from loopback servers that cut, throttle and stall",
         "Builds a small sample channel, serves it from a loopback server that cuts "
         "connections, throttles them, answers 503/429 and stalls, and fetches it into a "
         "temporary package cache (or --pkgs-dir) with the normal display. No network needed.",

@@ -8,8 +8,18 @@ import sys
 
 from conda_fetch.cli.context import Context
 from conda_fetch.cli.options import add_cache, add_channels, add_network, add_output, command
-from conda_fetch.offline.doctor import (BROKEN, INCOMPLETE, LOOSE, UNFINISHED, UNREGISTERED,
-                                        Diagnosis, Known, counted, diagnose, fix)
+from conda_fetch.offline.doctor import (
+    BROKEN,
+    INCOMPLETE,
+    LOOSE,
+    UNFINISHED,
+    UNREGISTERED,
+    Diagnosis,
+    Known,
+    counted,
+    diagnose,
+    fix,
+)
 from conda_fetch.offline.repodata import RepodataIndex
 from conda_fetch.plan import current_subdir
 from conda_fetch.plan.records import Record

@@ -9,8 +9,14 @@ import tempfile
 from pathlib import Path
 
 from conda_fetch.cli.context import Context
-from conda_fetch.cli.options import (add_cache, add_mirrors, add_output, add_plans,
-                                      add_platform, command)
+from conda_fetch.cli.options import (
+    add_cache,
+    add_mirrors,
+    add_output,
+    add_plans,
+    add_platform,
+    command,
+)
 from conda_fetch.offline.export import FORMATS
 from conda_fetch.plan import records_from_args
 from conda_fetch.units import human_bytes

@@ -22,7 +22,7 @@ def command(commands: argparse._SubParsersAction, name: str, summary: str, descr
             examples: Sequence[str]) -> argparse.ArgumentParser:
     """A sub-command's parser: its one-line summary, a description, and an Examples section
     (``{prog}`` in an example is the program's name: ``conda-fetch`` or ``conda fetch``)."""
-    prog = commands._prog_prefix  # noqa: SLF001 - the program name argparse already composed
+    prog = commands._prog_prefix
     width = min(shutil.get_terminal_size().columns, 80) - 2
     epilog = "examples:\n" + "\n".join(
         f"  {line.format(prog=prog)}" if line else "" for line in examples)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import subprocess
 import tempfile
@@ -94,7 +95,7 @@ def plan_command(command: list[str], scratch_prefix: Path) -> list[str]:
 
 def _env_file(command: list[str]) -> dict:
     path = Path("environment.yml")
-    for flag, value in zip(command, command[1:]):
+    for flag, value in itertools.pairwise(command):
         if flag in ("-f", "--file"):
             path = Path(value)
     for word in command:
