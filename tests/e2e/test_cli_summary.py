@@ -43,8 +43,12 @@ def _closed_port() -> int:
 
 
 def _run(tmp_path: Path, plan: Path, capsys) -> list[str]:
-    assert main(["get", str(plan), "--pkgs-dir", str(tmp_path / "pkgs"), *QUICK]) == 1
-    return capsys.readouterr().err.splitlines()
+    assert main(["get", str(plan), "--pkgs-dir", str(tmp_path / "pkgs"), *QUICK, "--json"]) == 1
+    captured = capsys.readouterr()
+    kinds = [entry["kind"] for entry in json.loads(captured.out)["failed"]]
+    lines = captured.err.splitlines()
+    assert [line.split(":")[0] for line in lines if line.split(":")[0] in kinds] == kinds
+    return lines
 
 
 def test_404_says_check_the_url_not_resume(tmp_path, served, fault_server, capsys) -> None:

@@ -12,7 +12,7 @@ import json
 import sys
 from contextlib import nullcontext
 from functools import cached_property
-from typing import Any
+from typing import Any, cast
 
 import requests
 from rich.console import Console
@@ -20,7 +20,7 @@ from rich.console import Console
 from conda_fetch.cache import PackageCache, all_pkgs_dirs, find_pkgs_dir, find_tool
 from conda_fetch.cli.display import Display
 from conda_fetch.cli.options import engine_options
-from conda_fetch.cli.summary import print_summary
+from conda_fetch.cli.summary import failure_kind, print_summary
 from conda_fetch.config import condarc, own
 from conda_fetch.config.channels import channel_urls, configured_channels
 from conda_fetch.engine import HttpSettings, Listener, Options, make_session
@@ -123,7 +123,11 @@ class Context:
         """Print the JSON and the human summary (``where``: how to name the cache, if not
         by its path); the exit code."""
         if self.args.json:
-            json.dump(report.as_json(), sys.stdout, indent=2)
+            data = report.as_json()
+            failed = cast(list[dict[str, Any]], data["failed"])  # in report.failed's order
+            data["failed"] = [{**entry, "kind": failure_kind(error)}
+                              for entry, (_, error) in zip(failed, report.failed, strict=True)]
+            json.dump(data, sys.stdout, indent=2)
             sys.stdout.write("\n")
         print_summary(self.console, report, where or str(self.cache.root))
         return 0 if report.ok else 1
