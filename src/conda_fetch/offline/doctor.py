@@ -89,20 +89,32 @@ def diagnose(cache: PackageCache, known: Known) -> Diagnosis:
 def _check_archive(cache: PackageCache, path: Path, url: str | None,
                    known: Known) -> list[Finding]:
     meta = read_object(cache.root / stem(path.name) / "info" / "repodata_record.json")
+    if url is None:
+        return [_unregistered(path, meta, known)]
     record = _record_of(meta, path.name) or known(url, path.name)
     short = _incomplete(path, record)
     if short:
         return [Finding(INCOMPLETE, path, short, record)]
-    if url is None:
-        if record is None and not _readable(path):
-            return [Finding(INCOMPLETE, path, "cannot be read (truncated or damaged) and no "
-                                              "record tells its size")]
-        return [Finding(UNREGISTERED, path, "conda would download it again")]
     if meta is not None and not meta.get("url"):  # conda reads this before urls.txt
         return [Finding(UNREGISTERED, path, "its extracted record has no URL; conda would "
                                             "download it again")]
     problem = mismatch(path, record) if record is not None else None
     return [Finding(BROKEN, path, problem, record)] if problem else []
+
+
+def _unregistered(path: Path, meta: dict[str, Any] | None, known: Known) -> Finding:
+    """An archive ``urls.txt`` does not name: one to register if it reads as a package,
+    else (only then is its record looked up) incomplete or broken."""
+    if _readable(path):
+        return Finding(UNREGISTERED, path, "conda would download it again")
+    record = _record_of(meta, path.name) or known(None, path.name)
+    short = _incomplete(path, record)
+    if short:
+        return Finding(INCOMPLETE, path, short, record)
+    if record is None:
+        return Finding(INCOMPLETE, path, "cannot be read (truncated or damaged) and no record "
+                                         "tells its size")
+    return Finding(BROKEN, path, "cannot be read as a package (damaged)", record)
 
 
 def _incomplete(path: Path, record: Record | None) -> str:
