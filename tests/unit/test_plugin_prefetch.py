@@ -29,6 +29,7 @@ def test_summary_counts_what_was_already_in_the_cache() -> None:
     report = Report(fetched=[(a, outcome)], cached=[b], failed=[(c, "HTTP 404 Not Found")],
                     seconds=1.25)
     assert summary_line(report) == ("conda-fetch: 1 fetched (2.0 KiB in 1.2s), 1 already in the "
-                                    "cache, 1 failed (conda tries those itself)")
+                                    "cache (verified and registered: conda downloads none of "
+                                    "them), 1 failed (conda tries those itself)")
     text = hint(Report(failed=[(c, "HTTP 404 Not Found")]))
     assert "not on the server: check the URL" in text and "sha256 " + "c" * 64 in text

@@ -131,6 +131,8 @@ def summary_line(report: Report) -> str:
     line = (f"conda-fetch: {len(report.fetched)} fetched "
             f"({human_bytes(report.bytes_fetched)} in {report.seconds:.1f}s), "
             f"{len(report.cached)} already in the cache")
+    if report.cached:  # placed by hand: conda's list above still counted them as downloads
+        line += " (verified and registered: conda downloads none of them)"
     if report.failed:
         line += f", {len(report.failed)} failed (conda tries those itself)"
     return line
