@@ -78,10 +78,10 @@ def test_other_bytes_than_the_plan_say_make_the_plan_again(tmp_path, served, fau
                                                             capsys) -> None:
     server = fault_server(served, Faults(size_lie=123_456))
     err = _run(tmp_path, _plan(tmp_path / "p.json", server.url, served), capsys)
-    assert any(line.startswith("wrong bytes: the bytes do not match the plan") for line in err)
+    assert any(line.startswith("wrong bytes: the file differs from the plan") for line in err)
 
 
 def test_every_line_is_short(tmp_path, served, fault_server, capsys) -> None:
     server = fault_server(served, Faults(fail_status={".conda": 410}))
     err = _run(tmp_path, _plan(tmp_path / "p.txt", server.url, served, sha=False), capsys)
-    assert all(len(line) <= 100 for line in err if "http://" not in line), err
+    assert all(len(line) <= 80 for line in err if "http://" not in line), err

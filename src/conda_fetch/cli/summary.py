@@ -32,18 +32,18 @@ _KINDS = (
 )
 
 _ADVICE = {
-    MISSING: ("check the URL or the channel name; the channel may have removed the",
-              "package: make the plan again"),
-    DISK: ("free space (conda clean --tarballs) or give --pkgs-dir on another disk,",
-           "then run the same command again"),
-    CHECKSUM: ("the bytes do not match the plan: make the plan again, or leave out",
-               "the mirror that serves other files"),
-    NETWORK: ("check the network, the proxy (proxy_servers) and certificates",
-              "(ssl_verify) in .condarc, or add mirrors: --preset china"),
-    CUT: ("run the same command again: it resumes where it stopped",
-          "(--preset china adds mirrors)"),
-    OTHER: ("run the same command again, or fetch the file by any means and adopt it:",
-            "{prog} export PLAN --format aria2, then {prog} import FOLDER"),
+    MISSING: ("check the URL or channel name; the channel",
+              "may have removed the package: make the plan again"),
+    DISK: ("free space (conda clean --tarballs) or use --pkgs-dir",
+           "on another disk, then run the same command again"),
+    CHECKSUM: ("the file differs from the plan: make the plan again,",
+               "or leave out the mirror that serves another file"),
+    NETWORK: ("check the network, the proxy (proxy_servers) and",
+              "certificates (ssl_verify) in .condarc, or add mirrors: --preset china"),
+    CUT: ("run the same command again: it resumes",
+          "where it stopped (--preset china adds mirrors)"),
+    OTHER: ("run the same command again, or fetch the file by any means",
+            "and adopt it: {prog} export PLAN --format aria2, then {prog} import FOLDER"),
 }
 
 
