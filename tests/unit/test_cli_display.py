@@ -45,6 +45,7 @@ def test_sizes_from_the_server_give_percent_total_and_eta(tmp_path, width) -> No
     assert "?" in first[0] and "/ ?" not in first[-1] and "2 files" in first[-1]
     downloads[0].size = 8 << 20  # what Content-Length told the engine
     downloads[0].done.add(0, 2 << 20)
+    downloads[0].fetched = 2 << 20
     display.total_speed.samples.clear()  # a second ago, nothing: a speed to go by
     display.total_speed.samples.append((time.monotonic() - 1.0, 0))
     lines = _render(display)
@@ -71,3 +72,16 @@ def test_finished_lines_fit_and_keep_the_numbers(tmp_path, width) -> None:
     assert len(line) <= width - 3
     total = _render(display)[-1]
     assert total.startswith("total  1/1 files  ·  3.0 MiB / 3.0 MiB (100%)")
+
+
+def test_bytes_from_an_earlier_run_count_as_done_not_as_speed(tmp_path) -> None:
+    display = _display(120)
+    job = Job("a-1-0.conda", ["http://127.0.0.1:9/a"], tmp_path / "a.part", size=4 << 20)
+    display.queued([job])
+    download = Download(job, Options())
+    download.done.add(0, 3 << 20)  # resumed: on disk before this run, nothing received yet
+    display.started(download)
+    display.total_speed.samples.append((time.monotonic() - 1.0, 0))
+    total = _render(display)[-1]
+    assert "3.0 MiB / 4.0 MiB (75%)" in total and "ETA" not in total and "0 B/s" in total
+    download.close()

@@ -56,6 +56,7 @@ class Display(Listener):
         self.speeds: dict[int, _Speed] = {}
         self.total_speed = _Speed()
         self.finished_bytes = 0
+        self.finished_received = 0  # bytes received in this run (speeds leave resumed ones out)
         self.finished_files = 0
         self.faults = 0
         self.lock = threading.Lock()
@@ -100,6 +101,7 @@ class Display(Listener):
                     self.speeds.pop(key, None)
             self.finished_files += 1
             self.finished_bytes += outcome.size or 0
+            self.finished_received += outcome.fetched
             self.sizes[name] = outcome.size if outcome.size is not None else self.sizes.get(name)
         if outcome.ok:
             faults = sum(outcome.faults.values())
@@ -113,16 +115,18 @@ class Display(Listener):
     # -- rendering ----------------------------------------------------------------
     def __rich__(self) -> Group:
         with self.lock:
-            rows = [(d, self.speeds[k].update(d.have)) for k, d in self.active.items()]
+            rows = [(d, self.speeds[k].update(d.fetched)) for k, d in self.active.items()]
             for download, _ in rows:
                 if download.size is not None:
                     self.sizes[download.name] = download.size
             done = self.finished_bytes + sum(d.have for d, _ in rows)
+            received = self.finished_received + sum(d.fetched for d, _ in rows)
             finished = self.finished_files
             sizes = list(self.sizes.values())
         total = sum(s for s in sizes if s) if None not in sizes else None
         lines = [self._row(download, speed) for download, speed in rows]
-        return Group(*lines, self._total(done, finished, len(sizes), total))
+        speed = self.total_speed.update(received)
+        return Group(*lines, self._total(done, finished, len(sizes), total, speed))
 
     def _row(self, download: Download, speed: float) -> Text:
         have, size = download.have, download.size
@@ -144,8 +148,8 @@ class Display(Listener):
         room = max(room, MIN_NAME)
         return Text(f"{_shorten(download.name, room):<{room}}{bar}{tail}")
 
-    def _total(self, done: int, finished: int, files: int, total: int | None) -> Text:
-        speed = self.total_speed.update(done)
+    def _total(self, done: int, finished: int, files: int, total: int | None,
+               speed: float) -> Text:
         parts = [f"{finished}/{files} files"]
         if total:
             parts.append(f"{human_bytes(done)} / {human_bytes(total)} "
