@@ -29,7 +29,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
          "{prog} config path",
          "{prog} config set presets tuna",
          "{prog} config set mirrors conda-forge https://mirrors.bfsu.edu.cn/anaconda/cloud/conda-forge",
-         "{prog} config set presets               # stop using presets"],
+         "{prog} config set presets           # stop using presets"],
     )
     parser.add_argument("action", nargs="?", choices=("show", "path", "set"), default="show",
                         help="show (default): the file's place and content; path: only the "
