@@ -110,3 +110,4 @@ def test_ctrl_c_leaves_every_printed_line(tmp_path, served, fault_server) -> Non
     assert "interrupted; progress is saved" in after
     last_frame = (before + after).rindex("total  ")
     assert CURSOR_UP not in (before + after)[last_frame:], "lines were erased after Ctrl-C"
+    assert "(100%)" not in (before + after)[last_frame:], "an interrupted file is not done"

@@ -100,7 +100,9 @@ class Display(Listener):
                     del self.active[key]
                     self.speeds.pop(key, None)
             self.finished_files += 1
-            self.finished_bytes += outcome.size or 0
+            # a file given up counts what it got (kept for the next run), not its size
+            kept = (outcome.size or 0) if outcome.ok else outcome.resumed + outcome.fetched
+            self.finished_bytes += kept
             self.finished_received += outcome.fetched
             self.sizes[name] = outcome.size if outcome.size is not None else self.sizes.get(name)
         if outcome.ok:
