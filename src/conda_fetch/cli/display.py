@@ -133,7 +133,7 @@ class Display(Listener):
     def _row(self, download: Download, speed: float) -> Text:
         have, size = download.have, download.size
         of = human_bytes(size) if size else "?"
-        if self.width >= WIDE:  # aligned columns
+        if self.console.width >= WIDE:  # aligned columns
             numbers = [f"{have / size:4.0%}" if size else "   ?",
                        f"{human_bytes(have):>9} / {of:<9}", f"{human_bytes(speed) + '/s':>11}",
                        f"{download.connections} conn"]
