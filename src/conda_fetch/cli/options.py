@@ -22,12 +22,14 @@ def command(commands: argparse._SubParsersAction, name: str, summary: str, descr
             examples: Sequence[str]) -> argparse.ArgumentParser:
     """A sub-command's parser: its one-line summary, a description, and an Examples section
     (``{prog}`` in an example is the program's name: ``conda-fetch`` or ``conda fetch``)."""
-    prog = commands._prog_prefix
     width = min(shutil.get_terminal_size().columns, 80) - 2
-    epilog = "examples:\n" + "\n".join(
+    parser = commands.add_parser(name, help=summary,
+                                 description=textwrap.fill(description, width),
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    prog = parser.prog.removesuffix(f" {name}")
+    parser.epilog = "examples:\n" + "\n".join(
         f"  {line.format(prog=prog)}" if line else "" for line in examples)
-    return commands.add_parser(name, help=summary, description=textwrap.fill(description, width),
-                               epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
+    return parser
 
 
 def add_plans(parser: argparse.ArgumentParser) -> None:
