@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
+from rich.console import Console
 
 from conda_fetch.cli.summary import (
     CHECKSUM,
@@ -13,6 +16,7 @@ from conda_fetch.cli.summary import (
     OTHER,
     failure_kind,
     failure_lines,
+    print_summary,
 )
 from conda_fetch.pipeline import Report
 from conda_fetch.plan.records import make_record
@@ -42,3 +46,15 @@ def test_advice_once_per_kind_and_the_plugin_names_itself() -> None:
     assert sum(line.startswith(MISSING) for line in lines) == 1
     assert any("conda fetch export PLAN" in line for line in lines)
     assert not any(line.strip().startswith(("sha256", "md5", "size")) for line in lines)
+
+
+@pytest.mark.parametrize("width", [40, 120])
+def test_summary_fits_the_width(width) -> None:
+    console = Console(file=io.StringIO(), width=width, color_system=None, soft_wrap=True)
+    records = [make_record(f"https://example.org/noarch/p{i}-1-0.conda") for i in range(12)]
+    print_summary(console, Report(cached=records, failed=[(records[0], "HTTP 404")],
+                                  seconds=123.4), "/pkgs")
+    lines = console.file.getvalue().splitlines()
+    assert lines[0].startswith("0 fetched (0 B in 123.4s)")
+    assert "12 already cached, 1 failed" in "".join(lines[:2])
+    assert all(len(line) < width for line in lines[:3]), lines  # the counts and the cache

@@ -79,11 +79,13 @@ def advice_lines(report: Report, prog: str = "conda-fetch") -> list[str]:
 
 def print_summary(out: Console, report: Report, root: Path | str) -> None:
     """The counts and the cache, then every failure with what to do about it."""
-    out.print(
-        f"[bold]{len(report.fetched)} fetched[/] ({human_bytes(report.bytes_fetched)} in "
-        f"{report.seconds:.1f}s), {len(report.cached)} already cached, "
-        f"{len(report.failed)} failed"
-    )
+    fetched = (f"{len(report.fetched)} fetched ({human_bytes(report.bytes_fetched)} in "
+               f"{report.seconds:.1f}s)")
+    rest = f"{len(report.cached)} already cached, {len(report.failed)} failed"
+    fits = len(fetched) + 2 + len(rest) < out.width
+    out.print(Text(fetched, style="bold") + Text(", " + rest if fits else ""), highlight=False)
+    if not fits:
+        out.print(rest, highlight=False)
     out.print(f"  → {root}", highlight=False)
     for record, error in report.failed:
         head, *rest = failed_lines(record, error)
