@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +15,7 @@ from conda_fetch.archive import EXTENSIONS
 from conda_fetch.cache import PackageCache, stem
 from conda_fetch.cache.urls import read_urls
 from conda_fetch.errors import InputError
+from conda_fetch.files import open_regular, replacing
 from conda_fetch.hashing import mismatch
 from conda_fetch.jsonfile import read_object
 from conda_fetch.records import Record, make_record
@@ -22,7 +25,9 @@ UNREGISTERED = "archive without a urls.txt line"
 UNFINISHED = "unfinished download"
 BROKEN = "archive that no longer matches its record"
 LOOSE = "extracted folder without its archive"
+LINKED = "link in place of an archive"
 _PLURAL = {
+    LINKED: "links in place of an archive",
     UNREGISTERED: "archives without a urls.txt line",
     BROKEN: "archives that no longer match their record",
     UNFINISHED: "unfinished downloads",
@@ -55,9 +60,13 @@ def diagnose(cache: PackageCache, known: Callable[[str, str], Record | None]) ->
     """Look at every entry of ``cache``. ``known(url, fn)`` gives a record to check an
     archive against when its extracted folder has none (``None`` when unknown)."""
     result = Diagnosis(space={"archives": 0, "extracted": 0, "unfinished": 0})
+    if not cache.root.is_dir():
+        return result
     urls = read_urls(cache.root)
     for entry in sorted(cache.root.iterdir()):
-        if entry.is_file() and entry.name.endswith(EXTENSIONS):
+        if entry.is_symlink() and entry.name.endswith(EXTENSIONS):
+            result.findings.append(_link(entry))
+        elif entry.is_file() and entry.name.endswith(EXTENSIONS):
             result.space["archives"] += entry.stat().st_size
             result.findings += _check_archive(cache, entry, urls.get(entry.name), known)
         elif entry.is_file() and entry.name.endswith(".partial"):
@@ -69,6 +78,14 @@ def diagnose(cache: PackageCache, known: Callable[[str, str], Record | None]) ->
                 result.findings.append(Finding(LOOSE, entry, "conda can still link it"))
     result.findings += _our_parts(cache, result)
     return result
+
+
+def _link(path: Path) -> Finding:
+    """An archive name that is a symlink: conda reads a file outside the cache through it."""
+    target = os.readlink(path)
+    if not path.exists():
+        return Finding(LINKED, path, f"dangling link to {target}; conda would fail on it")
+    return Finding(LINKED, path, f"link to {target}; the cached file changes when that one does")
 
 
 def _check_archive(cache: PackageCache, path: Path, url: str | None,
@@ -97,7 +114,7 @@ def _record_of(meta: dict[str, Any] | None, fn: str) -> Record | None:
 
 def _our_parts(cache: PackageCache, result: Diagnosis) -> list[Finding]:
     found = []
-    for part in sorted(cache.workdir.glob("*.part")):
+    for part in sorted(cache.scratch.glob("*.part")):
         result.space["unfinished"] += part.stat().st_size
         found.append(Finding(UNFINISHED, part, _progress(part)))
     return found
@@ -124,11 +141,24 @@ def fix(cache: PackageCache, diagnosis: Diagnosis, lookup: Lookup) -> list[str]:
     for finding in diagnosis.of(BROKEN):
         finding.path.unlink(missing_ok=True)
         done.append(f"removed {finding.path.name} ({finding.detail})")
+    for finding in diagnosis.of(LINKED):
+        done.append(_unlink(finding.path))
     for finding in diagnosis.of(UNFINISHED):
         if "no resume state" in finding.detail:
             finding.path.unlink(missing_ok=True)
             done.append(f"removed {finding.path.name} (no resume state)")
     return done
+
+
+def _unlink(path: Path) -> str:
+    """Replace a link in ``pkgs/`` by a copy of its target's bytes, or drop a dangling one."""
+    try:
+        with open_regular(path) as source, replacing(path) as copy:
+            shutil.copyfileobj(source, copy, 1 << 20)
+    except OSError:
+        path.unlink(missing_ok=True)
+        return f"removed {path.name} (a link to nothing usable)"
+    return f"replaced the link {path.name} with a copy of its target"
 
 
 def _size(path: Path) -> str:

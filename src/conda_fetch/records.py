@@ -60,6 +60,12 @@ def is_package_fn(fn: str) -> bool:
             and _NAME_CHARS.fullmatch(fn) is not None and ".." not in fn)
 
 
+def has_unsafe_chars(url: str) -> bool:
+    """Whether ``url`` holds whitespace or control characters (never in a package URL; in
+    an aria2 input or explicit file they would start new lines or options)."""
+    return _UNSAFE_URL.search(url) is not None
+
+
 def check_url(url: object) -> str:
     """``url`` if it is a usable package URL; raises :class:`InputError` naming what is wrong."""
     if not isinstance(url, str):
@@ -67,13 +73,13 @@ def check_url(url: object) -> str:
     if len(url) > MAX_URL:
         raise InputError(f"URL longer than {MAX_URL} characters")
     url = url.strip()
-    if _UNSAFE_URL.search(url):
+    if has_unsafe_chars(url):
         raise InputError(f"URL contains whitespace or control characters: {url!r}")
     try:
         parts = urlsplit(url)
     except ValueError as exc:
         raise InputError(f"not a package URL ({exc}): {url!r}") from None
-    if parts.scheme not in SCHEMES or not parts.path:
+    if parts.scheme not in SCHEMES or not parts.path or parts.fragment:
         raise InputError(f"not a package URL: {url!r}")
     if parts.scheme != "file" and not parts.hostname:
         raise InputError(f"no host in URL: {url!r}")

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import os
 import shutil
-from contextlib import suppress
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -72,12 +73,28 @@ class PackageCache:
         that are not regular files (a planted symlink) are removed once claimed."""
         claim = Claim.take(self.workdir / f"{record.fn}.lock")
         if claim is not None:
-            part = self.part_path(record)
-            for path in (part, part.with_name(part.name + ".state"),
-                         part.with_name(part.name + ".state.tmp")):
-                if path.is_symlink() or (path.exists() and not path.is_file()):
-                    path.unlink()
+            self._clear_planted(record)
         return claim
+
+    @contextmanager
+    def claimed(self, record: Record) -> Iterator[None]:
+        """Hold ``record``'s claim for the block, waiting for it as conda waits for its lock."""
+        claim = Claim.wait(self.workdir / f"{record.fn}.lock")
+        try:
+            self._clear_planted(record)
+            yield
+        finally:
+            if claim is not None:
+                claim.release()
+
+    def _clear_planted(self, record: Record) -> None:
+        """Remove links (or other non-files) where ``record``'s part and state files go, so
+        no write follows them out of the cache."""
+        part = self.part_path(record)
+        for path in (part, part.with_name(part.name + ".state"),
+                     part.with_name(part.name + ".state.tmp")):
+            if path.is_symlink() or (path.exists() and not path.is_file()):
+                path.unlink()
 
     def status(self, record: Record, *, repair: bool = True) -> str | None:
         """``"cached"``, ``"extracted"``, or ``None`` when conda would download ``record``.

@@ -8,10 +8,11 @@ from conda_fetch import condarc
 from conda_fetch.cache import PackageCache, find_pkgs_dir
 from conda_fetch.cli.importer import record_lookup, repodata_index
 from conda_fetch.cli.options import console
-from conda_fetch.doctor import BROKEN, LOOSE, UNFINISHED, UNREGISTERED, counted, diagnose, fix
+from conda_fetch.doctor import (BROKEN, LINKED, LOOSE, UNFINISHED, UNREGISTERED, counted,
+                                diagnose, fix)
 from conda_fetch.units import human_bytes
 
-PROBLEMS = (UNREGISTERED, BROKEN)
+PROBLEMS = (UNREGISTERED, BROKEN, LINKED)
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -34,11 +35,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     out = console(args)
     config = condarc.load_condarc()
-    cache = PackageCache(find_pkgs_dir(args.pkgs_dir, config=config))
+    cache = PackageCache(find_pkgs_dir(args.pkgs_dir, config=config, create=args.fix))
     index = repodata_index(args, config, cache)
     diagnosis = diagnose(cache, index.cached_record)
     out.print(f"[bold]package cache {cache.root}[/]")
-    for kind in (UNREGISTERED, BROKEN, UNFINISHED, LOOSE):
+    for kind in (UNREGISTERED, BROKEN, LINKED, UNFINISHED, LOOSE):
         found = diagnosis.of(kind)
         out.print(counted(kind, len(found)))
         for finding in found:

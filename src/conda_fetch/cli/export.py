@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 from conda_fetch import condarc, settings
 from conda_fetch.cache import PackageCache, find_pkgs_dir
 from conda_fetch.cli.options import console, mirror_map
 from conda_fetch.export import FORMATS
+from conda_fetch.files import write_atomically
 from conda_fetch.plan import records_from_args
 from conda_fetch.units import human_bytes
 
@@ -39,11 +38,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     records = records_from_args(args.sources, platform=args.platform)
     config = condarc.load_condarc()
-    cache = PackageCache(find_pkgs_dir(args.pkgs_dir, config=config))
-    missing = [r for r in records if not cache.status(r)]
+    cache = PackageCache(find_pkgs_dir(args.pkgs_dir, config=config, create=False))
+    missing = [r for r in records if not cache.status(r, repair=False)]
     text = FORMATS[args.format](missing, mirror_map(args, config, settings.load()))
     if args.output:
-        _write_atomically(Path(args.output), text)
+        write_atomically(Path(args.output), text)
     else:
         sys.stdout.write(text)
     sizes = [r.size for r in missing]
@@ -52,9 +51,3 @@ def run(args: argparse.Namespace) -> int:
                         f"{len(records) - len(missing)} already in {cache.root}")
     return 0
 
-
-def _write_atomically(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent or Path("."), prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as stream:
-        stream.write(text)
-    os.replace(tmp, path)

@@ -73,7 +73,13 @@ def _import_bundle(path: Path, cache: PackageCache, out: Console) -> list[Verdic
     manifest = read_manifest(path)
     lookup = plan_lookup(manifest)
     with tempfile.TemporaryDirectory(dir=cache.workdir, prefix="bundle-") as scratch:
-        verdicts = [adopt(f, cache, lookup, "move") for f in unpack(path, Path(scratch))]
+        verdicts = [adopt(f, cache, lookup, "move")
+                    for f in unpack(path, manifest, Path(scratch))]
+    if not verdicts:
+        raise InputError(f"{path}: holds none of the packages its manifest lists")
+    seen = {v.path.name for v in verdicts}
+    verdicts += [Verdict(Path(r.fn), REFUSED, r, "in the manifest but not in the bundle")
+                 for r in manifest if r.fn not in seen]
     if all(v.status != REFUSED for v in verdicts):
         explicit = write_explicit(path, manifest, cache.workdir)
         out.print(f"{path.name}: install the environment with\n  {install_command(explicit)}",
