@@ -42,7 +42,9 @@ def _fetch_list(data: dict[str, Any], source: str) -> list[Any]:
     actions = data["actions"]
     if not isinstance(actions, dict):
         raise InputError(f"{source}: 'actions' is not an object")
-    fetch = actions.get("FETCH") or []
+    fetch = actions.get("FETCH")
+    if fetch is None:
+        return []
     if not isinstance(fetch, list):
         raise InputError(f"{source}: actions.FETCH is not a list")
     return fetch
