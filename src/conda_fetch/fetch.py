@@ -131,13 +131,17 @@ class _Run:
             self.claims[record.fn] = claim
             mine[record.fn] = record
         jobs = [_job(record, self.cache, self.mirrors) for record in mine.values()]
-        for outcome in self.engine.run(jobs, lambda job: self.cache.commit(mine[job.name],
-                                                                           job.part)):
-            record = mine[outcome.job.name]
+        outcomes = self.engine.run(jobs, lambda job: self.cache.commit(mine[job.name], job.part))
+        for outcome in outcomes:
+            record = mine.pop(outcome.job.name)
             if outcome.ok:
                 self.report.fetched.append((record, outcome))
             else:
                 self.report.failed.append((record, outcome.error or "failed"))
+        for record in mine.values():  # a file whose transfer ended without an outcome
+            self.report.failed.append((record, "the transfer stopped without a result"))
+        for job in jobs:
+            self.claims.pop(job.name).release()  # never held while waiting for another
         return busy
 
     def wait_for(self, record: Record) -> bool:
@@ -154,10 +158,11 @@ class _Run:
                                                    f"made no progress for {HOLDER_IDLE_LIMIT:.0f} s"))
                 return False
             time.sleep(HOLDER_POLL)
-        self.claims[record.fn] = claim
         if self.cache.status(record):
+            claim.release()
             self.report.cached.append(record)
             return False
+        self.claims[record.fn] = claim
         return True
 
     def release(self) -> None:
