@@ -10,7 +10,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from support.packages import build_package
+from conda_fetch.testing.packages import build_package
 
 from conda_fetch.cli import main
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from support.channel import build_channel, plan_from_repodata
-from support.packages import build_package
+from conda_fetch.testing.packages import build_package
 
 from conda_fetch.cache.urls import append_url, read_urls
 from conda_fetch.cli import main

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from support.hostile import HostileServer, gzipped, redirect_to, self_signed, serve
-from support.packages import build_package
+from conda_fetch.testing.packages import build_package
 
 from conda_fetch.cli import main
 

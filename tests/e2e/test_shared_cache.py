@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 from support.channel import build_channel, plan_from_repodata
-from support.packages import build_package
+from conda_fetch.testing.packages import build_package
 
 from conda_fetch.cache import PackageCache
 from conda_fetch.engine.partfile import PartFile, RangeSet
-from conda_fetch.faultserver import Faults
+from conda_fetch.testing.faultserver import Faults
 from conda_fetch.plan import read_plan
 
 MiB = 1 << 20
@@ -76,14 +76,11 @@ def test_a_file_another_process_holds_is_taken_over_where_it_stopped(tmp_path, c
     part = PartFile(cache.part_path(record), {"size": record.size, "sha256": record.sha256,
                                               "md5": record.md5})
     fd = part.open()
-    (channel / "noarch" / gamma["fn"]).open("rb").readinto(buffer := bytearray(half))
-    with open(fd, "r+b", closefd=False) as stream:
-        stream.write(buffer)
+    os.pwrite(fd, (channel / "noarch" / gamma["fn"]).read_bytes()[:half], 0)
     part.save(fd, RangeSet([(0, half)]))
+    os.close(fd)
     child = _get(plan, pkgs)
     claim.release()  # as if it was killed: the lock goes with it, the part file stays
-    import os
-    os.close(fd)
     code, report, err = _finish(child)
     assert code == 0, err
     assert "Traceback" not in err

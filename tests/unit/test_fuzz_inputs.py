@@ -9,7 +9,7 @@ import random
 import tarfile
 from pathlib import Path
 
-from conda_fetch.bundle import read_manifest
+from conda_fetch.offline.bundle import read_manifest
 from conda_fetch.cli import main
 from conda_fetch.errors import InputError
 from conda_fetch.plan import records_from_text

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conda_fetch.errors import InputError
-from conda_fetch.records import is_package_fn, make_record, subdir_of
+from conda_fetch.plan.records import is_package_fn, make_record, subdir_of
 
 CF = "https://conda.anaconda.org/conda-forge"
 

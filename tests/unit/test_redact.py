@@ -17,6 +17,9 @@ from conda_fetch.redact import redact
     ("https://s3.example/x.conda?X-Amz-Signature=abc&X-Amz-Credential=def", ["abc", "def"]),
     ("cannot connect to https://u:p4ss@h.example:8080/x (refused)", ["p4ss"]),
     ("two: http://a:one@h/x and https://two@h/y", ["one", "two@"]),
+    ("https://conda.anaconda.org/t/ab-12345/mychan/noarch/x.conda", ["ab-12345"]),
+    ("https://user:s3cret@repo.example/x.conda", ["s3cret"]),
+    ("failed: https://h/x.conda?token=abc123&x=1", ["abc123"]),
 ])
 def test_secrets_are_hidden(text: str, secrets: list[str]) -> None:
     hidden = redact(text)

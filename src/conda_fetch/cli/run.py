@@ -6,7 +6,8 @@ import argparse
 import os
 import subprocess
 
-from conda_fetch.cli.options import add_fetch_options, fetch_records
+from conda_fetch.cli.context import Context
+from conda_fetch.cli.options import add_fetch
 from conda_fetch.errors import CondaFetchError, InputError
 from conda_fetch.plan import records_from_text
 
@@ -21,16 +22,17 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         description="Asks the tool for its plan (--dry-run --json), fetches it into the "
         "package cache, then runs the command exactly as given; it finds everything cached.",
     )
-    add_fetch_options(parser)
+    add_fetch(parser, platform=False)
     parser.add_argument("tool_command", nargs=argparse.REMAINDER, metavar="-- TOOL ACTION ...")
 
 
 def run(args: argparse.Namespace) -> int:
     command = _command(args.tool_command)
     records = records_from_text(_dry_run(command), f"{command[0]} --dry-run --json")
-    args.tool = command[0]  # fill the cache of the tool that will install, not conda's
     if records:
-        status = fetch_records(args, records)
+        # fill the cache of the tool that will install, not conda's
+        context = Context(args, tool=command[0])
+        status = context.finish(context.fetch(records))
         if status != 0:
             return status
     return subprocess.call(command)

@@ -72,6 +72,7 @@ class _Session(requests.Session):
         if target is not None:
             scheme = urlsplit(urljoin(resp.url, target)).scheme.lower()
             if scheme not in ("http", "https"):
+                resp.close()
                 raise requests.exceptions.InvalidSchema(
                     f"refused a redirect to a {scheme or 'relative'}: URL")
         return target

@@ -12,7 +12,7 @@ from ruamel.yaml.error import YAMLError
 from ruamel.yaml.events import AliasEvent
 
 from conda_fetch.errors import InputError
-from conda_fetch.records import Record, make_record
+from conda_fetch.plan.records import Record, make_record
 
 
 class _NoAliases(Composer):

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from conda_fetch.errors import InputError
 from conda_fetch.plan.lockfile import current_subdir
-from conda_fetch.records import Record, subdir_of
+from conda_fetch.plan.records import Record, subdir_of
 
 NOARCH = "noarch"
 _PLATFORM = re.compile(r"(?:linux|osx|win|zos|freebsd|emscripten|wasi)-[a-z0-9_]+")

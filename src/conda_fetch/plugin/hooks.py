@@ -216,7 +216,7 @@ def _hint_at_exit() -> None:
 def _display(files: int) -> Any:
     from rich.console import Console
 
-    from conda_fetch.display import Display
+    from conda_fetch.cli.display import Display
 
     return Display(Console(stderr=True), files, None)
 
@@ -271,7 +271,7 @@ class _Sessions:
 
 def _health(prefix: str, verbose: bool = False) -> None:
     root, counts = _cache_counts()
-    from conda_fetch.doctor import counted
+    from conda_fetch.offline.doctor import counted
 
     print(f"{'❌' if _fixable(counts) else '✅'} package cache {root}: "
           + ", ".join(counted(k, n) for k, n in counts.items()))
@@ -298,7 +298,7 @@ def _cache_counts() -> tuple[Path, dict[str, int]]:
     from conda.core.package_cache_data import PackageCacheData
 
     from conda_fetch.cache import PackageCache
-    from conda_fetch.doctor import BROKEN, UNFINISHED, UNREGISTERED, diagnose
+    from conda_fetch.offline.doctor import BROKEN, UNFINISHED, UNREGISTERED, diagnose
 
     cache = PackageCache(Path(PackageCacheData.first_writable().pkgs_dir))
     diagnosis = diagnose(cache, lambda url, fn: None)
@@ -306,6 +306,6 @@ def _cache_counts() -> tuple[Path, dict[str, int]]:
 
 
 def _fixable(counts: dict[str, int]) -> bool:
-    from conda_fetch.doctor import BROKEN, UNREGISTERED
+    from conda_fetch.offline.doctor import BROKEN, UNREGISTERED
 
     return bool(counts[UNREGISTERED] or counts[BROKEN])

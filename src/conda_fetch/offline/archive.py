@@ -12,7 +12,6 @@ from conda_package_streaming.package_streaming import stream_conda_info
 
 from conda_fetch.errors import CondaFetchError
 
-EXTENSIONS = (".conda", ".tar.bz2")
 MAX_INDEX = 1 << 20  # real ones are well under 10 KB
 
 
