@@ -20,12 +20,14 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import MiB, Server, conda_fetch, make_files, write_plan  # noqa: E402
+from run import MiB, Server, conda_fetch, make_files, write_plan
 
-FILES = [("big-1.0-0.conda", 24 * MiB), ("mid-1.0-0.conda", 6 * MiB), ("small-1.0-0.conda", 300_000)]
+FILES = [("big-1.0-0.conda", 24 * MiB), ("mid-1.0-0.conda", 6 * MiB),
+         ("small-1.0-0.conda", 300_000)]
 
 
-def one_round(work: Path, plan: Path, digests: dict[str, str], mirror: str) -> tuple[bool, str, int]:
+def one_round(work: Path, plan: Path, digests: dict[str, str],
+              mirror: str) -> tuple[bool, str, int]:
     """Whether the round kept every promise, what it saw, and the bytes both fetched."""
     pkgs = work / "pkgs"
     for path in pkgs.glob("*.conda"):
@@ -33,7 +35,7 @@ def one_round(work: Path, plan: Path, digests: dict[str, str], mirror: str) -> t
     command = conda_fetch(plan, pkgs, "--quiet", "--json", "--mirror", mirror)
     children = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                 for _ in range(2)]
-    results = [child.communicate(timeout=300) + (child.returncode,) for child in children]
+    results = [(*child.communicate(timeout=300), child.returncode) for child in children]
     reports = [json.loads(out) if out.strip() else {} for out, _, _ in results]
     codes = [code for _, _, code in results]
     tracebacks = sum("Traceback" in err for _, err, _ in results)
@@ -45,7 +47,8 @@ def one_round(work: Path, plan: Path, digests: dict[str, str], mirror: str) -> t
     fetched = sum(report.get("bytes_fetched", 0) for report in reports)
     ok = codes == [0, 0] and not tracebacks and not wrong and all(
         r == ["cached", "fetched"] for r in roles.values())
-    return ok, f"exit {codes}, tracebacks {tracebacks}, wrong sha256 {wrong}, roles {roles}", fetched
+    seen = f"exit {codes}, tracebacks {tracebacks}, wrong sha256 {wrong}, roles {roles}"
+    return ok, seen, fetched
 
 
 def main() -> int:

@@ -11,7 +11,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 NONBLOCK = getattr(os, "O_NONBLOCK", 0)
@@ -57,7 +57,17 @@ def open_regular(path: Path) -> BinaryIO:
         raise
 
 
-def copy_new(source: BinaryIO, target: Path) -> None:
+class Source(Protocol):
+    """What :func:`copy_new` reads: an open file, or a stream standing for one."""
+
+    def read(self, amount: int = -1, /) -> bytes: ...
+
+    def seek(self, offset: int, /) -> int: ...
+
+    def fileno(self) -> int: ...
+
+
+def copy_new(source: Source, target: Path) -> None:
     """Copy the open file ``source`` into ``target``, created here and now (``O_EXCL``,
     never through a link): a reflink where the file system can, else the bytes."""
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW
@@ -70,7 +80,7 @@ def copy_new(source: BinaryIO, target: Path) -> None:
         os.fsync(out.fileno())
 
 
-def _reflink(source: BinaryIO, out: BinaryIO) -> bool:
+def _reflink(source: Source, out: BinaryIO) -> bool:
     try:
         import fcntl
     except ImportError:

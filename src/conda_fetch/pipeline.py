@@ -154,8 +154,8 @@ class _Run:
             if now != seen:
                 seen, since = now, time.monotonic()
             elif time.monotonic() - since > HOLDER_IDLE_LIMIT:
-                self.report.failed.append((record, f"another process holds {record.fn} and "
-                                                   f"made no progress for {HOLDER_IDLE_LIMIT:.0f} s"))
+                self.report.failed.append((record, f"another process holds {record.fn} and made "
+                                                   f"no progress for {HOLDER_IDLE_LIMIT:.0f} s"))
                 return False
             time.sleep(HOLDER_POLL)
         if self.cache.status(record):

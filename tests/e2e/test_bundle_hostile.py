@@ -10,9 +10,9 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from conda_fetch.testing.packages import build_package
 
 from conda_fetch.cli import main
+from conda_fetch.testing.packages import build_package
 
 URL = "https://conda.example/chan/noarch"
 

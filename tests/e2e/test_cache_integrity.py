@@ -11,27 +11,26 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from support.channel import build_channel, plan_from_repodata
-from conda_fetch.testing.packages import build_package
 
 from conda_fetch.cache.urls import append_url, read_urls
 from conda_fetch.cli import main
+from conda_fetch.testing.packages import build_package
+from support.channel import build_channel, plan_from_repodata
 
 QUICK = ["--quiet", "--stall-timeout", "2", "--retries", "2"]
 
 
 @pytest.fixture(scope="module")
-def channel(tmp_path_factory):
-    built = tmp_path_factory.mktemp("built")
-    packages = [build_package(built, "alpha", payload=60_000),
-                build_package(built, "beta", payload=90_000, subdir="linux-64")]
-    root = build_channel(tmp_path_factory.mktemp("channel"), packages)
-    return root, {p.name: p for p in packages}
+def packages(channel: Path) -> dict[str, Path]:
+    """The session channel's alpha (noarch .conda) and beta (linux-64 .tar.bz2)."""
+    return {"alpha": channel / "noarch" / "alpha-1.0-0.conda",
+            "beta": channel / "linux-64" / "beta-1.0-0.tar.bz2"}
 
 
 def _plan(tmp_path: Path, root: Path, url: str, **overrides: object) -> tuple[Path, list[dict]]:
     records = plan_from_repodata(root, url, "noarch") + plan_from_repodata(root, url, "linux-64")
-    records = [{**r, **overrides} if r["name"] == "alpha" else r for r in records]
+    records = [{**r, **overrides} if r["name"] == "alpha" else r for r in records
+               if r["name"] in ("alpha", "beta")]
     plan = tmp_path / "plan.json"
     plan.write_text(json.dumps({"success": True, "actions": {"FETCH": records}}))
     return plan, records
@@ -44,28 +43,30 @@ def _snapshot(folder: Path) -> list[tuple[str, str]]:
         if path.is_symlink():
             found.append((str(path.relative_to(folder)), "-> " + os.readlink(path)))
         elif path.is_file():
-            found.append((str(path.relative_to(folder)), hashlib.sha256(path.read_bytes()).hexdigest()))
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            found.append((str(path.relative_to(folder)), digest))
         else:
             found.append((str(path.relative_to(folder)), "dir"))
     return found
 
 
-def _conda_cache(tmp_path: Path, package) -> Path:  # type: ignore[no-untyped-def]
+def _conda_cache(tmp_path: Path, package: Path) -> Path:
     """A cache as conda leaves it: an archive, its urls.txt line, its extracted folder."""
     pkgs = tmp_path / "pkgs"
     (pkgs / "cache").mkdir(parents=True)
     (pkgs / "cache" / "abc.json").write_text("{}")
-    shutil.copy(package.path, pkgs / package.fn)
-    append_url(pkgs, f"https://conda.example/chan/noarch/{package.fn}")
-    (pkgs / package.fn.removesuffix(".conda") / "info").mkdir(parents=True)
-    (pkgs / package.fn.removesuffix(".conda") / "info" / "index.json").write_text("{}")
+    shutil.copy(package, pkgs / package.name)
+    append_url(pkgs, f"https://conda.example/chan/noarch/{package.name}")
+    (pkgs / package.name.removesuffix(".conda") / "info").mkdir(parents=True)
+    (pkgs / package.name.removesuffix(".conda") / "info" / "index.json").write_text("{}")
     return pkgs
 
 
-@pytest.mark.parametrize("fn", ["urls.txt", "cache", "beta-1.0-0.conda", "..", "x\\..\\y.conda",
+@pytest.mark.parametrize("fn", ["urls.txt", "cache", "gamma-1.0-0.conda", "..", "x\\..\\y.conda",
                                 "a\x00b.conda"])
-def test_a_plan_cannot_choose_where_bytes_land(tmp_path, capsys, channel, fault_server, fn) -> None:
-    root, packages = channel
+def test_a_plan_cannot_choose_where_bytes_land(tmp_path, capsys, channel, packages, fault_server,
+                                               fn) -> None:
+    root = channel
     server = fault_server(root)
     pkgs = _conda_cache(tmp_path, packages["alpha"])
     before = _snapshot(pkgs)
@@ -77,15 +78,16 @@ def test_a_plan_cannot_choose_where_bytes_land(tmp_path, capsys, channel, fault_
     assert server.stats.requests == 0
 
 
-def test_planted_symlinks_in_a_shared_cache_are_not_followed(tmp_path, channel, fault_server) -> None:
-    root, packages = channel
+def test_planted_symlinks_in_a_shared_cache_are_not_followed(tmp_path, channel, packages,
+                                                              fault_server) -> None:
+    root = channel
     server = fault_server(root)
     victim = tmp_path / "victim.txt"
     victim.write_text("precious\n")
     pkgs = tmp_path / "pkgs"
     work = pkgs / ".conda-fetch"
     work.mkdir(parents=True)
-    for record_fn in (packages["alpha"].fn, packages["beta"].fn):
+    for record_fn in (packages["alpha"].name, packages["beta"].name):
         for suffix in (".part", ".part.state", ".part.state.tmp"):
             (work / f"{record_fn}{suffix}").symlink_to(victim)
     plan, records = _plan(tmp_path, root, server.url)
@@ -98,75 +100,75 @@ def test_planted_symlinks_in_a_shared_cache_are_not_followed(tmp_path, channel, 
 
 
 def test_an_archive_name_that_is_a_link_is_replaced_by_the_verified_file(tmp_path, channel,
+                                                                          packages,
                                                                           fault_server) -> None:
-    root, packages = channel
+    root = channel
     server = fault_server(root)
     outside = tmp_path / "outside.conda"
-    shutil.copy(packages["alpha"].path, outside)
+    shutil.copy(packages["alpha"], outside)
     pkgs = tmp_path / "pkgs"
     pkgs.mkdir()
-    (pkgs / packages["alpha"].fn).symlink_to(outside)
+    (pkgs / packages["alpha"].name).symlink_to(outside)
     plan, _ = _plan(tmp_path, root, server.url)
     assert main(["get", str(plan), "--pkgs-dir", str(pkgs), *QUICK]) == 0
-    assert not (pkgs / packages["alpha"].fn).is_symlink()
-    assert outside.read_bytes() == packages["alpha"].path.read_bytes()
+    assert not (pkgs / packages["alpha"].name).is_symlink()
+    assert outside.read_bytes() == packages["alpha"].read_bytes()
 
 
-def test_import_copies_and_resolves_links_and_move_renames(tmp_path, channel) -> None:
-    root, packages = channel
+def test_import_copies_and_resolves_links_and_move_renames(tmp_path, channel, packages) -> None:
+    root = channel
     plan, _ = _plan(tmp_path, root, "https://conda.example/chan")
     downloads = tmp_path / "downloads"
     downloads.mkdir()
-    original = downloads / packages["alpha"].fn
-    shutil.copy(packages["alpha"].path, original)
-    elsewhere = tmp_path / "elsewhere" / packages["beta"].fn
+    original = downloads / packages["alpha"].name
+    shutil.copy(packages["alpha"], original)
+    elsewhere = tmp_path / "elsewhere" / packages["beta"].name
     elsewhere.parent.mkdir()
-    shutil.copy(packages["beta"].path, elsewhere)
-    (downloads / packages["beta"].fn).symlink_to(elsewhere)
+    shutil.copy(packages["beta"], elsewhere)
+    (downloads / packages["beta"].name).symlink_to(elsewhere)
     pkgs = tmp_path / "pkgs"
     assert main(["import", str(downloads), "--plan", str(plan), "--pkgs-dir", str(pkgs), "-q"]) == 0
     for package in packages.values():
-        cached = pkgs / package.fn
+        cached = pkgs / package.name
         assert not cached.is_symlink() and cached.stat().st_nlink == 1
-        assert cached.read_bytes() == package.path.read_bytes()
-    assert os.stat(pkgs / packages["alpha"].fn).st_ino != os.stat(original).st_ino
+        assert cached.read_bytes() == package.read_bytes()
+    assert os.stat(pkgs / packages["alpha"].name).st_ino != os.stat(original).st_ino
     original.write_bytes(b"edited later")  # the cache does not change with it
-    assert (pkgs / packages["alpha"].fn).read_bytes() == packages["alpha"].path.read_bytes()
+    assert (pkgs / packages["alpha"].name).read_bytes() == packages["alpha"].read_bytes()
 
     moved_pkgs, source = tmp_path / "moved-pkgs", tmp_path / "to-move"
     source.mkdir()
-    shutil.copy(packages["alpha"].path, source / packages["alpha"].fn)
-    inode = os.stat(source / packages["alpha"].fn).st_ino
+    shutil.copy(packages["alpha"], source / packages["alpha"].name)
+    inode = os.stat(source / packages["alpha"].name).st_ino
     assert main(["import", str(source), "--plan", str(plan), "--pkgs-dir", str(moved_pkgs),
                  "--move", "-q"]) == 0
-    assert not (source / packages["alpha"].fn).exists()
-    assert os.stat(moved_pkgs / packages["alpha"].fn).st_ino == inode  # renamed, not copied
+    assert not (source / packages["alpha"].name).exists()
+    assert os.stat(moved_pkgs / packages["alpha"].name).st_ino == inode  # renamed, not copied
 
 
-def test_a_refused_move_leaves_the_original(tmp_path, channel) -> None:
-    root, packages = channel
+def test_a_refused_move_leaves_the_original(tmp_path, channel, packages) -> None:
+    root = channel
     plan, _ = _plan(tmp_path, root, "https://conda.example/chan")
     source = tmp_path / "in"
     source.mkdir()
-    tampered = bytearray(packages["alpha"].path.read_bytes())
+    tampered = bytearray(packages["alpha"].read_bytes())
     tampered[-100] ^= 0xFF
-    (source / packages["alpha"].fn).write_bytes(tampered)
+    (source / packages["alpha"].name).write_bytes(tampered)
     pkgs = tmp_path / "pkgs"
     assert main(["import", str(source), "--plan", str(plan), "--pkgs-dir", str(pkgs), "--move",
                  "-q"]) == 1
-    assert (source / packages["alpha"].fn).read_bytes() == tampered
-    assert not (pkgs / packages["alpha"].fn).exists()
+    assert (source / packages["alpha"].name).read_bytes() == tampered
+    assert not (pkgs / packages["alpha"].name).exists()
 
 
-def test_doctor_reports_links_and_fix_replaces_them(tmp_path, capsys, channel) -> None:
-    _, packages = channel
+def test_doctor_reports_links_and_fix_replaces_them(tmp_path, capsys, packages) -> None:
     pkgs = tmp_path / "pkgs"
     pkgs.mkdir()
     outside = tmp_path / "outside.conda"
-    shutil.copy(packages["alpha"].path, outside)
-    (pkgs / packages["alpha"].fn).symlink_to(outside)
-    (pkgs / packages["beta"].fn).symlink_to(tmp_path / "gone.conda")
-    for fn in (packages["alpha"].fn, packages["beta"].fn):
+    shutil.copy(packages["alpha"], outside)
+    (pkgs / packages["alpha"].name).symlink_to(outside)
+    (pkgs / packages["beta"].name).symlink_to(tmp_path / "gone.conda")
+    for fn in (packages["alpha"].name, packages["beta"].name):
         append_url(pkgs, f"https://conda.example/chan/noarch/{fn}")
     before = _snapshot(pkgs)
     assert main(["doctor", "--pkgs-dir", str(pkgs), "--channel", "file:///nonexistent"]) == 1
@@ -174,18 +176,18 @@ def test_doctor_reports_links_and_fix_replaces_them(tmp_path, capsys, channel) -
     assert "2 links in place of an archive" in err and "dangling link" in err
     assert _snapshot(pkgs) == before  # without --fix, doctor only reads
     main(["doctor", "--pkgs-dir", str(pkgs), "--channel", "file:///nonexistent", "--fix"])
-    assert not (pkgs / packages["alpha"].fn).is_symlink()
-    assert (pkgs / packages["alpha"].fn).read_bytes() == packages["alpha"].path.read_bytes()
-    assert not os.path.lexists(pkgs / packages["beta"].fn)
+    assert not (pkgs / packages["alpha"].name).is_symlink()
+    assert (pkgs / packages["alpha"].name).read_bytes() == packages["alpha"].read_bytes()
+    assert not os.path.lexists(pkgs / packages["beta"].name)
 
 
-def test_export_only_reads(tmp_path, capsys, channel) -> None:
-    root, packages = channel
-    plan, records = _plan(tmp_path, root, "https://conda.example/chan")
+def test_export_only_reads(tmp_path, capsys, channel, packages) -> None:
+    root = channel
+    plan, _ = _plan(tmp_path, root, "https://conda.example/chan")
     pkgs = tmp_path / "pkgs"
     pkgs.mkdir()
-    shutil.copy(packages["alpha"].path, pkgs / packages["alpha"].fn)  # no urls.txt line
-    stale = pkgs / packages["alpha"].fn.removesuffix(".conda") / "info"
+    shutil.copy(packages["alpha"], pkgs / packages["alpha"].name)  # no urls.txt line
+    stale = pkgs / packages["alpha"].name.removesuffix(".conda") / "info"
     stale.mkdir(parents=True)
     (stale / "repodata_record.json").write_text(json.dumps({"url": "https://old/x.conda"}))
     before = _snapshot(pkgs)
@@ -231,9 +233,10 @@ def test_another_platforms_archive_of_the_same_name_is_never_replaced(tmp_path, 
     assert server.stats.requests == 0
 
 
-def test_writes_replace_planted_links_instead_of_following_them(tmp_path, channel, fault_server,
+def test_writes_replace_planted_links_instead_of_following_them(tmp_path, channel, packages,
+                                                                fault_server,
                                                                 capsys) -> None:
-    root, _ = channel
+    root = channel
     server = fault_server(root)
     plan, _ = _plan(tmp_path, root, server.url)
     victim = tmp_path / "victim.txt"
@@ -243,10 +246,12 @@ def test_writes_replace_planted_links_instead_of_following_them(tmp_path, channe
     for name in ("env.tar", "env.explicit.txt", "list.txt"):
         (out / name).symlink_to(victim)
     pkgs = tmp_path / "pkgs"
-    assert main(["bundle", str(plan), "-o", str(out / "env.tar"), "--pkgs-dir", str(pkgs), *QUICK]) == 0
+    assert main(["bundle", str(plan), "-o", str(out / "env.tar"), "--pkgs-dir", str(pkgs),
+                 *QUICK]) == 0
     assert main(["export", str(plan), "-o", str(out / "list.txt"), "--pkgs-dir",
                  str(tmp_path / "empty"), "-q"]) == 0
-    assert main(["import", str(out / "env.tar"), "--pkgs-dir", str(tmp_path / "offline"), "-q"]) == 0
+    offline = tmp_path / "offline"
+    assert main(["import", str(out / "env.tar"), "--pkgs-dir", str(offline), "-q"]) == 0
     assert victim.read_text() == "precious\n"
     for name in ("env.tar", "env.explicit.txt", "list.txt"):
         assert not (out / name).is_symlink()

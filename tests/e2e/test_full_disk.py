@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from support.channel import build_channel, plan_from_repodata
-from conda_fetch.testing.packages import build_package
+
+from support.channel import plan_from_repodata
 
 MiB = 1 << 20
 
@@ -33,20 +33,13 @@ def small_disk(tmp_path):  # type: ignore[no-untyped-def]
     subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
-@pytest.fixture(scope="module")
-def channel(tmp_path_factory) -> Path:
-    built = tmp_path_factory.mktemp("built")
-    packages = [build_package(built, "alpha", payload=300_000),
-                build_package(built, "gamma", payload=5 * MiB)]
-    return build_channel(tmp_path_factory.mktemp("channel"), packages)
-
-
 def _run(tmp_path: Path, channel: Path, url: str, pkgs: Path) -> tuple[int, dict, str, list[dict]]:
     records = plan_from_repodata(channel, url, "noarch")
     plan = tmp_path / "plan.json"
     plan.write_text(json.dumps({"actions": {"FETCH": records}}))
     done = subprocess.run([sys.executable, "-m", "conda_fetch", "get", str(plan), "--pkgs-dir",
-                           str(pkgs), "--json", "--quiet", "--retries", "1", "--stall-timeout", "2"],
+                           str(pkgs), "--json", "--quiet", "--retries", "1",
+                           "--stall-timeout", "2"],
                           capture_output=True, text=True, timeout=90)
     return done.returncode, json.loads(done.stdout), done.stderr, records
 
@@ -69,7 +62,7 @@ def test_a_full_disk_leaves_only_verified_archives(tmp_path, small_disk, channel
 def test_a_full_disk_is_reported_for_every_file(tmp_path, small_disk, channel,
                                                 fault_server) -> None:
     server = fault_server(channel)
-    code, report, err, records = _run(tmp_path, channel, server.url, small_disk / "pkgs")
+    _, report, err, records = _run(tmp_path, channel, server.url, small_disk / "pkgs")
     named = {e["fn"] for kind in ("fetched", "cached", "failed") for e in report[kind]}
     assert named == {r["fn"] for r in records}
     assert any("space" in e["error"] for e in report["failed"])

@@ -8,10 +8,10 @@ import os
 from pathlib import Path
 
 import pytest
-from support.hostile import HostileServer, gzipped, redirect_to, self_signed, serve
-from conda_fetch.testing.packages import build_package
 
 from conda_fetch.cli import main
+from conda_fetch.testing.packages import build_package
+from support.hostile import HostileServer, gzipped, redirect_to, self_signed, serve
 
 
 @pytest.fixture(scope="module")

@@ -12,24 +12,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-from support.channel import build_channel, plan_from_repodata
-from conda_fetch.testing.packages import build_package
-
 from conda_fetch.cache import PackageCache
 from conda_fetch.engine.partfile import PartFile, RangeSet
-from conda_fetch.testing.faultserver import Faults
 from conda_fetch.plan import read_plan
+from conda_fetch.testing.faultserver import Faults
+from support.channel import plan_from_repodata
 
 MiB = 1 << 20
-
-
-@pytest.fixture(scope="module")
-def channel(tmp_path_factory) -> Path:
-    built = tmp_path_factory.mktemp("built")
-    packages = [build_package(built, "alpha", payload=300_000),
-                build_package(built, "gamma", payload=6 * MiB)]
-    return build_channel(tmp_path_factory.mktemp("channel"), packages)
 
 
 def _plan(tmp_path: Path, channel: Path, url: str) -> tuple[Path, list[dict]]:

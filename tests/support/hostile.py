@@ -60,7 +60,7 @@ class HostileServer:
             def log_message(self, *args: object) -> None:
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802 - the http.server API
+            def do_GET(self) -> None:
                 owner.requests += 1
                 owner.behaviour(self)
 

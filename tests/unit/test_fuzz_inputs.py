@@ -7,11 +7,12 @@ import io
 import json
 import random
 import tarfile
+from functools import partial
 from pathlib import Path
 
-from conda_fetch.offline.bundle import read_manifest
 from conda_fetch.cli import main
 from conda_fetch.errors import InputError
+from conda_fetch.offline.bundle import read_manifest
 from conda_fetch.plan import records_from_text
 
 CF = "https://conda.anaconda.org/conda-forge"
@@ -21,7 +22,8 @@ RECORD = {"url": f"{CF}/linux-64/zlib-1.3.1-h1234_0.conda", "fn": "zlib-1.3.1-h1
           "size": 92000, "sha256": SHA, "md5": MD5, "subdir": "linux-64"}
 SEEDS = [
     json.dumps({"success": True, "actions": {"FETCH": [RECORD], "LINK": []}}, indent=1),
-    f"# platform: linux-64\n@EXPLICIT\n{RECORD['url']}#{MD5}\n{CF}/noarch/six-1.16.0-py_0.tar.bz2#sha256:{SHA}\n",
+    f"# platform: linux-64\n@EXPLICIT\n{RECORD['url']}#{MD5}\n"
+    f"{CF}/noarch/six-1.16.0-py_0.tar.bz2#sha256:{SHA}\n",
     f"version: 1\nmetadata:\n  platforms: [linux-64]\npackage:\n- name: zlib\n  manager: conda\n"
     f"  platform: linux-64\n  url: {RECORD['url']}\n  hash:\n    md5: {MD5}\n    sha256: {SHA}\n",
     f"{RECORD['url']}\n{CF}/noarch/six-1.16.0-py_0.tar.bz2\n",
@@ -60,7 +62,7 @@ def test_mutated_plans_are_read_or_refused_in_one_line() -> None:
     rng = random.Random(10)
     for round_ in range(ROUNDS):
         text = _mutate(SEEDS[round_ % len(SEEDS)], rng)
-        _one_line_or_records(lambda: records_from_text(text, "plan", platform="linux-64"))
+        _one_line_or_records(partial(records_from_text, text, "plan", platform="linux-64"))
 
 
 def _bundle(path: Path, manifest: bytes) -> Path:
@@ -76,7 +78,7 @@ def test_mutated_bundle_manifests_are_read_or_refused_in_one_line(tmp_path) -> N
     seed = json.dumps({"format": "conda-fetch-bundle", "version": 1, "records": [RECORD]})
     for round_ in range(ROUNDS // 3):
         path = _bundle(tmp_path / f"b{round_}.tar", _mutate(seed, rng).encode("utf-8", "replace"))
-        _one_line_or_records(lambda: read_manifest(path))
+        _one_line_or_records(partial(read_manifest, path))
 
 
 def test_refused_plans_exit_2_with_one_line_and_leave_the_cache_untouched(tmp_path, capsys) -> None:

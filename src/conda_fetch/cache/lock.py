@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import ClassVar
 
 from conda_fetch.errors import CondaFetchError
 
@@ -38,7 +39,7 @@ class CacheLockError(CondaFetchError):
 class Claim:
     """An exclusive lock on ``path`` held until :meth:`release` (or the process ends)."""
 
-    _held: set[str] = set()
+    _held: ClassVar[set[str]] = set()
     _registry = threading.Lock()
 
     def __init__(self, path: Path, fd: int) -> None:

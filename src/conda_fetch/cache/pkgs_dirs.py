@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from conda_fetch.config import condarc
 from conda_fetch.cache.urls import URLS_TXT
+from conda_fetch.config import condarc
 from conda_fetch.errors import CondaFetchError, InputError
 
 CONDA_INFO_TIMEOUT = 60.0

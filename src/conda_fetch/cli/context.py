@@ -12,7 +12,6 @@ import json
 import sys
 from contextlib import nullcontext
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 import requests

@@ -6,8 +6,16 @@ import argparse
 
 from conda_fetch.cli.context import Context
 from conda_fetch.cli.options import add_cache, add_channels, add_network, add_output
-from conda_fetch.offline.doctor import (BROKEN, LINKED, LOOSE, UNFINISHED, UNREGISTERED, counted,
-                                        diagnose, fix)
+from conda_fetch.offline.doctor import (
+    BROKEN,
+    LINKED,
+    LOOSE,
+    UNFINISHED,
+    UNREGISTERED,
+    counted,
+    diagnose,
+    fix,
+)
 from conda_fetch.units import human_bytes
 
 PROBLEMS = (UNREGISTERED, BROKEN, LINKED)

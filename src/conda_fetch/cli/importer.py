@@ -15,9 +15,15 @@ from conda_fetch.cli.context import Context
 from conda_fetch.cli.options import add_cache, add_channels, add_network, add_output, add_platform
 from conda_fetch.errors import InputError
 from conda_fetch.offline.adopt import ADOPTED, PRESENT, REFUSED, Verdict, adopt, plan_lookup
-from conda_fetch.plan.records import EXTENSIONS
-from conda_fetch.offline.bundle import install_command, is_bundle, read_manifest, unpack, write_explicit
+from conda_fetch.offline.bundle import (
+    install_command,
+    is_bundle,
+    read_manifest,
+    unpack,
+    write_explicit,
+)
 from conda_fetch.plan import records_from_args
+from conda_fetch.plan.records import EXTENSIONS
 from conda_fetch.redact import redact
 
 

@@ -61,7 +61,7 @@ class _Session(requests.Session):
         self._verify = verify
 
     def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any,
-                                   cert: Any) -> dict[str, Any]:
+                                   cert: Any) -> Any:
         merged = super().merge_environment_settings(url, proxies, stream, verify, cert)
         if self._verify is not True:  # --insecure or ssl_verify: <CA file>
             merged["verify"] = self._verify

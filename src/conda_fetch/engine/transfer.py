@@ -13,7 +13,6 @@ import requests
 import urllib3.exceptions
 
 from conda_fetch.engine.download import SAMPLE_BYTES, Download, Segment
-from conda_fetch.engine.options import Options
 from conda_fetch.engine.errors import (
     ConnectError,
     CutError,
@@ -22,6 +21,7 @@ from conda_fetch.engine.errors import (
     TransferError,
     status_error,
 )
+from conda_fetch.engine.options import Options
 from conda_fetch.redact import redact
 
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")

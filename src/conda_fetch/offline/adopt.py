@@ -10,11 +10,11 @@ from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from conda_fetch.offline.archive import ArchiveError, PackageIdentity, read_identity
 from conda_fetch.cache import PackageCache
 from conda_fetch.errors import CondaFetchError
 from conda_fetch.files import copy_new, open_regular
 from conda_fetch.hashing import file_digests
+from conda_fetch.offline.archive import ArchiveError, PackageIdentity, read_identity
 from conda_fetch.plan.records import Record
 
 ADOPTED, PRESENT, REFUSED = "adopted", "already present", "refused"
@@ -127,7 +127,8 @@ def match(path: Path, identity: PackageIdentity,
         if digests[algorithm] == expected:
             return candidate, ""
     algorithm, expected = checkable[0].digest  # type: ignore[misc]
-    return None, f"{algorithm} {digests[algorithm]} differs from the record's {expected} (tampered or corrupt)"
+    return None, (f"{algorithm} {digests[algorithm]} differs from the record's {expected} "
+                  "(tampered or corrupt)")
 
 
 def _stage(source: Path, staged: Path, move: bool) -> bool:

@@ -65,7 +65,7 @@ def _read_index(path: Path, ext: str) -> dict:
                     return _parse_index(path, tar.extractfile(member), member.size)
     except ArchiveError:
         raise
-    except Exception as exc:  # noqa: BLE001 - any failure to read means "not a usable archive"
+    except Exception as exc:
         raise ArchiveError(f"{path.name}: cannot read the archive ({type(exc).__name__}: {exc})") \
             from None
     raise ArchiveError(f"{path.name}: no info/index.json in the archive")

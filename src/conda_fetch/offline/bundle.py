@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 from conda_fetch.errors import CondaFetchError, InputError
 from conda_fetch.files import copy_new, open_regular, replacing, write_atomically
@@ -60,7 +60,7 @@ def _entry(record: Record) -> dict:
 
 
 def _split_fn(fn: str) -> tuple[str, str, str]:
-    name, version, build = (stem(fn).rsplit("-", 2) + ["", ""])[:3]
+    name, version, build = [*stem(fn).rsplit("-", 2), "", ""][:3]
     return name, version, build
 
 
@@ -137,7 +137,7 @@ def unpack(path: Path, records: Sequence[Record], into: Path) -> Iterator[Path]:
 class _Bounded:
     """A member's stream that never yields more than its header's size."""
 
-    def __init__(self, stream: BinaryIO, size: int) -> None:
+    def __init__(self, stream: IO[bytes], size: int) -> None:
         self.stream, self.left = stream, size
 
     def read(self, amount: int = -1) -> bytes:

@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conda_fetch.offline.adopt import ADOPTED, Lookup, adopt
 from conda_fetch.cache import PackageCache
 from conda_fetch.cache.urls import read_urls
 from conda_fetch.errors import InputError
 from conda_fetch.files import open_regular, replacing
 from conda_fetch.hashing import mismatch
 from conda_fetch.jsonfile import read_object
+from conda_fetch.offline.adopt import ADOPTED, Lookup, adopt
 from conda_fetch.plan.records import EXTENSIONS, Record, make_record, stem
 from conda_fetch.units import human_bytes
 

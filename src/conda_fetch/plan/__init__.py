@@ -61,7 +61,8 @@ def _lockfile(text: str, source: str, target: str) -> list[Record]:
     return parse_lockfile(data, source, target)
 
 
-def read_plan(source: str, *, platform: str | None = None, stdin: TextIO | None = None) -> list[Record]:
+def read_plan(source: str, *, platform: str | None = None,
+              stdin: TextIO | None = None) -> list[Record]:
     """Read the plan in file ``source`` (``-`` for standard input)."""
     if source == "-":
         text = (stdin or sys.stdin).read(MAX_PLAN_BYTES + 1)

@@ -65,8 +65,8 @@ def current_subdir() -> str:
 def parse_lockfile(data: dict[str, Any], source: str, platform: str | None = None) -> list[Record]:
     """The conda records of ``platform`` (default: this machine's)."""
     if data.get("version") != 1:
-        raise InputError(f"{source}: conda-lock version {str(data.get('version'))[:20]!r} is not supported "
-                         "(expected 1)")
+        version = str(data.get("version"))[:20]
+        raise InputError(f"{source}: conda-lock version {version!r} is not supported (expected 1)")
     packages = data.get("package")
     if not isinstance(packages, list):
         raise InputError(f"{source}: 'package' is not a list")
