@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from conda_fetch.cache.urls import URLS_TXT
+from conda_fetch.cache.urls import NOFOLLOW, URLS_TXT
 from conda_fetch.config import condarc
 from conda_fetch.errors import CondaFetchError, InputError
 
@@ -82,8 +82,8 @@ def make_writable(pkgs: Path) -> bool:
     creating the directory and the file if they are missing."""
     try:
         pkgs.mkdir(parents=True, exist_ok=True)
-        with open(pkgs / URLS_TXT, "ab"):
-            pass
+        os.close(os.open(pkgs / URLS_TXT, os.O_WRONLY | os.O_APPEND | os.O_CREAT | NOFOLLOW,
+                         0o666))
     except OSError:
         return False
     return True

@@ -28,6 +28,7 @@ else:  # pragma: no cover
 
 from conda_fetch.config import condarc
 from conda_fetch.errors import InputError
+from conda_fetch.files import write_atomically
 
 RANKING_TTL = 7 * 24 * 3600
 
@@ -61,9 +62,7 @@ def save_ranking(speeds: Mapping[str, float], path: Path | None = None,
     data["ranking"] = {**data.get("ranking", {}),
                        **{h: {"speed": float(s), "expires": expires} for h, s in speeds.items()}}
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(dump_toml(data))
-    os.replace(tmp, path)
+    write_atomically(path, dump_toml(data))
     return path
 
 
