@@ -101,10 +101,12 @@ def _adopt_in_place(path: Path, cache: PackageCache, lookup: Lookup) -> Verdict:
 
 
 def _identify(path: Path, lookup: Lookup) -> tuple[Record | None, str]:
+    """The record ``path`` is, else why none is (without ``path``'s own name: the verdict
+    names the user's file, and ``path`` may be the staged copy of it)."""
     try:
         identity = read_identity(path)
     except (ArchiveError, OSError) as exc:
-        return None, str(exc)
+        return None, str(exc).removeprefix(f"{path.name}: ")
     return match(path, identity, lookup(identity))
 
 
