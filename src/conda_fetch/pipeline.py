@@ -9,7 +9,7 @@ from pathlib import Path
 
 import requests
 
-from conda_fetch.cache import PackageCache
+from conda_fetch.cache import CacheLockError, PackageCache
 from conda_fetch.cache.lock import Claim
 from conda_fetch.engine import Engine, Job, Listener, Options, Outcome
 from conda_fetch.plan.records import Record
@@ -124,7 +124,11 @@ class _Run:
         """Fetch the records that can be claimed now; returns those another process holds."""
         mine, busy = {}, []
         for record in records:
-            claim = self.claims.get(record.fn) or self.cache.claim(record)
+            try:
+                claim = self.claims.get(record.fn) or self.cache.claim(record)
+            except CacheLockError as exc:  # a link planted where the lock file goes
+                self.report.failed.append((record, str(exc)))
+                continue
             if claim is None:
                 busy.append(record)
                 continue
