@@ -36,11 +36,13 @@ class Context:
 
     ``pkgs_dir`` overrides ``--pkgs-dir``; ``tool`` names the program whose package
     cache is filled (``conda``, ``mamba``, ``micromamba``), conda's by default.
+    ``read_only``: the command only reads the cache (nothing is created in it).
     """
 
     def __init__(self, args: argparse.Namespace, pkgs_dir: str | None = None,
-                 tool: str | None = None) -> None:
+                 tool: str | None = None, read_only: bool = False) -> None:
         self.args = args
+        self.read_only = read_only
         self.pkgs_dir = pkgs_dir or getattr(args, "pkgs_dir", None)
         self.tool = tool
         self.config: dict[str, Any] = condarc.load_condarc()
@@ -59,7 +61,8 @@ class Context:
     def cache(self) -> PackageCache:
         """The package cache to fill or examine; which one, and why, is said when the tool
         that would tell is not on ``PATH``."""
-        root = find_pkgs_dir(self.pkgs_dir, config=self.config, tool=self.tool)
+        root = find_pkgs_dir(self.pkgs_dir, config=self.config, tool=self.tool,
+                             create=not self.read_only)
         if self.pkgs_dir is None and find_tool(self.tool) is None:
             why = ("pkgs_dirs of your conda settings" if condarc.pkgs_dirs(self.config)
                    else "conda's default for this user")

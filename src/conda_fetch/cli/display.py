@@ -78,7 +78,7 @@ class Display(Listener):
     # -- engine events ------------------------------------------------------------
     def queued(self, jobs: Sequence[Job]) -> None:
         with self.lock:
-            self.sizes = {job.name: job.size for job in jobs}
+            self.sizes.update({job.name: job.size for job in jobs})
 
     def started(self, download: Download) -> None:
         with self.lock:

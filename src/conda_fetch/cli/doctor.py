@@ -11,6 +11,7 @@ from conda_fetch.cli.options import add_cache, add_channels, add_network, add_ou
 from conda_fetch.offline.doctor import (
     BROKEN,
     INCOMPLETE,
+    LINKED,
     LOOSE,
     UNFINISHED,
     UNREGISTERED,
@@ -25,7 +26,7 @@ from conda_fetch.plan import current_subdir
 from conda_fetch.plan.records import Record
 from conda_fetch.units import human_bytes
 
-PROBLEMS = (INCOMPLETE, UNREGISTERED, BROKEN)
+PROBLEMS = (INCOMPLETE, UNREGISTERED, BROKEN, LINKED)
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -50,12 +51,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    context = Context(args)
+    context = Context(args, read_only=not args.fix)
     out, cache = context.console, context.cache
     known = _known(context.repodata_index())
     diagnosis = diagnose(cache, known)
     out.print(f"[bold]package cache {cache.root}[/]")
-    for kind in (INCOMPLETE, UNREGISTERED, BROKEN, UNFINISHED, LOOSE):
+    for kind in (INCOMPLETE, UNREGISTERED, BROKEN, LINKED, UNFINISHED, LOOSE):
         found = diagnosis.of(kind)
         out.print(counted(kind, len(found)))
         for finding in found:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 from conda_fetch.cli.context import Context
@@ -17,6 +15,7 @@ from conda_fetch.cli.options import (
     add_platform,
     command,
 )
+from conda_fetch.files import write_atomically
 from conda_fetch.offline.export import FORMATS
 from conda_fetch.plan import records_from_args
 from conda_fetch.units import human_bytes
@@ -48,12 +47,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     records = records_from_args(args.sources, platform=args.platform)
-    context = Context(args)
+    context = Context(args, read_only=True)
     cache = context.cache
-    missing = [r for r in records if not cache.status(r)]
+    missing = [r for r in records if not cache.status(r, repair=False)]
     text = FORMATS[args.format](missing, context.mirrors())
     if args.output:
-        _write_atomically(Path(args.output), text)
+        write_atomically(Path(args.output), text)
     else:
         sys.stdout.write(text)
     sizes = [r.size for r in missing]
@@ -73,10 +72,3 @@ def _next_steps(context: Context, args: argparse.Namespace) -> None:
     context.console.print(
         f"Next: aria2c -i {listing} -d downloads   (run it again after a failure: it resumes)\n"
         f"      {prog} import downloads {plans}".rstrip(), highlight=False)
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent or Path("."), prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as stream:
-        stream.write(text)
-    os.replace(tmp, path)

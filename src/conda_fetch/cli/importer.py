@@ -91,7 +91,13 @@ def _import_bundle(path: Path, cache: PackageCache) -> tuple[list[Verdict], str 
     manifest = read_manifest(path)
     lookup = plan_lookup(manifest)
     with tempfile.TemporaryDirectory(dir=cache.workdir, prefix="bundle-") as scratch:
-        verdicts = [adopt(f, cache, lookup, "move") for f in unpack(path, Path(scratch))]
+        verdicts = [adopt(f, cache, lookup, "move")
+                    for f in unpack(path, manifest, Path(scratch))]
+    if not verdicts:
+        raise InputError(f"{path}: holds none of the packages its manifest lists")
+    seen = {v.path.name for v in verdicts}
+    verdicts += [Verdict(Path(r.fn), REFUSED, r, "in the manifest but not in the bundle")
+                 for r in manifest if r.fn not in seen]
     if any(v.status == REFUSED for v in verdicts):
         return verdicts, None
     return verdicts, install_command(write_explicit(path, manifest, cache.workdir))

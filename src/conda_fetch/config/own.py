@@ -29,6 +29,7 @@ else:  # pragma: no cover
 
 from conda_fetch.config import condarc
 from conda_fetch.errors import InputError
+from conda_fetch.files import write_atomically
 
 RANKING_TTL = 7 * 24 * 3600
 
@@ -82,9 +83,7 @@ def update(change: Callable[[dict[str, Any]], object], path: Path | None = None)
     data = load(path)
     change(data)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(dump_toml(data), encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomically(path, dump_toml(data))
     return path
 
 

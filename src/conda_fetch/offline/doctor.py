@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from conda_fetch.engine.download import _identity as part_identity  # the engine
 from conda_fetch.engine.job import Job
 from conda_fetch.engine.partfile import PartFile, RangeSet
 from conda_fetch.errors import InputError
+from conda_fetch.files import open_regular, replacing
 from conda_fetch.hashing import mismatch
 from conda_fetch.jsonfile import read_object
 from conda_fetch.offline.adopt import ADOPTED, Lookup, adopt
@@ -27,8 +29,10 @@ UNREGISTERED = "archive without a urls.txt line"
 UNFINISHED = "unfinished download"
 BROKEN = "archive that no longer matches its record"
 LOOSE = "extracted folder without its archive"
+LINKED = "link in place of an archive"
 _PLURAL = {
     INCOMPLETE: "incomplete archives",
+    LINKED: "links in place of an archive",
     UNREGISTERED: "archives without a urls.txt line",
     BROKEN: "archives that no longer match their record",
     UNFINISHED: "unfinished downloads",
@@ -70,9 +74,13 @@ def diagnose(cache: PackageCache, known: Known) -> Diagnosis:
     archive against when its extracted folder has none (``url`` is ``None`` for an
     archive ``urls.txt`` does not name; ``None`` when unknown)."""
     result = Diagnosis(space={"archives": 0, "extracted": 0, "unfinished": 0})
+    if not cache.root.is_dir():
+        return result
     urls = read_urls(cache.root)
     for entry in sorted(cache.root.iterdir()):
-        if entry.is_file() and entry.name.endswith(EXTENSIONS):
+        if entry.is_symlink() and entry.name.endswith(EXTENSIONS):
+            result.findings.append(_link(entry))
+        elif entry.is_file() and entry.name.endswith(EXTENSIONS):
             result.space["archives"] += entry.stat().st_size
             result.findings += _check_archive(cache, entry, urls.get(entry.name), known)
         elif entry.is_file() and entry.name.endswith(".partial"):
@@ -84,6 +92,14 @@ def diagnose(cache: PackageCache, known: Known) -> Diagnosis:
                 result.findings.append(Finding(LOOSE, entry, "conda can still link it"))
     result.findings += _our_parts(cache, result)
     return result
+
+
+def _link(path: Path) -> Finding:
+    """An archive name that is a symlink: conda reads a file outside the cache through it."""
+    target = os.readlink(path)
+    if not path.exists():
+        return Finding(LINKED, path, f"dangling link to {target}; conda would fail on it")
+    return Finding(LINKED, path, f"link to {target}; the cached file changes when that one does")
 
 
 def _check_archive(cache: PackageCache, path: Path, url: str | None,
@@ -148,7 +164,7 @@ def _record_of(meta: dict[str, Any] | None, fn: str) -> Record | None:
 
 def _our_parts(cache: PackageCache, result: Diagnosis) -> list[Finding]:
     found = []
-    for part in sorted(cache.workdir.glob("*.part")):
+    for part in sorted(cache.scratch.glob("*.part")):
         result.space["unfinished"] += part.stat().st_size
         found.append(Finding(UNFINISHED, part, _progress(part)))
     return found
@@ -176,6 +192,8 @@ def fix(cache: PackageCache, diagnosis: Diagnosis, lookup: Lookup) -> list[str]:
     for finding in diagnosis.of(BROKEN):
         finding.path.unlink(missing_ok=True)
         done.append(f"removed {finding.path.name} ({finding.detail})")
+    for finding in diagnosis.of(LINKED):
+        done.append(_unlink(finding.path))
     for finding in diagnosis.of(UNFINISHED):
         if "no resume state" in finding.detail:
             finding.path.unlink(missing_ok=True)
@@ -203,6 +221,17 @@ def _fix_incomplete(cache: PackageCache, finding: Finding) -> str:
         os.close(fd)
     return (f"kept {path.name}'s {human_bytes(have)} as an unfinished download: the next "
             f"fetch of it resumes (conda-fetch get, run, or conda with the plugin)")
+
+
+def _unlink(path: Path) -> str:
+    """Replace a link in ``pkgs/`` by a copy of its target's bytes, or drop a dangling one."""
+    try:
+        with open_regular(path) as source, replacing(path) as copy:
+            shutil.copyfileobj(source, copy, 1 << 20)
+    except OSError:
+        path.unlink(missing_ok=True)
+        return f"removed {path.name} (a link to nothing usable)"
+    return f"replaced the link {path.name} with a copy of its target"
 
 
 def _size(path: Path) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 
-from conda_fetch.plan.records import Record
+from conda_fetch.plan.records import Record, has_unsafe_chars
 from conda_fetch.sources import candidates
 
 Mirrors = Mapping[str, Sequence[str]]
@@ -29,10 +29,12 @@ ARIA2_LARGE_BYTES = 8 << 20
 def as_aria2(records: Sequence[Record], mirrors: Mirrors) -> str:
     """An ``aria2c -i`` input file: every URL of a file on one line (tab-separated, so
     aria2 may use them all), then its output name, checksum and options that make a
-    rerun resume rather than start over or rename."""
+    rerun resume rather than start over or rename. A URL that could break out of its
+    line (whitespace, control characters) is left out."""
     lines = []
     for record in records:
-        lines.append("\t".join(candidates(record.url, mirrors)))
+        lines.append("\t".join(u for u in candidates(record.url, mirrors)
+                               if not has_unsafe_chars(u)))
         lines.append(f"  out={record.fn}")
         if record.sha256:
             lines.append(f"  checksum=sha-256={record.sha256}")
