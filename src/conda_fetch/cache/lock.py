@@ -29,8 +29,10 @@ class CacheLockError(CondaFetchError):
 
 
 @contextmanager
-def locked(path: Path, *, attempts: int = ATTEMPTS, sleep: float = SLEEP) -> Iterator[None]:
-    """Hold conda's lock on ``path`` (created if missing) for the ``with`` block.
+def locked(path: Path, *, attempts: int = ATTEMPTS, sleep: float = SLEEP) -> Iterator[int]:
+    """Hold conda's lock on ``path`` (created if missing) for the ``with`` block; yields the
+    locked descriptor, the only one to read or write ``path`` through meanwhile (closing
+    any other descriptor of the file would release a POSIX lock).
 
     Tries ``attempts`` times, ``sleep`` seconds apart, as conda does; raises
     :class:`CacheLockError` naming ``path`` if it never gets the lock. Where the
@@ -40,7 +42,7 @@ def locked(path: Path, *, attempts: int = ATTEMPTS, sleep: float = SLEEP) -> Ite
     try:
         _acquire(fd, path, attempts, sleep)
         try:
-            yield
+            yield fd
         finally:
             _unlock(fd)
     finally:
