@@ -111,15 +111,17 @@ class IndexFetcher:
             return IndexResult(target, FRESH, size=int(cached.get("size") or 0))
         hosts = candidates(target.subdir_url, self.mirrors)
         result = IndexResult(target, FAILED)
+        tried: list[str] = []
         for number, base in enumerate(hosts):
             if self.stop.is_set():
-                result.tried.append("interrupted")
+                tried.append("interrupted")
                 break
             try:
                 result = self._from_host(target, files, cached, base, number, len(hosts))
                 break
             except _HostFailed as exc:
-                result.tried.append(f"{redact(base)}: {exc}")
+                tried.append(f"{redact(base)}: {exc}")
+        result.tried = tried
         result.seconds = time.monotonic() - started
         return result
 
@@ -128,14 +130,15 @@ class IndexFetcher:
                    number: int, hosts: int) -> IndexResult:
         origin = number == 0
         conditions = validators.of_host(files, cached, base, origin)
-        names = [target.fn + ".zst", target.fn] if target.zst else [target.fn]
+        zst = target.zst and not conda_state.lacks_zst(cached)
+        names = [target.fn + ".zst", target.fn] if zst else [target.fn]
         for name in names:
             answer = self._ask(f"{base}/{name}", conditions)
             if answer.status == 304:
                 conda_state.refresh(files, self._max_age())
                 return IndexResult(target, UNCHANGED, base, int(cached.get("size") or 0))
             if answer.found:
-                fallback = name != names[0]
+                fallback = name != names[0] or (target.zst and not zst)
                 return self._download(target, files, base, name, answer, fallback,
                                       origin, number + 1 < hosts)
             if not (400 <= answer.status < 500 and answer.status != 416 and name != names[-1]):

@@ -19,6 +19,7 @@ from conda_fetch.cache.lock import locked
 from conda_fetch.index.naming import CacheFiles
 
 VALIDATORS = ("etag", "mod", "cache_control")
+ZST_CHECK_INTERVAL = datetime.timedelta(days=7)
 _MAX_AGE = re.compile(r"max-age=(\d+)")
 
 
@@ -72,6 +73,20 @@ def refresh(files: CacheFiles, fields: Mapping[str, Any] | None = None) -> None:
     """A 304: the cached json is current; only ``refresh_ns`` (and ``fields``) change."""
     with _rewrite(files) as state:
         state.update(fields or {}, refresh_ns=time.time_ns())
+
+
+def lacks_zst(state: Mapping[str, Any], now: datetime.datetime | None = None) -> bool:
+    """Whether the state says, from a check under a week old, that there is no ``.zst``
+    (conda then asks for the ``.json`` alone)."""
+    note = state.get("has_zst")
+    try:
+        checked = datetime.datetime.fromisoformat(note["last_checked"].replace("Z", "+00:00"))
+        if note["value"]:
+            return False
+    except (TypeError, KeyError, ValueError, AttributeError):
+        return False
+    now = now or datetime.datetime.now(tz=datetime.timezone.utc)
+    return now - checked < ZST_CHECK_INTERVAL
 
 
 def has_zst_false() -> dict[str, Any]:
