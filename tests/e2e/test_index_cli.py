@@ -1,0 +1,78 @@
+"""``conda-fetch index`` end to end: channels expanded as conda does, conda's files written,
+the JSON summary and the exit codes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conda_fetch.cli import main
+from conda_fetch.faultserver import Faults, refused_url
+from conda_fetch.index import CacheFiles, cache_key
+from conda_fetch.testing.repodata import write_index
+
+MB = 1 << 20
+
+
+@pytest.fixture
+def channel(tmp_path):
+    root = tmp_path / "channel" / "forge"
+    write_index(root, "linux-64", 2 * MB)
+    write_index(root, "noarch", MB, zst=False)
+    return root
+
+
+def test_index_writes_condas_cache_with_max_age(tmp_path, fault_server, channel, capsys) -> None:
+    server = fault_server(channel.parent, Faults(cut_every=MB))
+    pkgs = tmp_path / "pkgs"
+    code = main(["index", f"{server.url}/forge", "--platform", "linux-64", "--max-age", "900",
+                 "--pkgs-dir", str(pkgs), "--json", "--min-split", "1M"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["success"] and [i["action"] for i in report["indexes"]] == ["fetched"] * 2
+    for subdir in ("linux-64", "noarch"):
+        files = CacheFiles(pkgs, cache_key(f"{server.url}/forge/{subdir}"))
+        assert files.json.read_bytes() == (channel / subdir / "repodata.json").read_bytes()
+        assert json.loads(files.state.read_text())["cache_control"] == "public, max-age=900"
+    server.reset_stats()
+    assert main(["index", f"{server.url}/forge", "--platform", "linux-64", "-q",
+                 "--pkgs-dir", str(pkgs)]) == 0
+    assert server.stats.requests == 0  # fresh: conda would not ask either
+
+
+def test_channel_names_use_channel_alias_and_custom_channels(tmp_path, fault_server, channel,
+                                                             monkeypatch, capsys) -> None:
+    server = fault_server(channel.parent)
+    other = tmp_path / "other" / "mine"
+    write_index(other, "linux-64", MB)
+    write_index(other, "noarch", MB)
+    custom = fault_server(other.parent)
+    (tmp_path / "home").mkdir(exist_ok=True)
+    condarc = tmp_path / "condarc"
+    condarc.write_text(f"channel_alias: {server.url}\ncustom_channels:\n  mine: {custom.url}\n"
+                       "channels: [forge, mine]\n")
+    monkeypatch.setenv("CONDARC", str(condarc))
+    pkgs = tmp_path / "pkgs"
+    assert main(["index", "--platform", "linux-64", "--pkgs-dir", str(pkgs), "--json"]) == 0
+    urls = [i["url"] for i in json.loads(capsys.readouterr().out)["indexes"]]
+    assert urls == [f"{server.url}/forge/linux-64/repodata.json",
+                    f"{server.url}/forge/noarch/repodata.json",
+                    f"{custom.url}/mine/linux-64/repodata.json",
+                    f"{custom.url}/mine/noarch/repodata.json"]
+
+
+def test_an_unreachable_channel_fails_with_what_was_tried(tmp_path, capsys) -> None:
+    dead = refused_url()
+    code = main(["index", f"{dead}/forge", "--platform", "linux-64", "--pkgs-dir",
+                 str(tmp_path / "pkgs"), "--retries", "1"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "could not be fetched" in err and "cannot connect" in err and "0 indexes ready" in err
+
+
+def test_a_bad_max_age_is_refused(tmp_path, capsys) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["index", "--max-age", "soon", "--pkgs-dir", str(tmp_path / "pkgs")])
+    assert stop.value.code == 2
+    assert not (tmp_path / "pkgs").exists()
