@@ -76,3 +76,27 @@ def test_a_bad_max_age_is_refused(tmp_path, capsys) -> None:
         main(["index", "--max-age", "soon", "--pkgs-dir", str(tmp_path / "pkgs")])
     assert stop.value.code == 2
     assert not (tmp_path / "pkgs").exists()
+
+
+def test_run_fetches_the_index_before_conda_plans(tmp_path, fault_server, channel) -> None:
+    server = fault_server(channel.parent, Faults(cut_every=MB))
+    pkgs = tmp_path / "pkgs"
+    info = tmp_path / "info.json"
+    info.write_text(json.dumps({"pkgs_dirs": [str(pkgs)]}))
+    index = CacheFiles(pkgs, cache_key(f"{server.url}/forge/noarch")).json
+    # A stand-in for conda: it plans only with the index in its cache and told to trust it.
+    exe = tmp_path / "bin" / "conda"
+    exe.parent.mkdir()
+    exe.write_text(
+        "#!/bin/sh\n"
+        f'case "$*" in info*) cat "{info}"; exit 0;; esac\n'
+        f'test -f "{index}" && test "$CONDA_LOCAL_REPODATA_TTL" = 3600 || exit 1\n'
+        f'case "$*" in *--dry-run*) echo \'{{"success": true, "actions": {{}}}}\'; exit 0;; esac\n'
+        f'echo installed > "{tmp_path / "ran"}"\n'
+    )
+    exe.chmod(0o755)
+    code = main(["run", "-q", "--min-split", "1M", "--", str(exe), "create", "-n", "x",
+                 "--override-channels", "--channel", f"{server.url}/forge", "zlib"])
+    assert code == 0
+    assert (tmp_path / "ran").read_text().strip() == "installed"
+    assert index.read_bytes() == (channel / "noarch" / "repodata.json").read_bytes()

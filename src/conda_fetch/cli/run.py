@@ -1,25 +1,39 @@
-"""``conda-fetch run -- conda install ...``: fetch what the command would, then run it."""
+"""``conda-fetch run -- conda install ...``: fetch what the command would, then run it.
+
+For conda the channels' indexes come first (see ``conda-fetch index``); the tool then
+plans and runs with ``CONDA_LOCAL_REPODATA_TTL`` set, so it trusts them instead of
+downloading them again.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
 import subprocess
+import time
 
-from conda_fetch.cli.options import add_fetch_options, fetch_records
+from rich.console import Console
+
+from conda_fetch import condarc
+from conda_fetch.cli.index import channel_urls, fetch_indexes
+from conda_fetch.cli.options import add_fetch_options, console, fetch_records
 from conda_fetch.errors import CondaFetchError, InputError
 from conda_fetch.plan import records_from_text
+from conda_fetch.plan.lockfile import current_subdir
 
 TOOLS = ("conda", "mamba", "micromamba")
 ACTIONS = ("create", "install", "update", "upgrade")
+INDEX_TTL = 3600  # seconds the tool trusts the indexes just fetched
+_CHANNEL_FLAGS = ("-c", "--channel")
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "run",
         help="fetch what a conda/mamba/micromamba command needs, then run it",
-        description="Asks the tool for its plan (--dry-run --json), fetches it into the "
-        "package cache, then runs the command exactly as given; it finds everything cached.",
+        description="For conda, fetches the channels' indexes into conda's cache first; then "
+        "asks the tool for its plan (--dry-run --json), fetches it into the package cache, "
+        "and runs the command exactly as given; it finds everything cached.",
     )
     add_fetch_options(parser)
     parser.add_argument("tool_command", nargs=argparse.REMAINDER, metavar="-- TOOL ACTION ...")
@@ -27,13 +41,18 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     command = _command(args.tool_command)
-    records = records_from_text(_dry_run(command), f"{command[0]} --dry-run --json")
-    args.tool = command[0]  # fill the cache of the tool that will install, not conda's
+    args.tool = command[0]  # fill the caches of the tool that will install, not conda's
+    env = dict(os.environ)
+    if os.path.basename(command[0]).removesuffix(".exe") == "conda":
+        _fetch_indexes(args, command)
+        env["CONDA_LOCAL_REPODATA_TTL"] = str(INDEX_TTL)
+    records = records_from_text(_dry_run(command, env, console(args)),
+                                f"{command[0]} --dry-run --json")
     if records:
         status = fetch_records(args, records)
         if status != 0:
             return status
-    return subprocess.call(command)
+    return subprocess.call(command, env=env)
 
 
 def _command(words: list[str]) -> list[str]:
@@ -49,13 +68,49 @@ def _command(words: list[str]) -> list[str]:
     return words
 
 
-def _dry_run(command: list[str]) -> str:
+def _fetch_indexes(args: argparse.Namespace, command: list[str]) -> None:
+    """The indexes of the channels the command reads (failures are told; conda may still
+    have them cached, and says so itself if not)."""
+    config = condarc.load_condarc()
+    named = _flag_values(command, _CHANNEL_FLAGS)
+    if "--override-channels" not in command:
+        named += list(config.get("channels") or ["defaults"])
+    subdir = (_flag_values(command, ("--platform", "--subdir")) or [current_subdir()])[-1]
+    fetch_indexes(args, config, channel_urls(list(dict.fromkeys(named)), config),
+                  [subdir, "noarch"], console(args))
+
+
+def _flag_values(words: list[str], flags: tuple[str, ...]) -> list[str]:
+    """Every value given to ``flags`` (``-c X``, ``--channel X``, ``--channel=X``)."""
+    values = []
+    for word, following in zip(words, [*words[1:], ""]):
+        if word in flags and following:
+            values.append(following)
+        values += [word.split("=", 1)[1] for f in flags if word.startswith(f + "=")]
+    return values
+
+
+def _dry_run(command: list[str], env: dict[str, str], out: Console) -> str:
     extra = [flag for flag in ("--dry-run", "--json") if flag not in command]
     try:
-        done = subprocess.run(command + extra, capture_output=True, text=True, check=False)
+        process = subprocess.Popen(command + extra, env=env, stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     except FileNotFoundError:
         raise InputError(f"{command[0]}: command not found") from None
-    if not done.stdout.strip():
-        message = done.stderr.strip().splitlines()[-1:] or ["no output"]
+    stdout, stderr = _wait(process, out, os.path.basename(command[0]))
+    if not stdout.strip():
+        message = stderr.strip().splitlines()[-1:] or ["no output"]
         raise CondaFetchError(f"{command[0]} could not plan the transaction: {message[0]}")
-    return done.stdout
+    return stdout
+
+
+def _wait(process: subprocess.Popen, out: Console, tool: str) -> tuple[str, str]:
+    """The tool's output, with "asking conda for its plan ... 12 s" meanwhile: a solve can
+    take minutes, and a blank screen looks like a hang."""
+    started = time.monotonic()
+    with out.status(f"asking {tool} for its plan ...") as status:
+        while True:
+            try:
+                return process.communicate(timeout=1.0)
+            except subprocess.TimeoutExpired:
+                status.update(f"asking {tool} for its plan ... {time.monotonic() - started:.0f} s")
