@@ -17,6 +17,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 import requests
 
@@ -63,6 +64,14 @@ class IndexResult:
                 "tried": [redact(t) for t in self.tried]}
 
 
+class Sink(Protocol):
+    """What writes conda's files: :mod:`conda_fetch.index.state`, or conda's cache object."""
+
+    def commit(self, files: CacheFiles, verified: Path, fields: Mapping[str, Any]) -> None: ...
+
+    def refresh(self, files: CacheFiles, fields: Mapping[str, Any] | None = None) -> None: ...
+
+
 class _HostFailed(Exception):
     """This host will not serve this index now; the next one may."""
 
@@ -101,9 +110,11 @@ class IndexFetcher:
         for engine in engines:
             engine.stop()
 
-    def fetch(self, target: Target, pkgs: Path, force: bool = False) -> IndexResult:
+    def fetch(self, target: Target, pkgs: Path, force: bool = False,
+              sink: Sink = conda_state) -> IndexResult:
         """Make conda's cache in ``pkgs`` hold the current ``target`` (``force``: ask even
-        when conda would trust its cache)."""
+        when conda would trust its cache). ``sink`` writes conda's files (conda's own cache
+        object, in the plugin)."""
         started = time.monotonic()
         files = CacheFiles(pkgs, target.key, self.settings.tar_bz2_only)
         cached = conda_state.load(files)
@@ -117,7 +128,7 @@ class IndexFetcher:
                 tried.append("interrupted")
                 break
             try:
-                result = self._from_host(target, files, cached, base, number, len(hosts))
+                result = self._from_host(target, files, cached, base, number, len(hosts), sink)
                 break
             except _HostFailed as exc:
                 tried.append(f"{redact(base)}: {exc}")
@@ -127,7 +138,7 @@ class IndexFetcher:
 
     # -- one host -------------------------------------------------------------------
     def _from_host(self, target: Target, files: CacheFiles, cached: dict, base: str,
-                   number: int, hosts: int) -> IndexResult:
+                   number: int, hosts: int, sink: Sink) -> IndexResult:
         origin = number == 0
         conditions = validators.of_host(files, cached, base, origin)
         zst = target.zst and not conda_state.lacks_zst(cached)
@@ -135,12 +146,12 @@ class IndexFetcher:
         for name in names:
             answer = self._ask(f"{base}/{name}", conditions)
             if answer.status == 304:
-                conda_state.refresh(files, self._max_age())
+                sink.refresh(files, self._max_age())
                 return IndexResult(target, UNCHANGED, base, int(cached.get("size") or 0))
             if answer.found:
                 fallback = name != names[0] or (target.zst and not zst)
                 return self._download(target, files, base, name, answer, fallback,
-                                      origin, number + 1 < hosts)
+                                      origin, number + 1 < hosts, sink)
             if not (400 <= answer.status < 500 and answer.status != 416 and name != names[-1]):
                 raise _HostFailed(f"HTTP {answer.status} {answer.reason}".strip())
         raise _HostFailed("no index")  # pragma: no cover - the loop returns or raises
@@ -152,7 +163,8 @@ class IndexFetcher:
             raise _HostFailed(str(exc)) from None
 
     def _download(self, target: Target, files: CacheFiles, base: str, name: str,
-                  answer: Answer, fallback: bool, origin: bool, more_hosts: bool) -> IndexResult:
+                  answer: Answer, fallback: bool, origin: bool, more_hosts: bool,
+                  sink: Sink) -> IndexResult:
         url = f"{base}/{name}"
         fetched = 0
         problem = ""
@@ -163,7 +175,8 @@ class IndexFetcher:
             fetched += outcome.fetched
             if outcome.ok:
                 try:
-                    self._place(target, files, job.part, name, answer, fallback, origin, base)
+                    self._place(target, files, job.part, name, answer, fallback, origin, base,
+                                sink)
                 except BadIndex as exc:
                     problem = f"{name} did not verify: {exc}"
                     self.listener.fault(_Named(job.name), "verify", problem)  # type: ignore[arg-type]
@@ -195,7 +208,7 @@ class IndexFetcher:
                 self._engines.discard(engine)
 
     def _place(self, target: Target, files: CacheFiles, part: Path, name: str, answer: Answer,
-               fallback: bool, origin: bool, base: str) -> None:
+               fallback: bool, origin: bool, base: str, sink: Sink) -> None:
         """Verify the fetched file and give it conda's names with conda's state."""
         out = part.with_name(part.name.removesuffix(".part") + ".verified.json")
         digest = verified_json(part, name.endswith(".zst"), target.subdir, out)
@@ -211,7 +224,7 @@ class IndexFetcher:
         }
         if fallback:
             fields["has_zst"] = conda_state.has_zst_false()
-        conda_state.commit(files, out, fields)
+        sink.commit(files, out, fields)
         if not origin:
             validators.remember(files, base, answer.etag, answer.mod)
 
