@@ -62,12 +62,13 @@ class StandInCache:
 class StandInFetch:
     """conda's RepodataFetch as far as the wrapper uses it."""
 
-    def __init__(self, pkgs: Path, subdir_url: str, interface: type = ZstdRepoInterface) -> None:
+    def __init__(self, pkgs: Path, subdir_url: str, interface: type = ZstdRepoInterface,
+                 fn: str = "repodata.json") -> None:
         self.url_w_subdir = self.url_w_credentials = subdir_url
-        self.repodata_fn = "repodata.json"
+        self.repodata_fn = fn
         self.repo_interface_cls = interface
         (pkgs / "cache").mkdir(parents=True, exist_ok=True)
-        self.cache = StandInCache(pkgs / "cache", cache_key(subdir_url))
+        self.cache = StandInCache(pkgs / "cache", cache_key(subdir_url, fn))
 
     @property
     def repo_cache(self) -> StandInCache:
@@ -175,3 +176,20 @@ def test_dead_channel_host_then_a_mirror_from_worker_threads(tmp_path, fault_ser
         assert text.encode() == sources[subdir].read_bytes()
         assert state["url"] == f"{origin}/{subdir}" and state["etag"] == ""
         assert state["has_zst"]["value"] is False
+
+
+def test_an_index_the_channel_does_not_have_is_left_to_conda_quietly(tmp_path, fault_server,
+                                                                      capsys) -> None:
+    channel = tmp_path / "channel"
+    write_index(channel, "noarch", MB)
+    server = fault_server(channel)
+    # the classic solver asks for current_repodata.json; a 404 there is normal
+    fetch = StandInFetch(tmp_path / "pkgs", f"{server.url}/noarch", fn="current_repodata.json")
+    wrapper, _ = _wrapper()
+    calls: list = []
+    with pytest.raises(ConnectionError):
+        wrapper.fetch_latest(fetch, _original(calls, fail=True), CondaView())
+    assert calls == [fetch] and wrapper.failures.leftover() is None
+    assert "conda-fetch" not in capsys.readouterr().err
+    assert server.stats.per_path == {"/noarch/current_repodata.json.zst": 1,
+                                     "/noarch/current_repodata.json": 1}

@@ -49,6 +49,7 @@ class IndexResult:
     fetched: int = 0
     seconds: float = 0.0
     tried: list[str] = field(default_factory=list)
+    missing: bool = False  # every host said the file is not there (a 4xx): no network fault
 
     @property
     def ok(self) -> bool:
@@ -73,7 +74,12 @@ class Sink(Protocol):
 
 
 class _HostFailed(Exception):
-    """This host will not serve this index now; the next one may."""
+    """This host will not serve this index now; the next one may. ``missing``: it said
+    it has no such file."""
+
+    def __init__(self, message: str, missing: bool = False) -> None:
+        super().__init__(message)
+        self.missing = missing
 
 
 @dataclass(frozen=True)
@@ -123,6 +129,7 @@ class IndexFetcher:
         hosts = candidates(target.subdir_url, self.mirrors)
         result = IndexResult(target, FAILED)
         tried: list[str] = []
+        missing = True
         for number, base in enumerate(hosts):
             if self.stop.is_set():
                 tried.append("interrupted")
@@ -132,7 +139,9 @@ class IndexFetcher:
                 break
             except _HostFailed as exc:
                 tried.append(f"{redact(base)}: {exc}")
+                missing = missing and exc.missing
         result.tried = tried
+        result.missing = not result.ok and bool(tried) and missing
         result.seconds = time.monotonic() - started
         return result
 
@@ -152,8 +161,9 @@ class IndexFetcher:
                 fallback = name != names[0] or (target.zst and not zst)
                 return self._download(target, files, base, name, answer, fallback,
                                       origin, number + 1 < hosts, sink)
-            if not (400 <= answer.status < 500 and answer.status != 416 and name != names[-1]):
-                raise _HostFailed(f"HTTP {answer.status} {answer.reason}".strip())
+            absent = 400 <= answer.status < 500 and answer.status != 416
+            if not (absent and name != names[-1]):
+                raise _HostFailed(f"HTTP {answer.status} {answer.reason}".strip(), absent)
         raise _HostFailed("no index")  # pragma: no cover - the loop returns or raises
 
     def _ask(self, url: str, conditions: dict[str, str]) -> Answer:

@@ -81,7 +81,7 @@ class IndexWrapper:
         except Exception as exc:  # noqa: BLE001 - conda goes on with its own fetch
             _tell(f"{redact(str(exc)) or type(exc).__name__}; conda fetches the index itself")
             return original(fetch)
-        if result is None:
+        if result is None or result.missing:  # conda's own code says what a 4xx means
             return original(fetch)
         if not result.ok:
             _tell(f"could not fetch {redact(result.target.url)} ({redact(result.error)}); "
