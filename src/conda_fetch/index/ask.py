@@ -16,6 +16,7 @@ import requests
 
 from conda_fetch.engine.errors import (
     ConnectError,
+    PermanentError,
     StallError,
     TransferError,
     parse_retry_after,
@@ -61,6 +62,8 @@ def ask(session: requests.Session, url: str, conditions: dict[str, str], options
         try:
             answer = _once(session, url, conditions, options)
         except TransferError as exc:
+            if exc.permanent:
+                raise
             error, wait = exc, exc.retry_after
         else:
             if answer.status not in _RETRYABLE:
@@ -82,11 +85,13 @@ def _once(session: requests.Session, url: str, conditions: dict[str, str],
             return _answer(response)
     except requests.Timeout:
         raise StallError(f"no answer from {_where(url)}") from None
-    except (requests.ConnectionError, OSError) as exc:
+    except requests.ConnectionError as exc:
         reason = "refused" if "refused" in str(exc).lower() else type(exc).__name__
         raise ConnectError(f"cannot connect to {_where(url)} ({reason})") from None
-    except requests.RequestException as exc:
-        raise TransferError(redact(f"{type(exc).__name__}: {exc}")) from None
+    except requests.RequestException as exc:  # a bad URL: no retry mends it
+        raise PermanentError(redact(f"{type(exc).__name__}: {exc}")) from None
+    except OSError as exc:
+        raise ConnectError(f"cannot connect to {_where(url)} ({type(exc).__name__})") from None
 
 
 def _answer(response: requests.Response) -> Answer:

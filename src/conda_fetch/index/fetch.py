@@ -50,6 +50,7 @@ class IndexResult:
     seconds: float = 0.0
     tried: list[str] = field(default_factory=list)
     missing: bool = False  # every host said the file is not there (a 4xx): no network fault
+    absent: bool = False  # some host said so
 
     @property
     def ok(self) -> bool:
@@ -129,7 +130,7 @@ class IndexFetcher:
         hosts = candidates(target.subdir_url, self.mirrors)
         result = IndexResult(target, FAILED)
         tried: list[str] = []
-        missing = True
+        absent: list[bool] = []
         for number, base in enumerate(hosts):
             if self.stop.is_set():
                 tried.append("interrupted")
@@ -139,9 +140,10 @@ class IndexFetcher:
                 break
             except _HostFailed as exc:
                 tried.append(f"{redact(base)}: {exc}")
-                missing = missing and exc.missing
+                absent.append(exc.missing)
         result.tried = tried
-        result.missing = not result.ok and bool(tried) and missing
+        result.missing = not result.ok and bool(absent) and all(absent)
+        result.absent = not result.ok and any(absent)
         result.seconds = time.monotonic() - started
         return result
 

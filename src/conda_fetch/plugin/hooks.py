@@ -18,6 +18,7 @@ prompt, but never for ``--dry-run``).
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import inspect
 import os
 import sys
@@ -50,7 +51,7 @@ COMMANDS = {"install", "create", "update", "upgrade", "remove", "uninstall", "en
             "env_update", "search"}
 MARK = "_conda_fetch_wrapped"
 _FAILURES = Failures()  # told after conda's own error (error-hint hook), else at exit
-_INDEX = IndexWrapper(lambda: _index_fetcher())
+_INDEX = IndexWrapper(lambda: _index_fetcher(), lambda fetch: _not_found(fetch))
 _HINTING = False
 
 
@@ -184,8 +185,16 @@ def _index_fetcher() -> IndexFetcher:
     from conda.base.context import context
 
     settings = _settings(context)
-    return IndexFetcher(_Sessions(), settings.options(context.remote_connect_timeout_secs),
+    return IndexFetcher(_OwnRetries(), settings.options(context.remote_connect_timeout_secs),
                         settings.mirrors)
+
+
+def _not_found(fetch: Any) -> Exception:
+    """conda's error for an index file a channel does not have (a 404)."""
+    from conda.exceptions import UnavailableInvalidChannel
+    from conda.models.channel import Channel
+
+    return UnavailableInvalidChannel(Channel(str(fetch.url_w_subdir).rsplit("/", 1)[0]), 404)
 
 
 def _wrap_execute(command: str = "") -> None:
@@ -317,7 +326,23 @@ def _settings(context: Any) -> PluginSettings:
         values["fetch_files"] = None
     if isinstance(values["fetch_mirrors"], str):
         values["fetch_mirrors"] = None  # a map cannot come from a variable
-    return PluginSettings.from_mapping(values, fetch_threads=int(context.fetch_threads or 5))
+    found = PluginSettings.from_mapping(values, fetch_threads=int(context.fetch_threads or 5))
+    return dataclasses.replace(found, mirrors=_mirrors(found.mirrors))
+
+
+def _mirrors(fetch_mirrors: dict[str, list[str]]) -> dict[str, list[str]]:
+    """``plugins.fetch_mirrors`` first, then the mirrors conda-fetch's own command line would
+    use: its config file and ``mirrored_channels`` (the only place a conda without plugin
+    settings, before 24.3, can name them)."""
+    from conda_fetch import condarc, mirrormap, settings
+
+    try:
+        own, config = settings.load(), condarc.load_condarc()
+    except Exception:  # noqa: BLE001 - a broken file is the command line's to report
+        return fetch_mirrors
+    presets = [mirrormap.PRESETS[p] for p in own.get("presets", []) if p in mirrormap.PRESETS]
+    return mirrormap.merge(fetch_mirrors, mirrormap.from_toml_section(own),
+                           mirrormap.from_mirrored_channels(config), *presets)
 
 
 class _Sessions:
@@ -327,6 +352,25 @@ class _Sessions:
         from conda.gateways.connection.session import get_session
 
         return get_session(url).get(url, **kwargs)
+
+
+class _OwnRetries:
+    """conda's settings for each URL (auth, proxies, certificates, headers) on a session
+    without conda's retries: conda-fetch retries itself, and retries of retries make a
+    dead host cost minutes."""
+
+    def __init__(self) -> None:
+        from conda_fetch.engine import make_session
+
+        self._session = make_session()
+
+    def get(self, url: str, **kwargs: Any) -> Any:
+        from conda.gateways.connection.session import get_session
+
+        conda = get_session(url)
+        headers = {**conda.headers, **kwargs.pop("headers", {})}
+        return self._session.get(url, headers=headers, auth=conda.auth, proxies=conda.proxies,
+                                 verify=conda.verify, cert=conda.cert, **kwargs)
 
 
 def _health(prefix: str, verbose: bool = False) -> None:

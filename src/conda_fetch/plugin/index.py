@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from conda_fetch.index import CacheFiles, IndexFetcher, IndexResult, Target
+from conda_fetch.index.naming import REPODATA
 from conda_fetch.redact import redact
 
 
@@ -62,8 +63,10 @@ class CondaCacheSink:
 class IndexWrapper:
     """The replacement of ``fetch_latest``: thread-safe, one fetcher per process."""
 
-    def __init__(self, make_fetcher: Callable[[], IndexFetcher]) -> None:
+    def __init__(self, make_fetcher: Callable[[], IndexFetcher],
+                 not_found: Callable[[Any], Exception] | None = None) -> None:
         self._make_fetcher = make_fetcher
+        self._not_found = not_found
         self._fetcher: IndexFetcher | None = None
         self._lock = threading.Lock()
         self.failures = IndexFailures()
@@ -83,6 +86,10 @@ class IndexWrapper:
             return original(fetch)
         if result is None or result.missing:  # conda's own code says what a 4xx means
             return original(fetch)
+        if result.absent and result.target.fn != REPODATA and self._not_found is not None:
+            # a mirror says there is no current_repodata.json where the channel's host cannot
+            # be reached: conda's answer to a 404, so that conda goes on to repodata.json
+            raise self._not_found(fetch)
         if not result.ok:
             _tell(f"could not fetch {redact(result.target.url)} ({redact(result.error)}); "
                   "conda tries itself")
