@@ -92,7 +92,7 @@ class Server:
     def __init__(self, root: Path, args: list[str], stats: Path) -> None:
         self.stats = stats
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "conda_fetch.faultserver", "--root", str(root),
+            [sys.executable, "-m", "conda_fetch.testing.faultserver", "--root", str(root),
              "--stats-file", str(stats), *args],
             stdout=subprocess.PIPE, text=True,
         )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conda_fetch.faultserver import Faults, FaultServer
+from conda_fetch.testing.faultserver import Faults, FaultServer
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from conda_fetch.cli import main
-from conda_fetch.faultserver import Faults, refused_url
+from conda_fetch.testing.faultserver import Faults, refused_url
 from conda_fetch.index import CacheFiles, cache_key
 from conda_fetch.testing.repodata import write_index
 
@@ -16,15 +16,16 @@ MB = 1 << 20
 
 
 @pytest.fixture
-def channel(tmp_path):
+def index_channel(tmp_path):
     root = tmp_path / "channel" / "forge"
     write_index(root, "linux-64", 2 * MB)
     write_index(root, "noarch", MB, zst=False)
     return root
 
 
-def test_index_writes_condas_cache_with_max_age(tmp_path, fault_server, channel, capsys) -> None:
-    server = fault_server(channel.parent, Faults(cut_every=MB))
+def test_index_writes_condas_cache_with_max_age(tmp_path, fault_server, index_channel,
+                                                capsys) -> None:
+    server = fault_server(index_channel.parent, Faults(cut_every=MB))
     pkgs = tmp_path / "pkgs"
     code = main(["index", f"{server.url}/forge", "--platform", "linux-64", "--max-age", "900",
                  "--pkgs-dir", str(pkgs), "--json", "--min-split", "1M"])
@@ -33,7 +34,7 @@ def test_index_writes_condas_cache_with_max_age(tmp_path, fault_server, channel,
     assert report["success"] and [i["action"] for i in report["indexes"]] == ["fetched"] * 2
     for subdir in ("linux-64", "noarch"):
         files = CacheFiles(pkgs, cache_key(f"{server.url}/forge/{subdir}"))
-        assert files.json.read_bytes() == (channel / subdir / "repodata.json").read_bytes()
+        assert files.json.read_bytes() == (index_channel / subdir / "repodata.json").read_bytes()
         assert json.loads(files.state.read_text())["cache_control"] == "public, max-age=900"
     server.reset_stats()
     assert main(["index", f"{server.url}/forge", "--platform", "linux-64", "-q",
@@ -41,9 +42,10 @@ def test_index_writes_condas_cache_with_max_age(tmp_path, fault_server, channel,
     assert server.stats.requests == 0  # fresh: conda would not ask either
 
 
-def test_channel_names_use_channel_alias_and_custom_channels(tmp_path, fault_server, channel,
-                                                             monkeypatch, capsys) -> None:
-    server = fault_server(channel.parent)
+def test_channel_names_use_channel_alias_and_custom_channels(tmp_path, fault_server,
+                                                             index_channel, monkeypatch,
+                                                             capsys) -> None:
+    server = fault_server(index_channel.parent)
     other = tmp_path / "other" / "mine"
     write_index(other, "linux-64", MB)
     write_index(other, "noarch", MB)
@@ -78,8 +80,8 @@ def test_a_bad_max_age_is_refused(tmp_path, capsys) -> None:
     assert not (tmp_path / "pkgs").exists()
 
 
-def test_run_fetches_the_index_before_conda_plans(tmp_path, fault_server, channel) -> None:
-    server = fault_server(channel.parent, Faults(cut_every=MB))
+def test_run_fetches_the_index_before_conda_plans(tmp_path, fault_server, index_channel) -> None:
+    server = fault_server(index_channel.parent, Faults(cut_every=MB))
     pkgs = tmp_path / "pkgs"
     info = tmp_path / "info.json"
     info.write_text(json.dumps({"pkgs_dirs": [str(pkgs)]}))
@@ -99,4 +101,4 @@ def test_run_fetches_the_index_before_conda_plans(tmp_path, fault_server, channe
                  "--override-channels", "--channel", f"{server.url}/forge", "zlib"])
     assert code == 0
     assert (tmp_path / "ran").read_text().strip() == "installed"
-    assert index.read_bytes() == (channel / "noarch" / "repodata.json").read_bytes()
+    assert index.read_bytes() == (index_channel / "noarch" / "repodata.json").read_bytes()

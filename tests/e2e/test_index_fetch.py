@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conda_fetch.engine import Options, make_session
-from conda_fetch.faultserver import Faults, refused_url
+from conda_fetch.testing.faultserver import Faults, refused_url
 from conda_fetch.index import CacheFiles, IndexFetcher, Settings, Target, fetch_all
 from conda_fetch.testing.repodata import repodata, write_index
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conda_fetch.engine import Options, make_session
-from conda_fetch.faultserver import Faults, refused_url
+from conda_fetch.testing.faultserver import Faults, refused_url
 from conda_fetch.index import IndexFetcher, cache_key
 from conda_fetch.plugin.index import CondaView, IndexWrapper
 from conda_fetch.testing.repodata import write_index

@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from support.packages import Built
+from conda_fetch.testing.packages import Built
 
 SHIM = Path(__file__).with_name("conda_shim")
 

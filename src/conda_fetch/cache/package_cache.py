@@ -20,20 +20,11 @@ from conda_fetch.cache.lock import locked
 from conda_fetch.cache.urls import URLS_TXT, append_url, read_urls
 from conda_fetch.hashing import mismatch
 from conda_fetch.jsonfile import read_object
-from conda_fetch.records import Record
+from conda_fetch.plan.records import EXTENSIONS, Record, stem
 
 WORKDIR = ".conda-fetch"
-EXTENSIONS = (".conda", ".tar.bz2")
 CACHED = "cached"
 EXTRACTED = "extracted"
-
-
-def stem(fn: str) -> str:
-    """``fn`` without its package extension: the name of its extracted directory."""
-    for extension in EXTENSIONS:
-        if fn.endswith(extension):
-            return fn[: -len(extension)]
-    return fn
 
 
 class PackageCache:
@@ -53,6 +44,12 @@ class PackageCache:
     def part_path(self, record: Record) -> Path:
         """The unfinished download of ``record``."""
         return self.workdir / f"{record.fn}.part"
+
+    def unregistered(self) -> list[Path]:
+        """Archives that ``urls.txt`` does not name: conda would download them again."""
+        named = read_urls(self.root)
+        return sorted(p for p in self.root.iterdir()
+                      if p.is_file() and p.name.endswith(EXTENSIONS) and p.name not in named)
 
     def status(self, record: Record) -> str | None:
         """``"cached"``, ``"extracted"``, or ``None`` when conda would download ``record``.

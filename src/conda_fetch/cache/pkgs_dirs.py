@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from conda_fetch import condarc
+from conda_fetch.config import condarc
 from conda_fetch.cache.urls import URLS_TXT
 from conda_fetch.errors import CondaFetchError
 

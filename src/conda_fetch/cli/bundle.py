@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from conda_fetch.bundle import write_bundle
-from conda_fetch.cli.options import add_fetch_options, console, fetch_report, finish
+from conda_fetch.offline.bundle import write_bundle
+from conda_fetch.cli.context import Context
+from conda_fetch.cli.options import add_fetch
 from conda_fetch.plan import records_from_args
 from conda_fetch.units import human_bytes
 
@@ -21,15 +22,16 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("sources", nargs="+", metavar="PLAN|URL")
     parser.add_argument("-o", "--output", required=True, metavar="FILE.tar")
-    add_fetch_options(parser)
+    add_fetch(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     records = records_from_args(args.sources, platform=args.platform)
-    report, root = fetch_report(args, records)
+    context = Context(args)
+    report = context.fetch(records)
     if not report.ok:
-        return finish(args, report, root)
+        return context.finish(report)
     output = Path(args.output)
-    write_bundle(output, records, root)
-    console(args).print(f"{output}: {len(records)} packages, {human_bytes(output.stat().st_size)}")
+    write_bundle(output, records, context.cache.root)
+    context.console.print(f"{output}: {len(records)} packages, {human_bytes(output.stat().st_size)}")
     return 0

@@ -8,12 +8,13 @@ from collections import Counter
 from pathlib import Path
 
 from conda_fetch.cache.urls import read_urls
-from conda_fetch.cli.options import add_fetch_options, console, fetch_report, finish
-from conda_fetch.demo import build_channel, demo_faults, plan_for
-from conda_fetch.faultserver import FaultServer
-from conda_fetch.fetch import Report
+from conda_fetch.cli.context import Context
+from conda_fetch.cli.options import add_fetch
+from conda_fetch.testing.demo import build_channel, demo_faults, plan_for
+from conda_fetch.testing.faultserver import FaultServer
+from conda_fetch.pipeline import Report
 from conda_fetch.hashing import mismatch
-from conda_fetch.records import Record
+from conda_fetch.plan.records import Record
 from conda_fetch.units import human_bytes
 
 DEMO_STALL_SECONDS = 2.0
@@ -27,23 +28,24 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "cuts connections, throttles them, answers 503/429 and stalls, and fetches it into "
         "a temporary package cache (or --pkgs-dir) with the normal display. No network needed.",
     )
-    add_fetch_options(parser)
+    add_fetch(parser, platform=False)
     parser.set_defaults(stall_timeout=DEMO_STALL_SECONDS)
 
 
 def run(args: argparse.Namespace) -> int:
-    out = console(args)
     with tempfile.TemporaryDirectory(prefix="conda-fetch-demo-") as work:
+        context = Context(args, pkgs_dir=args.pkgs_dir or str(Path(work) / "pkgs"))
+        out = context.console
         out.print("Building a sample channel of real .conda packages…")
         channel = build_channel(Path(work) / "channel")
-        args.pkgs_dir = args.pkgs_dir or str(Path(work) / "pkgs")
         faults = demo_faults()
         out.print(f"Serving it on loopback with faults: {faults.describe()}")
         with FaultServer(channel.root, faults) as server:
             records = plan_for(channel, server)
-            report, root = fetch_report(args, records)
+            report = context.fetch(records)
             stats = server.stats
-        status = finish(args, report, root)
+        status = context.finish(report)
+        root = context.cache.root
         payload = sum(r.size or 0 for r in records)
         out.print(
             f"What happened: faults met and recovered from: {_faults(report)}; the server sent "

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from conda_fetch import condarc
-from conda_fetch.cache import PackageCache, find_pkgs_dir
-from conda_fetch.cli.importer import record_lookup, repodata_index
-from conda_fetch.cli.options import console
-from conda_fetch.doctor import BROKEN, LOOSE, UNFINISHED, UNREGISTERED, counted, diagnose, fix
+from conda_fetch.cli.context import Context
+from conda_fetch.cli.options import add_cache, add_channels, add_network, add_output
+from conda_fetch.offline.doctor import BROKEN, LOOSE, UNFINISHED, UNREGISTERED, counted, diagnose, fix
 from conda_fetch.units import human_bytes
 
 PROBLEMS = (UNREGISTERED, BROKEN)
@@ -24,18 +22,16 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--fix", action="store_true", help="register what verifies against "
                         "the channels, remove broken archives and unusable part files")
-    parser.add_argument("--pkgs-dir", metavar="DIR", help="package cache to examine")
-    parser.add_argument("--channel", "-c", action="append", default=[], metavar="URL",
-                        help="channel to verify unregistered archives against (with --fix)")
-    parser.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
-    parser.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+    add_cache(parser, "package cache to examine")
+    add_channels(parser, "channel to verify unregistered archives against (with --fix)")
+    add_network(parser)
+    add_output(parser, json=False)
 
 
 def run(args: argparse.Namespace) -> int:
-    out = console(args)
-    config = condarc.load_condarc()
-    cache = PackageCache(find_pkgs_dir(args.pkgs_dir, config=config))
-    index = repodata_index(args, config, cache)
+    context = Context(args)
+    out, cache = context.console, context.cache
+    index = context.repodata_index()
     diagnosis = diagnose(cache, index.cached_record)
     out.print(f"[bold]package cache {cache.root}[/]")
     for kind in (UNREGISTERED, BROKEN, UNFINISHED, LOOSE):
@@ -49,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.fix:
         return 1 if any(diagnosis.of(kind) for kind in PROBLEMS) else 0
     out.print("[bold]--fix:[/]")
-    for line in fix(cache, diagnosis, record_lookup(args, config, None, cache)):
+    for line in fix(cache, diagnosis, context.record_lookup(None)):
         out.print(f"    {line}", highlight=False)
     after = diagnose(cache, index.cached_record)
     return 1 if any(after.of(kind) for kind in PROBLEMS) else 0

@@ -8,10 +8,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from conda_fetch import condarc, settings
-from conda_fetch.cache import PackageCache, find_pkgs_dir
-from conda_fetch.cli.options import console, mirror_map
-from conda_fetch.export import FORMATS
+from conda_fetch.cli.context import Context
+from conda_fetch.cli.options import add_cache, add_mirrors, add_output, add_platform
+from conda_fetch.offline.export import FORMATS
 from conda_fetch.plan import records_from_args
 from conda_fetch.units import human_bytes
 
@@ -29,26 +28,25 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                         help="urls (default), aria2 (aria2c -i, with mirrors and checksums), "
                              "explicit, json, sha256 (sha256sum -c)")
     parser.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
-    parser.add_argument("--pkgs-dir", metavar="DIR", help="package cache to compare with")
-    parser.add_argument("--platform", metavar="SUBDIR", help="platform of conda-lock plans")
-    parser.add_argument("--mirror", action="append", default=[], metavar="CHANNEL=URL")
-    parser.add_argument("--preset", action="append", default=[], metavar="NAME")
-    parser.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+    add_cache(parser, "package cache to compare with")
+    add_platform(parser)
+    add_mirrors(parser)
+    add_output(parser, json=False)
 
 
 def run(args: argparse.Namespace) -> int:
     records = records_from_args(args.sources, platform=args.platform)
-    config = condarc.load_condarc()
-    cache = PackageCache(find_pkgs_dir(args.pkgs_dir, config=config))
+    context = Context(args)
+    cache = context.cache
     missing = [r for r in records if not cache.status(r)]
-    text = FORMATS[args.format](missing, mirror_map(args, config, settings.load()))
+    text = FORMATS[args.format](missing, context.mirrors())
     if args.output:
         _write_atomically(Path(args.output), text)
     else:
         sys.stdout.write(text)
     sizes = [r.size for r in missing]
     total = human_bytes(sum(s or 0 for s in sizes)) + ("" if None not in sizes else " or more")
-    console(args).print(f"{len(missing)} packages to fetch ({total}); "
+    context.console.print(f"{len(missing)} packages to fetch ({total}); "
                         f"{len(records) - len(missing)} already in {cache.root}")
     return 0
 

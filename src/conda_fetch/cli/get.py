@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from conda_fetch.cli.options import add_fetch_options, fetch_records
+from conda_fetch.cli.context import Context
+from conda_fetch.cli.options import add_fetch
 from conda_fetch.plan import records_from_args
 
 
@@ -17,9 +18,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "URLs into conda's package cache, verified, so conda uses them without a download.",
     )
     parser.add_argument("sources", nargs="+", metavar="PLAN|URL")
-    add_fetch_options(parser)
+    add_fetch(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     # A plan with nothing to fetch (conda's dry run when everything is cached) is no error.
-    return fetch_records(args, records_from_args(args.sources, platform=args.platform))
+    context = Context(args)
+    return context.finish(context.fetch(records_from_args(args.sources, platform=args.platform)))

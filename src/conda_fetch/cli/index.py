@@ -13,17 +13,10 @@ from typing import Any
 
 from rich.console import Console
 
-from conda_fetch import channels, condarc, settings
-from conda_fetch.cache import find_pkgs_dir
-from conda_fetch.cli.options import (
-    add_fetch_options,
-    console,
-    engine_options,
-    http_settings,
-    mirror_map,
-)
-from conda_fetch.display import Display
-from conda_fetch.engine import make_session
+from conda_fetch.cli.context import Context
+from conda_fetch.cli.display import Display
+from conda_fetch.cli.options import add_fetch, count
+from conda_fetch.config import channels
 from conda_fetch.index import IndexFetcher, IndexResult, Settings, fetch_all, targets
 from conda_fetch.plan.lockfile import current_subdir
 from conda_fetch.redact import redact
@@ -44,20 +37,22 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "cache as conda would, so conda plans without downloading it.",
     )
     parser.add_argument("channels", nargs="*", metavar="CHANNEL")
-    parser.add_argument("--max-age", type=_seconds, metavar="N",
+    parser.add_argument("--platform", metavar="SUBDIR",
+                        help="platform whose index to fetch besides noarch (default: this "
+                             "machine's)")
+    parser.add_argument("--max-age", type=count, metavar="N",
                         help="let conda use these indexes N seconds without asking the server "
                              "(written as Cache-Control: max-age=N)")
     parser.add_argument("--force", action="store_true",
                         help="ask the servers even when conda would trust its cache")
-    add_fetch_options(parser)
+    add_fetch(parser, platform=False)
 
 
 def run(args: argparse.Namespace) -> int:
-    config = condarc.load_condarc()
+    context = Context(args)
     subdirs = [args.platform or current_subdir(), "noarch"]
-    urls = channel_urls(args.channels, config)
-    out = console(args)
-    results, _ = fetch_indexes(args, config, urls, subdirs, out, max_age=args.max_age)
+    results = fetch_indexes(context, channel_urls(args.channels, context.config), subdirs,
+                            max_age=args.max_age, force=args.force)
     if args.json:
         json.dump({"success": all(r.ok for r in results),
                    "indexes": [r.as_json() for r in results]}, sys.stdout, indent=2)
@@ -66,34 +61,32 @@ def run(args: argparse.Namespace) -> int:
 
 
 def channel_urls(names: Sequence[str], config: Mapping[str, Any]) -> list[str]:
-    """Base URLs of channel names as conda expands them (``custom_channels`` first)."""
+    """Base URLs of channel names as conda expands them (``custom_channels`` first; the
+    user's ``channels`` when none are named)."""
     custom = config.get("custom_channels") or {}
     listed = list(names) or list(config.get("channels") or ["defaults"])
     urls = [f"{str(custom[n]).rstrip('/')}/{n}" if n in custom else n for n in listed]
     return channels.channel_urls(urls, config)
 
 
-def fetch_indexes(args: argparse.Namespace, config: Mapping[str, Any], urls: Sequence[str],
-                  subdirs: Sequence[str], out: Console,
-                  max_age: int | None = None) -> tuple[list[IndexResult], Path]:
-    """Fetch the indexes of ``urls`` for ``subdirs`` into conda's first writable cache, with
-    the live display; print what happened; the results and the pkgs dir."""
-    pkgs = find_pkgs_dir(args.pkgs_dir, config=dict(config), tool=getattr(args, "tool", None))
-    options = engine_options(args, dict(config))
-    session = make_session(http_settings(args, dict(config)), pool_size=options.connections)
+def fetch_indexes(context: Context, urls: Sequence[str], subdirs: Sequence[str],
+                  max_age: int | None = None, force: bool = False) -> list[IndexResult]:
+    """Fetch the indexes of ``urls`` for ``subdirs`` into conda's cache with the live
+    display, and print what happened."""
+    config = context.config
     wanted = [t for t in targets(urls, subdirs, zst=_flag(config, "repodata_use_zst", True))
-              if not t.subdir_url.startswith("file://")]
-    display = None if args.quiet else Display(out, len(wanted), None)
-    fetcher = IndexFetcher(session, options, mirror_map(args, dict(config), settings.load()),
-                           display, Settings(max_age=max_age, local_ttl=_ttl(config),
-                                             tar_bz2_only=_flag(config, "use_only_tar_bz2",
-                                                                False)))
+              if not t.subdir_url.startswith("file://")]  # conda reads those itself, always
+    display = None if context.args.quiet else Display(context.console, len(wanted), None)
+    settings = Settings(max_age=max_age, local_ttl=_ttl(config),
+                        tar_bz2_only=_flag(config, "use_only_tar_bz2", False))
+    fetcher = IndexFetcher(context.session, context.options, context.mirrors(), display,
+                           settings)
     with display or nullcontext():
-        results = fetch_all(fetcher, wanted, pkgs, threads=options.files)
-    print_results(out, results, pkgs)
+        results = fetch_all(fetcher, wanted, context.cache.root, context.options.files, force)
+    print_results(context.console, results, context.cache.root)
     if _flag(config, "repodata_use_shards", False):
-        out.print(f"[yellow]note[/]: {SHARDS_HINT}")
-    return results, pkgs
+        context.console.print(f"[yellow]note[/]: {SHARDS_HINT}")
+    return results
 
 
 def print_results(out: Console, results: Sequence[IndexResult], pkgs: Path) -> None:
@@ -131,13 +124,3 @@ def _ttl(config: Mapping[str, Any]) -> int:
         return int(config.get("local_repodata_ttl", 1))
     except (TypeError, ValueError):
         return 1
-
-
-def _seconds(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number of seconds: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
-    return value

@@ -8,14 +8,13 @@ import sys
 
 from rich.console import Console
 
-from conda_fetch import condarc, settings
-from conda_fetch.channels import channel_urls, configured_channels
-from conda_fetch.cli.options import console, http_settings, mirror_map
-from conda_fetch.engine import make_session
+from conda_fetch.cli.context import Context
+from conda_fetch.cli.options import add_mirrors, add_network, add_output, size
+from conda_fetch.config import own
 from conda_fetch.engine.probe import Probe, probe, ranked
 from conda_fetch.redact import redact
 from conda_fetch.sources import candidates
-from conda_fetch.units import human_bytes, parse_size
+from conda_fetch.units import human_bytes
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -28,23 +27,20 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("channels", nargs="*", metavar="CHANNEL",
                         help="channel names or URLs (default: your conda channels)")
-    parser.add_argument("--mirror", action="append", default=[], metavar="CHANNEL=URL")
-    parser.add_argument("--preset", action="append", default=[], metavar="NAME")
+    add_mirrors(parser)
     parser.add_argument("--subdir", default="noarch", help="subdir whose repodata.json is probed")
-    parser.add_argument("--bytes", type=parse_size, default=1 << 20, metavar="SIZE",
+    parser.add_argument("--bytes", type=size, default=1 << 20, metavar="SIZE",
                         help="how much of the file to fetch from each (default 1M)")
     parser.add_argument("--save", action="store_true", help="keep the ranking in the config file")
-    parser.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
-    parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    parser.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+    add_network(parser)
+    add_output(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    out = console(args)
-    config = condarc.load_condarc()
-    channels = channel_urls(args.channels, config) if args.channels else configured_channels(config)
-    mirrors = mirror_map(args, config, settings.load())
-    session = make_session(http_settings(args, config))
+    context = Context(args)
+    out, session = context.console, context.session
+    channels = context.channels(args.channels)
+    mirrors = context.mirrors()
     results: dict[str, list[Probe]] = {}
     for channel in channels:
         path = f"{args.subdir}/repodata.json"
@@ -53,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         _print(out, channel, results[channel])
     if args.save:
         speeds = {p.host: p.speed for found in results.values() for p in found if p.speed}
-        out.print(f"saved {len(speeds)} speeds to {settings.save_ranking(speeds)}")
+        out.print(f"saved {len(speeds)} speeds to {own.save_ranking(speeds)}")
     if args.json:
         json.dump({redact(c): [vars(p) for p in found] for c, found in results.items()},
                   sys.stdout, indent=2)

@@ -14,9 +14,9 @@ import time
 
 from rich.console import Console
 
-from conda_fetch import condarc
+from conda_fetch.cli.context import Context
 from conda_fetch.cli.index import channel_urls, fetch_indexes
-from conda_fetch.cli.options import add_fetch_options, console, fetch_records
+from conda_fetch.cli.options import add_fetch
 from conda_fetch.errors import CondaFetchError, InputError
 from conda_fetch.plan import records_from_text
 from conda_fetch.plan.lockfile import current_subdir
@@ -35,21 +35,22 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "asks the tool for its plan (--dry-run --json), fetches it into the package cache, "
         "and runs the command exactly as given; it finds everything cached.",
     )
-    add_fetch_options(parser)
+    add_fetch(parser, platform=False)
     parser.add_argument("tool_command", nargs=argparse.REMAINDER, metavar="-- TOOL ACTION ...")
 
 
 def run(args: argparse.Namespace) -> int:
     command = _command(args.tool_command)
-    args.tool = command[0]  # fill the caches of the tool that will install, not conda's
+    # fill the caches of the tool that will install, not conda's
+    context = Context(args, tool=command[0])
     env = dict(os.environ)
     if os.path.basename(command[0]).removesuffix(".exe") == "conda":
-        _fetch_indexes(args, command)
+        _fetch_indexes(context, command)
         env["CONDA_LOCAL_REPODATA_TTL"] = str(INDEX_TTL)
-    records = records_from_text(_dry_run(command, env, console(args)),
+    records = records_from_text(_dry_run(command, env, context.console),
                                 f"{command[0]} --dry-run --json")
     if records:
-        status = fetch_records(args, records)
+        status = context.finish(context.fetch(records))
         if status != 0:
             return status
     return subprocess.call(command, env=env)
@@ -68,16 +69,15 @@ def _command(words: list[str]) -> list[str]:
     return words
 
 
-def _fetch_indexes(args: argparse.Namespace, command: list[str]) -> None:
+def _fetch_indexes(context: Context, command: list[str]) -> None:
     """The indexes of the channels the command reads (failures are told; conda may still
     have them cached, and says so itself if not)."""
-    config = condarc.load_condarc()
     named = _flag_values(command, _CHANNEL_FLAGS)
     if "--override-channels" not in command:
-        named += list(config.get("channels") or ["defaults"])
+        named += list(context.config.get("channels") or ["defaults"])
     subdir = (_flag_values(command, ("--platform", "--subdir")) or [current_subdir()])[-1]
-    fetch_indexes(args, config, channel_urls(list(dict.fromkeys(named)), config),
-                  [subdir, "noarch"], console(args))
+    fetch_indexes(context, channel_urls(list(dict.fromkeys(named)), context.config),
+                  [subdir, "noarch"])
 
 
 def _flag_values(words: list[str], flags: tuple[str, ...]) -> list[str]:

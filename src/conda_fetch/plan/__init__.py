@@ -1,6 +1,6 @@
 """Plans: what to fetch. Readers are chosen by content, never by file name.
 
-A plan is a list of :class:`~conda_fetch.records.Record`. Formats: the JSON of
+A plan is a list of :class:`~conda_fetch.plan.records.Record`. Formats: the JSON of
 ``conda/mamba/micromamba ... --dry-run --json``, explicit files
 (``@EXPLICIT``), ``conda-lock.yml`` version 1, and plain URL lists.
 """
@@ -15,7 +15,7 @@ from conda_fetch.plan.dryrun import find_json, parse_dryrun
 from conda_fetch.plan.explicit import is_explicit, parse_explicit
 from conda_fetch.plan.lockfile import current_subdir, is_lockfile, load_yaml, parse_lockfile
 from conda_fetch.plan.urllist import URL_SCHEMES, is_urllist, parse_urllist
-from conda_fetch.records import Record, make_record
+from conda_fetch.plan.records import Record, make_record
 
 __all__ = ["current_subdir", "read_plan", "records_from_args", "records_from_text"]
 

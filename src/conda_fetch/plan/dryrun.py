@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from conda_fetch.errors import InputError
-from conda_fetch.records import Record, make_record
+from conda_fetch.plan.records import Record, make_record
 
 
 def find_json(text: str) -> str | None:

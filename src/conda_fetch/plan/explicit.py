@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from conda_fetch.errors import InputError
 from conda_fetch.plan.lines import meaningful_lines
-from conda_fetch.records import Record, make_record
+from conda_fetch.plan.records import Record, make_record
 
 MARKER = "@EXPLICIT"
 

@@ -10,7 +10,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from conda_fetch.errors import InputError
-from conda_fetch.records import Record, make_record
+from conda_fetch.plan.records import Record, make_record
 
 
 def load_yaml(text: str, source: str) -> Any:

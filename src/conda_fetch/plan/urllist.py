@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from conda_fetch.errors import InputError
 from conda_fetch.plan.lines import meaningful_lines
-from conda_fetch.records import Record, make_record
+from conda_fetch.plan.records import EXTENSIONS, Record, make_record
 
-EXTENSIONS = (".conda", ".tar.bz2")
 URL_SCHEMES = ("http://", "https://", "file://")
 
 

@@ -282,7 +282,7 @@ def _hint_at_exit() -> None:
 def _display(files: int) -> Any:
     from rich.console import Console
 
-    from conda_fetch.display import Display
+    from conda_fetch.cli.display import Display
 
     return Display(Console(stderr=True), files, None)
 
@@ -334,10 +334,11 @@ def _mirrors(fetch_mirrors: dict[str, list[str]]) -> dict[str, list[str]]:
     """``plugins.fetch_mirrors`` first, then the mirrors conda-fetch's own command line would
     use: its config file and ``mirrored_channels`` (the only place a conda without plugin
     settings, before 24.3, can name them)."""
-    from conda_fetch import condarc, mirrormap, settings
+    from conda_fetch.config import condarc, own as own_config
+    from conda_fetch.sources import mirrors as mirrormap
 
     try:
-        own, config = settings.load(), condarc.load_condarc()
+        own, config = own_config.load(), condarc.load_condarc()
     except Exception:  # noqa: BLE001 - a broken file is the command line's to report
         return fetch_mirrors
     presets = [mirrormap.PRESETS[p] for p in own.get("presets", []) if p in mirrormap.PRESETS]
@@ -375,7 +376,7 @@ class _OwnRetries:
 
 def _health(prefix: str, verbose: bool = False) -> None:
     root, counts = _cache_counts()
-    from conda_fetch.doctor import counted
+    from conda_fetch.offline.doctor import counted
 
     print(f"{'❌' if _fixable(counts) else '✅'} package cache {root}: "
           + ", ".join(counted(k, n) for k, n in counts.items()))
@@ -402,7 +403,7 @@ def _cache_counts() -> tuple[Path, dict[str, int]]:
     from conda.core.package_cache_data import PackageCacheData
 
     from conda_fetch.cache import PackageCache
-    from conda_fetch.doctor import BROKEN, UNFINISHED, UNREGISTERED, diagnose
+    from conda_fetch.offline.doctor import BROKEN, UNFINISHED, UNREGISTERED, diagnose
 
     cache = PackageCache(Path(PackageCacheData.first_writable().pkgs_dir))
     diagnosis = diagnose(cache, lambda url, fn: None)
@@ -410,6 +411,6 @@ def _cache_counts() -> tuple[Path, dict[str, int]]:
 
 
 def _fixable(counts: dict[str, int]) -> bool:
-    from conda_fetch.doctor import BROKEN, UNREGISTERED
+    from conda_fetch.offline.doctor import BROKEN, UNREGISTERED
 
     return bool(counts[UNREGISTERED] or counts[BROKEN])

@@ -10,11 +10,11 @@ from typing import Any
 import requests
 
 from conda_fetch.cache import PackageCache
+from conda_fetch.cli.summary import failure_lines
 from conda_fetch.engine import Listener, Options
 from conda_fetch.errors import InputError
-from conda_fetch.fetch import Report, fetch_into_cache
-from conda_fetch.records import Record, make_record
-from conda_fetch.redact import redact
+from conda_fetch.pipeline import Report, fetch_into_cache
+from conda_fetch.plan.records import Record, make_record
 from conda_fetch.units import parse_size
 
 
@@ -23,11 +23,11 @@ class PluginSettings:
     """The plugin's settings, as conda's configuration gives them (``plugins.fetch_*``)."""
 
     enabled: bool = True
-    files: int = 5
-    split: int = 8
-    min_split: int = 4 << 20
-    retries: int = 10
-    stall_timeout: float = 10.0
+    files: int = 5  # conda's fetch_threads
+    split: int = Options.split
+    min_split: int = Options.min_split
+    retries: int = Options.retries
+    stall_timeout: float = Options.stall_seconds
     mirrors: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
@@ -45,7 +45,7 @@ class PluginSettings:
             mirrors={str(k): [str(u) for u in v] for k, v in dict(given.get("mirrors", {})).items()},
         )
 
-    def options(self, connect_timeout: float = 9.15) -> Options:
+    def options(self, connect_timeout: float = Options.connect_timeout) -> Options:
         """Engine options for these settings."""
         return Options(files=self.files, split=self.split, min_split=self.min_split,
                        retries=self.retries, stall_seconds=self.stall_timeout,
@@ -102,7 +102,7 @@ def records_from_precs(precs: Iterable[Any]) -> list[Record]:
 
 
 def prefetch(records: list[Record], pkgs_dir: Path, session: requests.Session,
-             settings: PluginSettings, connect_timeout: float = 9.15,
+             settings: PluginSettings, connect_timeout: float = Options.connect_timeout,
              listener: Listener | None = None) -> Report:
     """Fetch what ``pkgs_dir`` lacks of ``records``, so conda finds everything cached."""
     cache = PackageCache(pkgs_dir)
@@ -113,10 +113,7 @@ def prefetch(records: list[Record], pkgs_dir: Path, session: requests.Session,
 def hint(report: Report) -> str:
     """What to tell the user when some packages could not be fetched (after conda's try)."""
     lines = ["Neither conda-fetch nor conda could fetch these packages:"]
-    for record, error in report.failed:
-        lines.append(f"  {record.fn}: {redact(error)}")
-        lines.append(f"    url: {redact(record.url)}")
-        lines.append(f"    sha256: {record.sha256 or '?'}  size: {record.size or '?'}")
+    lines += [f"  {line}" for line in failure_lines(report)]
     lines += [
         "Fetch them by any means, then adopt them, verified:",
         "  conda create ... --dry-run --json > plan.json",

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
 import pytest
 from support.channel import build_channel, plan_from_repodata
-from support.packages import build_package
+from conda_fetch.testing.packages import build_package
 
-from conda_fetch import mirrormap, settings
+from conda_fetch.config import own
+from conda_fetch.sources import mirrors as mirrormap
 from conda_fetch.cli import main
 from conda_fetch.errors import InputError
-from conda_fetch.faultserver import Faults, refused_url
+from conda_fetch.testing.faultserver import Faults, refused_url
 from conda_fetch.sources import candidates
 
 
@@ -53,14 +55,10 @@ def test_sources_merge_in_priority_order(tmp_path) -> None:
         '[mirrors]\n"https://conda.anaconda.org/conda-forge" = ["https://pixi-mirror/cf"]\n')
     (tmp_path / "conda-fetch.toml").write_text(
         '[mirrors]\n"https://conda.anaconda.org/conda-forge" = ["https://own-mirror/cf"]\n')
-    from conda_fetch import condarc
-    from conda_fetch.cli.options import mirror_map
+    from conda_fetch.cli.context import Context
 
-    class Args:
-        mirror = ["conda-forge=https://cli-mirror/cf"]
-        preset = ["tuna"]
-
-    merged = mirror_map(Args, condarc.load_condarc(), settings.load())
+    args = argparse.Namespace(mirror=["conda-forge=https://cli-mirror/cf"], preset=["tuna"])
+    merged = Context(args).mirrors()
     assert merged["https://conda.anaconda.org/conda-forge"] == [
         "https://cli-mirror/cf", "https://own-mirror/cf", "https://mamba-mirror/conda-forge",
         "https://pixi-mirror/cf",
@@ -80,7 +78,8 @@ def test_mirrors_ranks_saves_and_the_next_run_starts_on_the_fastest(
 ) -> None:
     package = build_package(tmp_path / "built", "alpha", payload=600_000)
     channel = build_channel(tmp_path / "channel", [package])
-    slow = fault_server(channel, Faults(throttle=256 << 10))
+    # 64 KiB/s against loopback's hundreds of MB/s: no load on the machine can swap them
+    slow = fault_server(channel, Faults(throttle=64 << 10))
     fast = fault_server(channel)
     dead = refused_url()
     args = ["--mirror", f"{slow.url}={fast.url}", "--mirror", f"{slow.url}={dead}"]
@@ -88,7 +87,7 @@ def test_mirrors_ranks_saves_and_the_next_run_starts_on_the_fastest(
     found = json.loads(capsys.readouterr().out)[slow.url]
     assert [p["base"] for p in found] == [fast.url, slow.url, dead]
     assert found[2]["error"]
-    saved = settings.ranking(settings.load())
+    saved = own.ranking(own.load())
     assert saved[fast.url] > saved[slow.url]
 
     slow.reset_stats()

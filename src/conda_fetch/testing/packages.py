@@ -1,4 +1,4 @@
-"""Build real conda package archives for tests with conda-package-handling."""
+"""Real conda package archives, built with conda-package-handling, for the demo and the tests."""
 
 from __future__ import annotations
 

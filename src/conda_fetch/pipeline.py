@@ -10,7 +10,7 @@ import requests
 
 from conda_fetch.cache import PackageCache
 from conda_fetch.engine import Engine, Job, Listener, Options, Outcome
-from conda_fetch.records import Record
+from conda_fetch.plan.records import Record
 from conda_fetch.redact import redact
 from conda_fetch.sources import candidates
 

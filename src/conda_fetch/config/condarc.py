@@ -286,3 +286,12 @@ def _positive(config: Mapping[str, Any], key: str, default: Any, kind: type) -> 
     if isinstance(value, bool) or number <= 0:
         raise InputError(f"condarc setting {key}: must be a positive number: {value!r}")
     return number
+
+
+def mambarc(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
+    """Settings from ``~/.mambarc`` and ``$MAMBA_ROOT_PREFIX/.mambarc``."""
+    home = home_dir(env)
+    paths = [home / ".mambarc"]
+    if env.get("MAMBA_ROOT_PREFIX"):
+        paths.insert(0, Path(env["MAMBA_ROOT_PREFIX"]) / ".mambarc")
+    return load_condarc(env, paths=[p for p in paths if p.exists()])

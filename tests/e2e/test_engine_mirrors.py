@@ -9,7 +9,7 @@ import pytest
 
 from conda_fetch.engine import Engine, Job, Listener, Options, make_session
 from conda_fetch.engine.hosts import host_of
-from conda_fetch.faultserver import Faults, refused_url
+from conda_fetch.testing.faultserver import Faults, refused_url
 
 MiB = 1 << 20
 FAST = Options(min_split=256 << 10, backoff_base=0.01, backoff_max=0.05, stall_seconds=0.5)

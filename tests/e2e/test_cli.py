@@ -13,26 +13,15 @@ from pathlib import Path
 
 import pytest
 from support.channel import build_channel, plan_from_repodata
-from support.packages import build_package
+from conda_fetch.testing.packages import build_package
 
 from conda_fetch.cache.urls import read_urls
 from conda_fetch.cli import main
-from conda_fetch.faultserver import Faults
+from conda_fetch.testing.faultserver import Faults
 from conda_fetch.hashing import file_digest
 
 MiB = 1 << 20
 QUICK = ["--quiet", "--stall-timeout", "1", "--min-split", "1M"]
-
-
-@pytest.fixture(scope="module")
-def channel(tmp_path_factory) -> Path:
-    built = tmp_path_factory.mktemp("built")
-    packages = [
-        build_package(built, "alpha", payload=300_000),
-        build_package(built, "beta", payload=2 * MiB, ext=".tar.bz2", subdir="linux-64"),
-        build_package(built, "gamma", payload=16 * MiB),
-    ]
-    return build_channel(tmp_path_factory.mktemp("channel"), packages)
 
 
 def _records(channel: Path, url: str) -> list[dict]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 
-from conda_fetch.records import Record
+from conda_fetch.plan.records import Record
 from conda_fetch.sources import candidates
 
 Mirrors = Mapping[str, Sequence[str]]

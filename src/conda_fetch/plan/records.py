@@ -9,6 +9,9 @@ from urllib.parse import unquote, urlsplit
 from conda_fetch.errors import InputError
 from conda_fetch.hashing import strongest
 
+#: The file name endings of conda package archives.
+EXTENSIONS = (".conda", ".tar.bz2")
+
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _MD5 = re.compile(r"[0-9a-f]{32}")
 
@@ -31,6 +34,25 @@ class Record:
     def digest(self) -> tuple[str, str] | None:
         """The strongest known checksum as ``(algorithm, hexdigest)``."""
         return strongest(self.sha256, self.md5)
+
+    @property
+    def subdir(self) -> str:
+        """The platform folder the URL names (``linux-64``, ``noarch``), or ``""``."""
+        return subdir_of(self.url)
+
+
+def subdir_of(url: str) -> str:
+    """The folder before the file name in ``url``'s path: a channel URL's subdir."""
+    parts = urlsplit(url).path.rstrip("/").split("/")
+    return parts[-2] if len(parts) >= 2 else ""
+
+
+def stem(fn: str) -> str:
+    """``fn`` without its package extension: the name of its extracted directory."""
+    for extension in EXTENSIONS:
+        if fn.endswith(extension):
+            return fn[: -len(extension)]
+    return fn
 
 
 def basename(url: str) -> str:

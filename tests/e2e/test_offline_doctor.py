@@ -7,9 +7,9 @@ import os
 import shutil
 
 from support.channel import build_channel
-from support.packages import build_package
+from conda_fetch.testing.packages import build_package
 
-from conda_fetch.cache import stem
+from conda_fetch.plan.records import stem
 from conda_fetch.cache.urls import append_url, read_urls
 from conda_fetch.cli import main
 from conda_fetch.engine.partfile import PartFile, RangeSet

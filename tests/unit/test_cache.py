@@ -13,13 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from conda_fetch import condarc
-from conda_fetch.cache import CacheLockError, PackageCache, find_pkgs_dir, locked, stem
+from conda_fetch.config import condarc
+from conda_fetch.cache import CacheLockError, PackageCache, find_pkgs_dir, locked
+from conda_fetch.plan.records import stem
 from conda_fetch.cache.pkgs_dirs import all_pkgs_dirs
 from conda_fetch.cache.urls import NEWLINE, append_url, read_urls
 from conda_fetch.errors import CondaFetchError, InputError
-from conda_fetch.records import Record, make_record
-from support.packages import Built, build_package
+from conda_fetch.plan.records import Record, make_record
+from conda_fetch.testing.packages import Built, build_package
 
 CHANNEL = "https://conda.anaconda.org/conda-forge/noarch"
 

@@ -1,48 +1,18 @@
-"""Channels and their repodata: where the record of a hand-fetched file is found."""
+"""Channels' repodata read for records: where the record of a hand-fetched file is found."""
 
 from __future__ import annotations
 
 import hashlib
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import requests
 
-from conda_fetch import condarc
+from conda_fetch.engine import Options
 from conda_fetch.jsonfile import read_object
-from conda_fetch.records import Record, make_record
+from conda_fetch.plan.records import Record, make_record
 from conda_fetch.redact import redact
-
-DEFAULT_CHANNELS = ("https://repo.anaconda.com/pkgs/main", "https://repo.anaconda.com/pkgs/r")
-WINDOWS_EXTRA = ("https://repo.anaconda.com/pkgs/msys2",)
-
-
-def channel_urls(names: Sequence[str], config: Mapping[str, Any]) -> list[str]:
-    """Base URLs for channel names as conda resolves them (``defaults``, names, URLs, paths)."""
-    urls: list[str] = []
-    for name in names:
-        if name == "defaults":
-            urls += config.get("default_channels") or _default_channels()
-        elif "://" in name:
-            urls.append(name)
-        elif name.startswith(("/", "~", ".")):
-            urls.append(Path(name).expanduser().resolve().as_uri())
-        else:
-            urls.append(f"{condarc.channel_alias(config)}/{name}")
-    return list(dict.fromkeys(url.rstrip("/") for url in urls))
-
-
-def configured_channels(config: Mapping[str, Any]) -> list[str]:
-    """The user's ``channels`` from ``.condarc`` (``defaults`` when none)."""
-    return channel_urls(list(config.get("channels") or ["defaults"]), config)
-
-
-def _default_channels() -> list[str]:
-    extra = WINDOWS_EXTRA if sys.platform == "win32" else ()
-    return [*DEFAULT_CHANNELS, *extra]
-
 
 def conda_cache_key(subdir_url: str) -> str:
     """The file name conda gives its cached ``repodata.json`` of a channel subdir URL."""
@@ -109,7 +79,7 @@ class RepodataIndex:
         try:
             if url.startswith("file://"):
                 return read_object(Path(url.removeprefix("file://"))) or {}
-            response = self.session.get(url, timeout=(9.15, 60))
+            response = self.session.get(url, timeout=(Options.connect_timeout, 60))
             if response.status_code == 404:
                 return {}
             response.raise_for_status()

@@ -8,19 +8,11 @@ is mapped by the longest matching base (:mod:`conda_fetch.sources`).
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
-from conda_fetch import condarc
+from conda_fetch.config import condarc
 from conda_fetch.errors import InputError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 MirrorMap = dict[str, list[str]]
 
@@ -101,33 +93,3 @@ def from_toml_section(data: Mapping[str, Any]) -> MirrorMap:
     section = data.get("mirrors") or {}
     return merge(*({str(base): [str(u) for u in urls]} for base, urls in section.items()
                    if isinstance(urls, list)))
-
-
-def read_toml(path: Path) -> dict[str, Any]:
-    """A TOML file as a mapping; a missing file is empty, a broken one an error naming it."""
-    try:
-        with open(path, "rb") as stream:
-            return tomllib.load(stream)
-    except FileNotFoundError:
-        return {}
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"{path}: {exc}") from None
-
-
-def mambarc(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
-    """Settings from ``~/.mambarc`` and ``$MAMBA_ROOT_PREFIX/.mambarc``."""
-    home = condarc.home_dir(env)
-    paths = [home / ".mambarc"]
-    if env.get("MAMBA_ROOT_PREFIX"):
-        paths.insert(0, Path(env["MAMBA_ROOT_PREFIX"]) / ".mambarc")
-    return condarc.load_condarc(env, paths=[p for p in paths if p.exists()])
-
-
-def pixi_config(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
-    """pixi's global configuration file, merged from its usual places."""
-    home = condarc.home_dir(env)
-    xdg = Path(env.get("XDG_CONFIG_HOME") or home / ".config")
-    data: dict[str, Any] = {}
-    for path in (xdg / "pixi" / "config.toml", home / ".pixi" / "config.toml"):
-        data = {**read_toml(path), **data}
-    return data

@@ -12,8 +12,6 @@ from conda_package_streaming.package_streaming import stream_conda_info
 
 from conda_fetch.errors import CondaFetchError
 
-EXTENSIONS = (".conda", ".tar.bz2")
-
 
 class ArchiveError(CondaFetchError):
     """The file is not a readable conda package."""

@@ -3,16 +3,13 @@ fetched with the normal engine and display: the product working with no network.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from conda_package_handling import api as cph
-
-from conda_fetch.faultserver import Faults, FaultServer
-from conda_fetch.records import Record, make_record
+from conda_fetch.plan.records import Record, make_record
+from conda_fetch.testing.faultserver import Faults, FaultServer
+from conda_fetch.testing.packages import build_package
 
 MiB = 1 << 20
 SUBDIR = "noarch"
@@ -25,6 +22,7 @@ PACKAGES = [
     ("demo-large", 12 * MiB),
     ("demo-huge", 40 * MiB),
 ]
+
 
 def demo_faults() -> Faults:
     """What the demo's server does wrong, and what the engine must survive."""
@@ -61,24 +59,10 @@ def build_channel(root: Path, packages: list[tuple[str, int]] = PACKAGES) -> Sam
 
 
 def _build(subdir: Path, name: str, payload: int) -> dict:
-    version, build = "1.0", "0"
-    fn = f"{name}-{version}-{build}.conda"
-    with tempfile.TemporaryDirectory() as work:
-        prefix = Path(work)
-        (prefix / "info").mkdir()
-        index = {"name": name, "version": version, "build": build, "build_number": 0,
-                 "depends": [], "subdir": SUBDIR, "noarch": "generic"}
-        (prefix / "info" / "index.json").write_text(json.dumps(index))
-        (prefix / "info" / "files").write_text("share/demo/payload.bin\n")
-        (prefix / "share" / "demo").mkdir(parents=True)
-        (prefix / "share" / "demo" / "payload.bin").write_bytes(
-            hashlib.shake_256(name.encode()).digest(payload)
-        )
-        files = ["info/index.json", "info/files", "share/demo/payload.bin"]
-        cph.create(str(prefix), files, fn, out_folder=str(subdir), compression_level=1)
-    blob = (subdir / fn).read_bytes()
-    return {**index, "fn": fn, "size": len(blob),
-            "sha256": hashlib.sha256(blob).hexdigest(), "md5": hashlib.md5(blob).hexdigest()}
+    built = build_package(subdir, name, subdir=SUBDIR, payload=payload)
+    return {"name": built.name, "version": built.version, "build": built.build,
+            "build_number": 0, "depends": [], "subdir": SUBDIR, "noarch": "generic",
+            "fn": built.fn, "size": built.size, "sha256": built.sha256, "md5": built.md5}
 
 
 def plan_for(channel: SampleChannel, server: FaultServer) -> list[Record]:

@@ -8,14 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conda_fetch.adopt import ADOPTED, Lookup, adopt
-from conda_fetch.archive import EXTENSIONS
-from conda_fetch.cache import PackageCache, stem
+from conda_fetch.offline.adopt import ADOPTED, Lookup, adopt
+from conda_fetch.cache import PackageCache
 from conda_fetch.cache.urls import read_urls
 from conda_fetch.errors import InputError
 from conda_fetch.hashing import mismatch
 from conda_fetch.jsonfile import read_object
-from conda_fetch.records import Record, make_record
+from conda_fetch.plan.records import EXTENSIONS, Record, make_record, stem
 from conda_fetch.units import human_bytes
 
 UNREGISTERED = "archive without a urls.txt line"

@@ -13,11 +13,11 @@ from types import SimpleNamespace
 
 import pytest
 from support.channel import build_channel, plan_from_repodata
-from support.packages import build_package
+from conda_fetch.testing.packages import build_package
 
 from conda_fetch.cache.urls import read_urls
 from conda_fetch.engine import make_session
-from conda_fetch.faultserver import Faults
+from conda_fetch.testing.faultserver import Faults
 from conda_fetch.hashing import file_digest
 from conda_fetch.plugin.prefetch import (
     Failures,
@@ -62,14 +62,6 @@ def test_downloads_are_what_conda_would_fetch_over_the_network(tmp_path) -> None
     assert list(wanted) == [tmp_path]
     assert [(r.url, r.fn, r.size, r.md5) for r in wanted[tmp_path]] == [
         ("https://c/noarch/a-1-0.conda", "a-1-0.conda", 3, "b" * 32)]
-
-
-@pytest.fixture
-def channel(tmp_path):
-    built = tmp_path / "built"
-    packages = [build_package(built, "alpha", payload=50_000),
-                build_package(built, "gamma", payload=3_000_000)]
-    return build_channel(tmp_path / "channel", packages)
 
 
 def test_prefetch_fills_the_cache_conda_will_read(tmp_path, channel, fault_server) -> None:
@@ -119,7 +111,7 @@ def test_failures_are_told_once_and_only_while_missing(tmp_path, channel, fault_
 def test_plugin_is_registered_but_never_imported_without_conda() -> None:
     names = {ep.name: ep.value for ep in importlib.metadata.entry_points(group="conda")}
     assert names.get("conda-fetch") == "conda_fetch.plugin.hooks"
-    probe = ("import sys, conda_fetch.cli, conda_fetch.fetch, conda_fetch.plugin.prefetch;"
+    probe = ("import sys, conda_fetch.cli, conda_fetch.pipeline, conda_fetch.plugin.prefetch;"
              "print('conda_fetch.plugin.hooks' in sys.modules, 'conda' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]

@@ -8,12 +8,11 @@ import shutil
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
-from conda_fetch.archive import ArchiveError, PackageIdentity, read_identity
+from conda_fetch.offline.archive import ArchiveError, PackageIdentity, read_identity
 from conda_fetch.cache import PackageCache
 from conda_fetch.hashing import file_digests
-from conda_fetch.records import Record
+from conda_fetch.plan.records import Record
 
 ADOPTED, PRESENT, REFUSED = "adopted", "already present", "refused"
 Lookup = Callable[[PackageIdentity], Sequence[Record]]
@@ -36,14 +35,9 @@ def plan_lookup(records: Iterable[Record]) -> Lookup:
         by_fn.setdefault(record.fn, []).append(record)
 
     def lookup(identity: PackageIdentity) -> Sequence[Record]:
-        return [r for r in by_fn.get(identity.fn, []) if _subdir(r.url) in (identity.subdir, "")]
+        return [r for r in by_fn.get(identity.fn, []) if r.subdir in (identity.subdir, "")]
 
     return lookup
-
-
-def _subdir(url: str) -> str:
-    parts = urlsplit(url).path.rstrip("/").split("/")
-    return parts[-2] if len(parts) >= 2 else ""
 
 
 def adopt(path: Path, cache: PackageCache, lookup: Lookup, mode: str = "copy") -> Verdict:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conda_fetch import condarc
+from conda_fetch.config import condarc
 from conda_fetch.errors import InputError
 
 

@@ -14,12 +14,11 @@ import tarfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from conda_fetch.errors import CondaFetchError, InputError
-from conda_fetch.export import as_explicit_md5
+from conda_fetch.offline.export import as_explicit_md5
 from conda_fetch.hashing import mismatch
-from conda_fetch.records import Record, make_record
+from conda_fetch.plan.records import Record, make_record, stem
 
 FORMAT = "conda-fetch-bundle"
 MANIFEST = "manifest.json"
@@ -50,15 +49,13 @@ def _manifest(records: Sequence[Record]) -> dict:
 
 def _entry(record: Record) -> dict:
     name, version, build = _split_fn(record.fn)
-    parts = urlsplit(record.url).path.rstrip("/").split("/")
     return {"url": record.url, "fn": record.fn, "size": record.size, "sha256": record.sha256,
             "md5": record.md5, "name": name, "version": version, "build": build,
-            "subdir": parts[-2] if len(parts) > 1 else ""}
+            "subdir": record.subdir}
 
 
 def _split_fn(fn: str) -> tuple[str, str, str]:
-    stem = fn.removesuffix(".conda").removesuffix(".tar.bz2")
-    name, version, build = (stem.rsplit("-", 2) + ["", ""])[:3]
+    name, version, build = (stem(fn).rsplit("-", 2) + ["", ""])[:3]
     return name, version, build
 
 

@@ -9,13 +9,13 @@ import tarfile
 
 import pytest
 from support.channel import build_channel, plan_from_repodata
-from support.packages import build_package
+from conda_fetch.testing.packages import build_package
 
 from conda_fetch.cache.urls import append_url, read_urls
 from conda_fetch.cli import main
-from conda_fetch.export import as_aria2, as_explicit, as_explicit_md5, as_sha256, as_urls
+from conda_fetch.offline.export import as_aria2, as_explicit, as_explicit_md5, as_sha256, as_urls
 from conda_fetch.hashing import file_digest
-from conda_fetch.records import make_record
+from conda_fetch.plan.records import make_record
 
 SHA = "a" * 64
 MD5 = "b" * 32
@@ -40,13 +40,14 @@ def test_formats_exactly() -> None:
     assert as_sha256(records, {}) == f"{SHA}  a-1-0.conda\n# no sha256 known: b-1-0.tar.bz2\n"
 
 
-@pytest.fixture
-def channel(tmp_path):
-    built = tmp_path / "built"
+@pytest.fixture(scope="module")
+def noarch_channel(tmp_path_factory):
+    """Three noarch packages, one of them ``.tar.bz2``; tests only read it."""
+    built = tmp_path_factory.mktemp("built")
     packages = [build_package(built, "alpha", payload=100_000),
                 build_package(built, "beta", payload=300_000, ext=".tar.bz2"),
                 build_package(built, "gamma", payload=2_000_000)]
-    return build_channel(tmp_path / "channel", packages), packages
+    return build_channel(tmp_path_factory.mktemp("channel"), packages), packages
 
 
 def _plan(tmp_path, root, url: str):
@@ -57,9 +58,9 @@ def _plan(tmp_path, root, url: str):
 
 
 def test_export_leaves_out_what_is_cached_and_aria2c_fetches_the_rest(
-    tmp_path, channel, fault_server, capsys
+    tmp_path, noarch_channel, fault_server, capsys
 ) -> None:
-    root, packages = channel
+    root, packages = noarch_channel
     server = fault_server(root)
     records, plan = _plan(tmp_path, root, server.url)
     pkgs = tmp_path / "pkgs"
@@ -84,8 +85,8 @@ def test_export_leaves_out_what_is_cached_and_aria2c_fetches_the_rest(
     assert set(read_urls(pkgs)) == {p.fn for p in packages}
 
 
-def test_bundle_then_import_on_another_cache(tmp_path, channel, fault_server, capsys) -> None:
-    root, packages = channel
+def test_bundle_then_import_on_another_cache(tmp_path, noarch_channel, fault_server, capsys) -> None:
+    root, packages = noarch_channel
     server = fault_server(root)
     records, plan = _plan(tmp_path, root, server.url)
     first = tmp_path / "online-pkgs"
@@ -114,8 +115,8 @@ def test_bundle_then_import_on_another_cache(tmp_path, channel, fault_server, ca
     assert not list((offline / ".conda-fetch").glob("bundle-*"))
 
 
-def test_bundle_never_packs_a_corrupt_cached_file(tmp_path, channel, fault_server) -> None:
-    root, packages = channel
+def test_bundle_never_packs_a_corrupt_cached_file(tmp_path, noarch_channel, fault_server) -> None:
+    root, packages = noarch_channel
     server = fault_server(root)
     records, plan = _plan(tmp_path, root, server.url)
     pkgs = tmp_path / "pkgs"

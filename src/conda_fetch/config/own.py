@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,7 +21,13 @@ from typing import Any
 
 import platformdirs
 
-from conda_fetch.mirrormap import read_toml
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from conda_fetch.config import condarc
+from conda_fetch.errors import InputError
 
 RANKING_TTL = 7 * 24 * 3600
 
@@ -84,3 +91,24 @@ def _value(value: Any) -> str:
     if isinstance(value, (int, float)):
         return repr(value)
     return json.dumps(str(value))
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """A TOML file as a mapping; a missing file is empty, a broken one an error naming it."""
+    try:
+        with open(path, "rb") as stream:
+            return tomllib.load(stream)
+    except FileNotFoundError:
+        return {}
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{path}: {exc}") from None
+
+
+def pixi_config(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
+    """pixi's global configuration file, merged from its usual places."""
+    home = condarc.home_dir(env)
+    xdg = Path(env.get("XDG_CONFIG_HOME") or home / ".config")
+    data: dict[str, Any] = {}
+    for path in (xdg / "pixi" / "config.toml", home / ".pixi" / "config.toml"):
+        data = {**read_toml(path), **data}
+    return data

@@ -1,0 +1,127 @@
+"""What one command works with, built once from its options and passed down.
+
+The one place where the front end composes the stages: configuration (conda's and
+conda-fetch's own), the package cache, the HTTP session, the mirror map, and a run of
+:func:`conda_fetch.pipeline.fetch_into_cache` with the live display.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from contextlib import nullcontext
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import requests
+from rich.console import Console
+
+from conda_fetch.cache import PackageCache, all_pkgs_dirs, find_pkgs_dir
+from conda_fetch.cli.display import Display
+from conda_fetch.cli.options import engine_options
+from conda_fetch.cli.summary import print_summary
+from conda_fetch.config import condarc, own
+from conda_fetch.config.channels import channel_urls, configured_channels
+from conda_fetch.engine import HttpSettings, Listener, Options, make_session
+from conda_fetch.offline.adopt import Lookup, plan_lookup
+from conda_fetch.offline.repodata import RepodataIndex
+from conda_fetch.pipeline import Report, fetch_into_cache
+from conda_fetch.plan.records import Record
+from conda_fetch.sources import mirrors as mirrormap
+
+
+class Context:
+    """A command's configuration and the objects made from it, each built on first use.
+
+    ``pkgs_dir`` overrides ``--pkgs-dir``; ``tool`` names the program whose package
+    cache is filled (``conda``, ``mamba``, ``micromamba``), conda's by default.
+    """
+
+    def __init__(self, args: argparse.Namespace, pkgs_dir: str | None = None,
+                 tool: str | None = None) -> None:
+        self.args = args
+        self.pkgs_dir = pkgs_dir or getattr(args, "pkgs_dir", None)
+        self.tool = tool
+        self.config: dict[str, Any] = condarc.load_condarc()
+
+    @cached_property
+    def console(self) -> Console:
+        """Where people read: standard error, silent with ``--quiet``."""
+        return Console(stderr=True, quiet=self.args.quiet, highlight=False, soft_wrap=True)
+
+    @cached_property
+    def own(self) -> dict[str, Any]:
+        """conda-fetch's own configuration file."""
+        return own.load()
+
+    @cached_property
+    def cache(self) -> PackageCache:
+        """The package cache to fill or examine."""
+        return PackageCache(find_pkgs_dir(self.pkgs_dir, config=self.config, tool=self.tool))
+
+    @cached_property
+    def options(self) -> Options:
+        """The engine's options (commands that fetch)."""
+        return engine_options(self.args, condarc.remote_timeouts(self.config)[0])
+
+    @cached_property
+    def session(self) -> requests.Session:
+        """The HTTP session: conda's proxies, certificates and ``ssl_verify``."""
+        verify = False if self.args.insecure else condarc.ssl_verify(self.config)
+        settings = HttpSettings(verify=verify, proxies=condarc.proxy_servers(self.config),
+                                client_cert=condarc.client_cert(self.config))
+        pool = self.options.connections if hasattr(self.args, "connections") else 16
+        return make_session(settings, pool_size=pool)
+
+    def mirrors(self) -> mirrormap.MirrorMap:
+        """Every mirror the user configured, highest priority first."""
+        presets = [*self.args.preset, *self.own.get("presets", [])]
+        return mirrormap.merge(
+            mirrormap.from_specs(self.args.mirror, self.config),
+            mirrormap.from_toml_section(self.own),
+            mirrormap.from_mirrored_channels(self.config),
+            mirrormap.from_mirrored_channels(condarc.mambarc()),
+            mirrormap.from_toml_section(own.pixi_config()),
+            *(mirrormap.preset(name) for name in presets),
+        )
+
+    def channels(self, names: list[str]) -> list[str]:
+        """Channel URLs for ``names``, else the user's configured channels."""
+        return channel_urls(names, self.config) if names else configured_channels(self.config)
+
+    def repodata_index(self) -> RepodataIndex:
+        """The channels of ``--channel`` (else the user's), with conda's cached repodata."""
+        cache_dirs = [self.cache.root, *all_pkgs_dirs(config=self.config, run_conda=False)]
+        return RepodataIndex(self.channels(self.args.channel), self.session,
+                             list(dict.fromkeys(cache_dirs)))
+
+    def record_lookup(self, records: list[Record] | None) -> Lookup:
+        """Where records come from: the plans when given, else the channels' repodata."""
+        if records is not None:
+            return plan_lookup(records)
+        index = self.repodata_index()
+        return lambda identity: index.find(identity.subdir, identity.fn)
+
+    def fetch(self, records: list[Record]) -> Report:
+        """Fetch ``records`` into the cache, with the live display unless quiet."""
+        listener = self._listener(records)
+        with listener if isinstance(listener, Display) else nullcontext():
+            return fetch_into_cache(records, self.cache, self.session, self.options, listener,
+                                    self.mirrors(), own.ranking(self.own))
+
+    def finish(self, report: Report) -> int:
+        """Print the JSON and the human summary; the exit code."""
+        if self.args.json:
+            json.dump(report.as_json(), sys.stdout, indent=2)
+            sys.stdout.write("\n")
+        print_summary(self.console, report, self.cache.root)
+        return 0 if report.ok else 1
+
+    def _listener(self, records: list[Record]) -> Listener:
+        if self.args.quiet:
+            return Listener()
+        sizes = [r.size for r in records]
+        total = sum(s for s in sizes if s) if all(s is not None for s in sizes) else None
+        return Display(self.console, len(records), total)
