@@ -86,13 +86,15 @@ def test_run_fetches_the_index_before_conda_plans(tmp_path, fault_server, index_
     info = tmp_path / "info.json"
     info.write_text(json.dumps({"pkgs_dirs": [str(pkgs)]}))
     index = CacheFiles(pkgs, cache_key(f"{server.url}/forge/noarch")).json
-    # A stand-in for conda: it plans only with the index in its cache and told to trust it.
+    # A stand-in for conda: it plans only with the index in its cache, told to trust it and
+    # to skip current_repodata.json.
     exe = tmp_path / "bin" / "conda"
     exe.parent.mkdir()
     exe.write_text(
         "#!/bin/sh\n"
         f'case "$*" in info*) cat "{info}"; exit 0;; esac\n'
         f'test -f "{index}" && test "$CONDA_LOCAL_REPODATA_TTL" = 3600 || exit 1\n'
+        'test "$CONDA_REPODATA_FNS" = repodata.json || exit 1\n'
         f'case "$*" in *--dry-run*) echo \'{{"success": true, "actions": {{}}}}\'; exit 0;; esac\n'
         f'echo installed > "{tmp_path / "ran"}"\n'
     )

@@ -2,7 +2,8 @@
 
 For conda the channels' indexes come first (see ``conda-fetch index``); the tool then
 plans and runs with ``CONDA_LOCAL_REPODATA_TTL`` set, so it trusts them instead of
-downloading them again.
+downloading them again, and ``CONDA_REPODATA_FNS=repodata.json`` (unless set), so the
+classic solver does not ask for ``current_repodata.json`` first.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from conda_fetch.cli.context import Context
 from conda_fetch.cli.index import channel_urls, fetch_indexes
 from conda_fetch.cli.options import add_fetch
 from conda_fetch.errors import CondaFetchError, InputError
+from conda_fetch.index.naming import REPODATA
 from conda_fetch.plan import records_from_text
 from conda_fetch.plan.lockfile import current_subdir
 
@@ -47,6 +49,9 @@ def run(args: argparse.Namespace) -> int:
     if os.path.basename(command[0]).removesuffix(".exe") == "conda":
         _fetch_indexes(context, command)
         env["CONDA_LOCAL_REPODATA_TTL"] = str(INDEX_TTL)
+        # the classic solver would first ask for current_repodata.json, which is not fetched
+        # (a subset of repodata.json that many channels lack): plan with the index fetched
+        env.setdefault("CONDA_REPODATA_FNS", REPODATA)
     records = records_from_text(_dry_run(command, env, context.console),
                                 f"{command[0]} --dry-run --json")
     if records:
