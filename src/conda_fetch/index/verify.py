@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from conda_fetch.errors import CondaFetchError
 
@@ -56,14 +57,43 @@ def _decompress(part: Path, out: Path) -> None:
 
 
 def _check(data: bytes, subdir: str) -> None:
+    """It parses, is a channel index, and names ``subdir`` when it names one. Parsed with
+    every nested object reduced to a shared marker as soon as it is read, so the check
+    costs about the file's size in memory, not the many times a full parse would."""
     try:
-        index = json.loads(data)
+        index = json.loads(data, object_pairs_hook=_reduced)
     except ValueError as exc:
         raise BadIndex(f"not JSON ({exc})") from None
     if not isinstance(index, dict) or not any(
         isinstance(index.get(k), dict) for k in ("packages", "packages.conda")
     ):
         raise BadIndex("JSON, but no channel index (no packages)")
-    named = (index.get("info") or {}).get("subdir") if isinstance(index.get("info"), dict) else None
+    info = index.get("info")
+    named = info.subdir if isinstance(info, _Named) else None
     if named is not None and named != subdir:
         raise BadIndex(f"the index of {named!r}, not of {subdir!r}")
+
+
+_TOP = frozenset({"packages", "packages.conda", "info", "repodata_version", "removed"})
+_OBJECT: dict[str, Any] = {}  # what any nested object becomes (never changed)
+
+
+class _Named(dict):  # type: ignore[type-arg]
+    """A nested object that named a subdir (``info``, or a package record)."""
+
+    def __init__(self, subdir: str) -> None:
+        super().__init__()
+        self.subdir = subdir
+
+
+_NAMED: dict[str, _Named] = {}
+
+
+def _reduced(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = {key for key, _ in pairs}
+    if keys & _TOP:
+        return dict(pairs)
+    subdir = next((v for k, v in pairs if k == "subdir" and isinstance(v, str)), None)
+    if subdir is None:
+        return _OBJECT
+    return _NAMED.setdefault(subdir, _Named(subdir)) if len(_NAMED) < 64 else _Named(subdir)
