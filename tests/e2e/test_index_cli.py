@@ -8,8 +8,8 @@ import json
 import pytest
 
 from conda_fetch.cli import main
-from conda_fetch.testing.faultserver import Faults, refused_url
 from conda_fetch.index import CacheFiles, cache_key
+from conda_fetch.testing.faultserver import Faults, refused_url
 from conda_fetch.testing.repodata import write_index
 
 MB = 1 << 20
@@ -104,3 +104,14 @@ def test_run_fetches_the_index_before_conda_plans(tmp_path, fault_server, index_
     assert code == 0
     assert (tmp_path / "ran").read_text().strip() == "installed"
     assert index.read_bytes() == (index_channel / "noarch" / "repodata.json").read_bytes()
+
+
+def test_with_sharded_repodata_on_the_monolithic_index_comes_with_a_note(
+        tmp_path, fault_server, index_channel, monkeypatch, capsys) -> None:
+    server = fault_server(index_channel.parent)
+    condarc = tmp_path / "condarc"
+    condarc.write_text("repodata_use_shards: true\n")
+    monkeypatch.setenv("CONDARC", str(condarc))
+    assert main(["index", f"{server.url}/forge", "--platform", "linux-64", "--pkgs-dir",
+                 str(tmp_path / "pkgs")]) == 0
+    assert "repodata_use_shards: false" in capsys.readouterr().err

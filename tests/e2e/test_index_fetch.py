@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from conda_fetch.engine import Options, make_session
-from conda_fetch.testing.faultserver import Faults, refused_url
 from conda_fetch.index import CacheFiles, IndexFetcher, Settings, Target, fetch_all
+from conda_fetch.testing.faultserver import Faults, refused_url
 from conda_fetch.testing.repodata import repodata, write_index
 
 MB = 1 << 20
@@ -29,8 +29,8 @@ def big_channel(tmp_path_factory) -> Path:
 
 
 def _fetch(server_url: str, pkgs: Path, options: Options = FAST, mirrors=None, force=False,
-           settings: Settings = Settings(), subdir: str = "linux-64"):
-    fetcher = IndexFetcher(make_session(), options, mirrors, settings=settings)
+           settings: Settings | None = None, subdir: str = "linux-64"):
+    fetcher = IndexFetcher(make_session(), options, mirrors, settings=settings or Settings())
     return fetch_all(fetcher, [Target(f"{server_url}/{subdir}")], pkgs, force=force)[0]
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from conda_fetch.engine import Options, make_session
-from conda_fetch.testing.faultserver import Faults, refused_url
 from conda_fetch.index import IndexFetcher, cache_key
 from conda_fetch.plugin.index import CondaView, IndexWrapper
+from conda_fetch.testing.faultserver import Faults, refused_url
 from conda_fetch.testing.repodata import write_index
 
 MB = 1 << 20
@@ -193,3 +193,13 @@ def test_an_index_the_channel_does_not_have_is_left_to_conda_quietly(tmp_path, f
     assert "conda-fetch" not in capsys.readouterr().err
     assert server.stats.per_path == {"/noarch/current_repodata.json.zst": 1,
                                      "/noarch/current_repodata.json": 1}
+
+
+def test_a_network_error_under_sharded_repodata_gets_the_shards_hint() -> None:
+    from conda_fetch.plugin.index import shards_hint
+
+    error = ("CondaHTTPError: HTTP 000 CONNECTION FAILED for url "
+             "<https://c.example/x/linux-64/repodata_shards.msgpack.zst>")
+    assert "repodata_use_shards: false" in (shards_hint(error, uses_shards=True) or "")
+    assert shards_hint(error, uses_shards=False) is None
+    assert shards_hint("PackagesNotFoundError: zlib", uses_shards=True) is None

@@ -17,14 +17,17 @@ from conda_fetch.cli.context import Context
 from conda_fetch.cli.display import Display
 from conda_fetch.cli.options import add_fetch, count
 from conda_fetch.config import channels
-from conda_fetch.index import IndexFetcher, IndexResult, Settings, fetch_all, targets
+from conda_fetch.index import (
+    SHARDS_NOTE,
+    IndexFetcher,
+    IndexResult,
+    Settings,
+    fetch_all,
+    targets,
+)
 from conda_fetch.plan.lockfile import current_subdir
 from conda_fetch.redact import redact
 from conda_fetch.units import human_bytes
-
-SHARDS_HINT = ("conda is set to use sharded repodata (repodata_use_shards); conda-fetch "
-               "fetches the monolithic repodata.json, which conda then does not read. Set "
-               "repodata_use_shards: false for conda to use what conda-fetch fetched.")
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -85,7 +88,7 @@ def fetch_indexes(context: Context, urls: Sequence[str], subdirs: Sequence[str],
         results = fetch_all(fetcher, wanted, context.cache.root, context.options.files, force)
     print_results(context.console, results, context.cache.root)
     if _flag(config, "repodata_use_shards", False):
-        context.console.print(f"[yellow]note[/]: {SHARDS_HINT}")
+        context.console.print(f"[yellow]note[/]: {SHARDS_NOTE}")
     return results
 
 

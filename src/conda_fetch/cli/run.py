@@ -88,7 +88,7 @@ def _fetch_indexes(context: Context, command: list[str]) -> None:
 def _flag_values(words: list[str], flags: tuple[str, ...]) -> list[str]:
     """Every value given to ``flags`` (``-c X``, ``--channel X``, ``--channel=X``)."""
     values = []
-    for word, following in zip(words, [*words[1:], ""]):
+    for word, following in zip(words, [*words[1:], ""], strict=True):
         if word in flags and following:
             values.append(following)
         values += [word.split("=", 1)[1] for f in flags if word.startswith(f + "=")]

@@ -14,8 +14,15 @@ from pathlib import Path
 from conda_fetch.index.fetch import IndexFetcher, IndexResult, Settings
 from conda_fetch.index.naming import REPODATA, CacheFiles, Target, cache_key
 
-__all__ = ["CacheFiles", "IndexFetcher", "IndexResult", "Settings", "Target", "cache_key",
-           "fetch_all", "targets"]
+__all__ = ["SHARDS_NOTE", "CacheFiles", "IndexFetcher", "IndexResult", "Settings", "Target",
+           "cache_key", "fetch_all", "targets"]
+
+#: Sharded repodata (CEP-16) is fetched by conda's private code, which conda-fetch cannot
+#: reach without private API that changes between releases: it fetches the monolithic index.
+SHARDS_NOTE = (
+    "conda is set to read sharded repodata (repodata_use_shards): where a channel has shards, "
+    "conda fetches them with its own code, not through conda-fetch, and does not read the "
+    "repodata.json conda-fetch fetches. Set repodata_use_shards: false to plan from it.")
 
 
 def targets(channel_urls: Iterable[str], subdirs: Sequence[str], zst: bool = True,

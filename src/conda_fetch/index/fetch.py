@@ -27,7 +27,7 @@ from conda_fetch.index import state as conda_state
 from conda_fetch.index import validators
 from conda_fetch.index.ask import Answer, ask
 from conda_fetch.index.naming import CacheFiles, Target, host_tag
-from conda_fetch.index.verify import BadIndex, verified_json
+from conda_fetch.index.verify import BadIndex, can_decompress, verified_json
 from conda_fetch.redact import redact
 from conda_fetch.sources import candidates
 
@@ -99,12 +99,12 @@ class IndexFetcher:
 
     def __init__(self, session: requests.Session, options: Options | None = None,
                  mirrors: Mapping[str, Sequence[str]] | None = None,
-                 listener: Listener | None = None, settings: Settings = Settings()) -> None:
+                 listener: Listener | None = None, settings: Settings | None = None) -> None:
         self.session = session
         self.options = options or Options()
         self.mirrors = mirrors or {}
         self.listener = listener or Listener()
-        self.settings = settings
+        self.settings = settings or Settings()
         self.stop = threading.Event()
         self._engines: set[Engine] = set()
         self._lock = threading.Lock()
@@ -152,7 +152,7 @@ class IndexFetcher:
                    number: int, hosts: int, sink: Sink) -> IndexResult:
         origin = number == 0
         conditions = validators.of_host(files, cached, base, origin)
-        zst = target.zst and not conda_state.lacks_zst(cached)
+        zst = target.zst and can_decompress() and not conda_state.lacks_zst(cached)
         names = [target.fn + ".zst", target.fn] if zst else [target.fn]
         for name in names:
             answer = self._ask(f"{base}/{name}", conditions)
@@ -191,7 +191,7 @@ class IndexFetcher:
                                 sink)
                 except BadIndex as exc:
                     problem = f"{name} did not verify: {exc}"
-                    self.listener.fault(_Named(job.name), "verify", problem)  # type: ignore[arg-type]
+                    self._tell_verify(job.name, problem)
                 else:
                     size = files.json.stat().st_size
                     return IndexResult(target, FETCHED, base, size, fetched)
@@ -203,6 +203,10 @@ class IndexFetcher:
             if not answer.found:
                 raise _HostFailed(f"HTTP {answer.status} {answer.reason}".strip())
         raise _HostFailed(problem)
+
+    def _tell_verify(self, name: str, problem: str) -> None:
+        """The listener hears of a file that did not verify, as of a package's."""
+        self.listener.fault(_Named(name), "verify", problem)  # type: ignore[arg-type]
 
     def _run(self, job: Job, more_hosts: bool) -> Outcome:
         options = self.options

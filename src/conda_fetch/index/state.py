@@ -13,6 +13,7 @@ import re
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from conda_fetch.cache.lock import locked
@@ -79,11 +80,11 @@ def lacks_zst(state: Mapping[str, Any], now: datetime.datetime | None = None) ->
     """Whether the state says, from a check under a week old, that there is no ``.zst``
     (conda then asks for the ``.json`` alone)."""
     note = state.get("has_zst")
+    if not isinstance(note, Mapping) or note.get("value") is not False:
+        return False
     try:
-        checked = datetime.datetime.fromisoformat(note["last_checked"].replace("Z", "+00:00"))
-        if note["value"]:
-            return False
-    except (TypeError, KeyError, ValueError, AttributeError):
+        checked = datetime.datetime.fromisoformat(str(note["last_checked"]).replace("Z", "+00:00"))
+    except (KeyError, ValueError):
         return False
     now = now or datetime.datetime.now(tz=datetime.timezone.utc)
     return now - checked < ZST_CHECK_INTERVAL

@@ -4,6 +4,7 @@ index of the subdir asked for."""
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
 from pathlib import Path
@@ -11,13 +12,24 @@ from typing import Any
 
 from conda_fetch.errors import CondaFetchError
 
-try:  # the zstd conda-package-streaming uses: the standard library's from Python 3.14
-    from compression import zstd as _zstd  # type: ignore[import-not-found]
-except ImportError:  # pragma: no cover - depends on the Python
-    try:
-        from backports import zstd as _zstd  # type: ignore[import-not-found,no-redef]
-    except ImportError:
-        _zstd = None  # type: ignore[assignment]
+
+def zstd_module() -> Any:
+    """The zstd conda-package-streaming uses: the standard library's from Python 3.14, else
+    its backport; ``None`` without either."""
+    for name in ("compression.zstd", "backports.zstd"):
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            continue
+    return None  # pragma: no cover - conda-package-streaming brings one
+
+
+_zstd = zstd_module()
+
+
+def can_decompress() -> bool:
+    """Whether ``.json.zst`` can be checked here (else only ``.json`` is asked for)."""
+    return _zstd is not None
 
 CHUNK = 1 << 20
 
@@ -78,7 +90,7 @@ _TOP = frozenset({"packages", "packages.conda", "info", "repodata_version", "rem
 _OBJECT: dict[str, Any] = {}  # what any nested object becomes (never changed)
 
 
-class _Named(dict):  # type: ignore[type-arg]
+class _Named(dict[str, Any]):
     """A nested object that named a subdir (``info``, or a package record)."""
 
     def __init__(self, subdir: str) -> None:

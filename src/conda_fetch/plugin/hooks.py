@@ -23,7 +23,7 @@ import inspect
 import os
 import sys
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ except ImportError:  # pragma: no cover - no such conda
     _types = plugins
 
 from conda_fetch.index import IndexFetcher
-from conda_fetch.plugin.index import CondaView, IndexWrapper
+from conda_fetch.plugin.index import CondaView, IndexWrapper, shards_hint
 from conda_fetch.plugin.prefetch import (
     SETTING_NAMES,
     Failures,
@@ -185,7 +185,8 @@ def _index_fetcher() -> IndexFetcher:
     from conda.base.context import context
 
     settings = _settings(context)
-    return IndexFetcher(_OwnRetries(), settings.options(context.remote_connect_timeout_secs),
+    session: Any = _OwnRetries()  # what the engine uses of a session: get()
+    return IndexFetcher(session, settings.options(context.remote_connect_timeout_secs),
                         settings.mirrors)
 
 
@@ -301,6 +302,12 @@ def conda_error_hints(error: Any):  # type: ignore[no-untyped-def]
             yield hint_type(text=text, hint_code="conda_fetch")
         except TypeError:  # fields of another release: the hint comes at exit instead
             failures.told.discard(str(error))
+    from conda.base.context import context
+
+    shards = shards_hint(str(error), bool(getattr(context, "repodata_use_shards", False)))
+    if shards is not None:
+        with suppress(TypeError):
+            yield hint_type(text=shards, hint_code="conda_fetch_shards")
 
 
 def _error_hint_type() -> Any:

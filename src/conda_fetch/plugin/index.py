@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from conda_fetch.index import CacheFiles, IndexFetcher, IndexResult, Target
+from conda_fetch.index import SHARDS_NOTE, CacheFiles, IndexFetcher, IndexResult, Target
 from conda_fetch.index.naming import REPODATA
 from conda_fetch.redact import redact
 
@@ -81,7 +81,7 @@ class IndexWrapper:
             if cache.cache_path_json.exists() and not cache.stale():
                 return original(fetch)
             result = self._fetch(fetch, cache, view)
-        except Exception as exc:  # noqa: BLE001 - conda goes on with its own fetch
+        except Exception as exc:  # conda goes on with its own fetch
             _tell(f"{redact(str(exc)) or type(exc).__name__}; conda fetches the index itself")
             return original(fetch)
         if result is None or result.missing:  # conda's own code says what a 4xx means
@@ -163,6 +163,17 @@ class IndexFailures:
     def leftover(self) -> str | None:
         with self._lock:
             return hint(self.failed) if self.failed and not self.told else None
+
+
+SHARDS_HINT = f"{SHARDS_NOTE} Then fetch it ahead: conda fetch index CHANNEL ... --max-age 3600"
+
+
+def shards_hint(error_text: str, uses_shards: bool) -> str | None:
+    """The hint for a network error while conda reads sharded repodata, which conda-fetch
+    cannot reach (conda's shard fetchers are private and bypass ``fetch_latest``)."""
+    if not uses_shards or not any(m in error_text for m in (*IndexFailures.MARKERS, "shard")):
+        return None
+    return SHARDS_HINT
 
 
 def hint(failed: list[IndexResult]) -> str:

@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from email.message import Message
 from email.utils import formatdate, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -262,13 +263,13 @@ def _validators(stat: os.stat_result, faults: Faults) -> dict[str, str]:
     return headers
 
 
-def _not_modified(request: object, validators: dict[str, str]) -> bool:
+def _not_modified(request: Message, validators: dict[str, str]) -> bool:
     """Whether a conditional GET names the current version (a 304)."""
-    tags = request.get("If-None-Match")  # type: ignore[attr-defined]
+    tags = request.get("If-None-Match")
     if tags is not None:
         return validators.get("ETag") in [t.strip() for t in tags.split(",")]
-    since = request.get("If-Modified-Since")  # type: ignore[attr-defined]
-    return _date(since) is not None and _date(since) >= _date(validators["Last-Modified"])
+    since, modified = _date(request.get("If-Modified-Since")), _date(validators["Last-Modified"])
+    return since is not None and modified is not None and since >= modified
 
 
 def _if_range_holds(value: str | None, validators: dict[str, str]) -> bool:

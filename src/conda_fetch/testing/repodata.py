@@ -7,6 +7,8 @@ import hashlib
 import json
 from pathlib import Path
 
+from conda_fetch.index.verify import zstd_module
+
 ENTRY_BYTES = 420  # about what one generated record takes in the JSON
 
 
@@ -43,8 +45,4 @@ def write_index(channel: Path, subdir: str, size: int, zst: bool = True, seed: s
 
 def compress(data: bytes) -> bytes:
     """zstd, as channels serve ``repodata.json.zst``."""
-    try:
-        from compression import zstd  # type: ignore[import-not-found]
-    except ImportError:  # pragma: no cover - before Python 3.14
-        from backports import zstd  # type: ignore[import-not-found,no-redef]
-    return zstd.compress(data, 3)
+    return bytes(zstd_module().compress(data, 3))
