@@ -190,7 +190,8 @@ def test_run_fetches_the_plan_into_the_tools_cache_then_runs_it(
         f"{checks} && echo installed > \"{tmp_path / 'ran'}\"\n"
     )
     exe.chmod(0o755)
-    status = main(["run", *QUICK, "--", str(exe), "install", "gamma"])
+    status = main(["run", *QUICK, "--", str(exe), "install", "--override-channels", "-c",
+                   server.url, "gamma"])
     assert status == 0
     assert (tmp_path / "ran").read_text().strip() == "installed"
     _assert_cached_as_conda_wants(pkgs, records)

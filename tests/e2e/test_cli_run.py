@@ -41,18 +41,19 @@ def test_env_create_from_environment_yml(tmp_path, channel, fault_server, monkey
     pkgs = tmp_path / "pkgs"
     exe = _stand_in(tmp_path, "conda", plan, pkgs)
     (tmp_path / "environment.yml").write_text(
-        "\ufeffname: paper\nchannels:\n  - conda-forge\n  - nodefaults\n"
+        f"\ufeffname: paper\nchannels:\n  - {server.url}\n  - nodefaults\n"
         "dependencies:\n  - python=3.12\n  - alpha\n  - pip:\n    - torch\n")
     monkeypatch.chdir(tmp_path)
     assert main(["run", "--stall-timeout", "1", "--", str(exe), "env", action,
                  "-f", "environment.yml"]) == 0
     planned = (tmp_path / "planned").read_text().split()
     assert planned[:3] == ["create", "--dry-run", "--json"]
-    assert planned[5:] == ["-c", "conda-forge", "--override-channels", "python=3.12", "alpha"]
+    assert planned[5:] == ["-c", server.url, "--override-channels", "python=3.12", "alpha"]
     assert not Path(planned[4]).exists(), "the dry run's prefix is a scratch path"
     assert (tmp_path / "ran").read_text().split() == ["env", action, "-f", "environment.yml"]
     err = capsys.readouterr().err
     assert "Asking conda for its plan: create --dry-run --json" in err
+    assert "noarch/repodata.json" in err and "could not" not in err  # the index came first
 
 
 def test_micromamba_create_file_is_planned_as_given() -> None:

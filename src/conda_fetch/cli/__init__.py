@@ -7,12 +7,13 @@ import sys
 from collections.abc import Sequence
 
 from conda_fetch import __version__
-from conda_fetch.cli import bundle, config, demo, doctor, export, get, importer, mirrors, run
+from conda_fetch.cli import bundle, config, demo, doctor, export, get, importer, index, mirrors, run
 from conda_fetch.errors import CondaFetchError
 from conda_fetch.redact import redact
 
 COMMANDS = {
     "get": get,
+    "index": index,
     "run": run,
     "export": export,
     "import": importer,

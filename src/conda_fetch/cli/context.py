@@ -24,6 +24,7 @@ from conda_fetch.cli.summary import failure_kind, print_summary
 from conda_fetch.config import condarc, own
 from conda_fetch.config.channels import channel_urls, configured_channels
 from conda_fetch.engine import HttpSettings, Listener, Options, make_session
+from conda_fetch.index import IndexFetcher
 from conda_fetch.offline.adopt import Lookup, plan_lookup
 from conda_fetch.offline.repodata import RepodataIndex
 from conda_fetch.pipeline import Report, fetch_into_cache
@@ -105,15 +106,22 @@ class Context:
     def repodata_index(self) -> RepodataIndex:
         """The channels of ``--channel`` (else the user's), with conda's cached repodata."""
         cache_dirs = [self.cache.root, *all_pkgs_dirs(config=self.config, run_conda=False)]
+        fetcher = IndexFetcher(self.session, Options(
+            connect_timeout=condarc.remote_timeouts(self.config)[0]))
         return RepodataIndex(self.channels(self.args.channel), self.session,
-                             list(dict.fromkeys(cache_dirs)))
+                             list(dict.fromkeys(cache_dirs)), fetcher, self.cache.root)
 
     def record_lookup(self, records: list[Record] | None) -> Lookup:
         """Where records come from: the plans when given, else the channels' repodata."""
         if records is not None:
             return plan_lookup(records)
-        index = self.repodata_index()
+        index = self._index = self.repodata_index()
         return lambda identity: index.find(identity.subdir, identity.fn)
+
+    def index_problems(self) -> list[str]:
+        """The channel indexes :meth:`record_lookup` could not read, and why."""
+        index = getattr(self, "_index", None)
+        return list(index.problems) if index is not None else []
 
     def fetch(self, records: list[Record]) -> Report:
         """Fetch ``records`` into the cache, with the live display unless quiet."""

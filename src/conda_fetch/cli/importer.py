@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
                      f"  {install}"] if install else []
     if args.in_place:
         verdicts += [adopt(f, cache, lookup, "in-place") for f in cache.unregistered()]
-    status = report(args, context.console, verdicts, cache.root)
+    status = report(args, context.console, verdicts, cache.root, context.index_problems())
     for line in installs:  # the last word, after every file's line
         context.console.print(line, highlight=False)
     return status
@@ -111,18 +112,26 @@ def _archives(path: Path) -> list[Path]:
     raise InputError(f"{path}: no such file or folder")
 
 
-def report(args: argparse.Namespace, out: Console, verdicts: list[Verdict], root: Path) -> int:
-    """Print each verdict and the counts; exit 1 when anything was refused."""
+def report(args: argparse.Namespace, out: Console, verdicts: list[Verdict], root: Path,
+           unreadable: Sequence[str] = ()) -> int:
+    """Print each verdict, the indexes that could not be read, and the counts; exit 1 when
+    anything was refused."""
     for verdict in verdicts:
         mark = {ADOPTED: "[green]✓[/]", PRESENT: "[dim]=[/]", REFUSED: "[red]✗[/]"}[verdict.status]
         detail = f": {verdict.reason}" if verdict.reason else ""
         out.print(f"{mark} {verdict.path.name} {verdict.status}{redact(detail)}", highlight=False)
+    if unreadable:
+        out.print("[yellow]These channel indexes could not be read[/], so a file may lack its "
+                  "record (fetch them with 'conda-fetch index', or name a --plan):")
+        for problem in unreadable:
+            out.print(f"    {redact(problem)}", highlight=False)
     counts = {s: sum(v.status == s for v in verdicts) for s in (ADOPTED, PRESENT, REFUSED)}
     out.print(f"[bold]{counts[ADOPTED]} adopted, {counts[PRESENT]} already present, "
               f"{counts[REFUSED]} refused[/]  →  {root}")
     if args.json:
         entries = [{"path": str(v.path), "status": v.status, "reason": v.reason,
                     "url": redact(v.record.url) if v.record else None} for v in verdicts]
-        json.dump({"success": not counts[REFUSED], "files": entries}, sys.stdout, indent=2)
+        json.dump({"success": not counts[REFUSED], "files": entries,
+                   "unreadable_indexes": [redact(p) for p in unreadable]}, sys.stdout, indent=2)
         sys.stdout.write("\n")
     return 1 if counts[REFUSED] else 0

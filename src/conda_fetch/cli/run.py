@@ -1,4 +1,10 @@
-"""``conda-fetch run -- conda install ...``: fetch what the command would, then run it."""
+"""``conda-fetch run -- conda install ...``: fetch what the command would, then run it.
+
+For conda the channels' indexes come first (see ``conda-fetch index``); the tool then
+plans and runs with ``CONDA_LOCAL_REPODATA_TTL`` set, so it trusts them instead of
+downloading them again, and ``CONDA_REPODATA_FNS=repodata.json`` (unless set), so the
+classic solver does not ask for ``current_repodata.json`` first.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +13,24 @@ import itertools
 import os
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
+from rich.console import Console
+
 from conda_fetch.cli.context import Context
+from conda_fetch.cli.index import channel_urls, fetch_indexes
 from conda_fetch.cli.options import add_fetch, command
 from conda_fetch.errors import CondaFetchError, InputError
+from conda_fetch.index.naming import REPODATA
 from conda_fetch.plan import records_from_text
-from conda_fetch.plan.lockfile import load_yaml
+from conda_fetch.plan.lockfile import current_subdir, load_yaml
 
 TOOLS = ("conda", "mamba", "micromamba")
 ACTIONS = ("create", "install", "update", "upgrade")
 ENV_ACTIONS = ("create", "update")
+INDEX_TTL = 3600  # seconds the tool trusts the indexes just fetched
+_CHANNEL_FLAGS = ("-c", "--channel")
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -39,19 +52,26 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     command = _command(args.tool_command)
-    context = Context(args, tool=command[0])  # fill the cache of the tool that will install
+    context = Context(args, tool=command[0])  # fill the caches of the tool that will install
+    env = dict(os.environ)
     with tempfile.TemporaryDirectory(prefix="conda-fetch-plan-") as scratch:
         planner = plan_command(command, Path(scratch) / "env")
-        context.console.print(f"Asking {Path(command[0]).name} for its plan: "
-                              f"{' '.join(planner[1:])} (as long as its own solve)…",
+        if _tool(command) == "conda":
+            _fetch_indexes(context, planner)
+            env["CONDA_LOCAL_REPODATA_TTL"] = str(INDEX_TTL)
+            # the classic solver would first ask for current_repodata.json, which is not
+            # fetched (a subset of repodata.json that many channels lack)
+            env.setdefault("CONDA_REPODATA_FNS", REPODATA)
+        context.console.print(f"Asking {_tool(command)} for its plan: {' '.join(planner[1:])}",
                               highlight=False)
-        records = records_from_text(_dry_run(planner), f"{command[0]} --dry-run --json")
+        records = records_from_text(_dry_run(planner, env, context.console),
+                                    f"{command[0]} --dry-run --json")
     if records:
         status = context.finish(context.fetch(records))
         if status != 0:
             return status
     context.console.print(f"Running {' '.join(command)}", highlight=False)
-    return subprocess.call(command)
+    return subprocess.call(command, env=env)
 
 
 def _command(words: list[str]) -> list[str]:
@@ -111,12 +131,48 @@ def _env_file(command: list[str]) -> dict:
     return data
 
 
-def _dry_run(command: list[str]) -> str:
+def _fetch_indexes(context: Context, command: list[str]) -> None:
+    """The indexes of the channels the command reads (failures are told; conda may still
+    have them cached, and says so itself if not)."""
+    named = _flag_values(command, _CHANNEL_FLAGS)
+    if "--override-channels" not in command:
+        named += list(context.config.get("channels") or ["defaults"])
+    subdir = (_flag_values(command, ("--platform", "--subdir")) or [current_subdir()])[-1]
+    fetch_indexes(context, channel_urls(list(dict.fromkeys(named)), context.config),
+                  [subdir, "noarch"])
+
+
+def _flag_values(words: list[str], flags: tuple[str, ...]) -> list[str]:
+    """Every value given to ``flags`` (``-c X``, ``--channel X``, ``--channel=X``)."""
+    values = []
+    for word, following in zip(words, [*words[1:], ""], strict=True):
+        if word in flags and following:
+            values.append(following)
+        values += [word.split("=", 1)[1] for f in flags if word.startswith(f + "=")]
+    return values
+
+
+def _dry_run(command: list[str], env: dict[str, str], out: Console) -> str:
+    extra = [flag for flag in ("--dry-run", "--json") if flag not in command]
     try:
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        process = subprocess.Popen(command + extra, env=env, stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     except FileNotFoundError:
         raise InputError(f"{command[0]}: command not found") from None
-    if not done.stdout.strip():
-        message = done.stderr.strip().splitlines()[-1:] or ["no output"]
+    stdout, stderr = _wait(process, out, os.path.basename(command[0]))
+    if not stdout.strip():
+        message = stderr.strip().splitlines()[-1:] or ["no output"]
         raise CondaFetchError(f"{command[0]} could not plan the transaction: {message[0]}")
-    return done.stdout
+    return stdout
+
+
+def _wait(process: subprocess.Popen, out: Console, tool: str) -> tuple[str, str]:
+    """The tool's output, with "asking conda for its plan ... 12 s" meanwhile: a solve can
+    take minutes, and a blank screen looks like a hang."""
+    started = time.monotonic()
+    with out.status(f"asking {tool} for its plan ...") as status:
+        while True:
+            try:
+                return process.communicate(timeout=1.0)
+            except subprocess.TimeoutExpired:
+                status.update(f"asking {tool} for its plan ... {time.monotonic() - started:.0f} s")
