@@ -153,5 +153,5 @@ def test_connection_failures_are_said_in_words() -> None:
     bad_cert.verify_message = "self-signed certificate"
     error = connect_error(url, requests.exceptions.SSLError(bad_cert))
     assert isinstance(error, HostError) and error.permanent
-    assert "certificate verify failed: self-signed certificate" in str(error)
+    assert "failed verification (self-signed certificate)" in str(error)
     assert "pw" not in str(error)

@@ -6,8 +6,8 @@ A connection with nothing left to do takes an unclaimed gap, or else takes the
 second half of the largest segment still running, so slow connections are
 relieved by fast ones and every connection stays busy until the end.
 
-A file no larger than ``min_split`` is one request: it is never split and keeps no
-resume state. The bytes are hashed as they arrive in order, so verification only
+A file no larger than ``min_split`` (nor 4 MiB) is one request: it is not split and
+keeps no resume state. The bytes are hashed as they arrive in order, so verification only
 reads what arrived out of order.
 """
 
@@ -32,6 +32,7 @@ SAMPLE_BYTES = 256 << 10
 LAGGARD_AGE = 0.3
 LAGGARD_MIN = 64 << 10
 TAIL_SECONDS = 1.0
+SMALL_FILE = 4 << 20
 HASH_CHUNK = 1 << 20
 HASH_CATCH_UP = 8 << 20
 
@@ -65,7 +66,7 @@ class Download:
         self._save_lock = threading.Lock()
         self.part = PartFile(job.part, _identity(job))
         self.size = job.size
-        self.done = RangeSet() if self.small() else self.part.load()
+        self.done = self.part.load()
         self.ranges_ok: bool | None = None
         self.segments: list[Segment] = []
         self.failures: Counter[str] = Counter()
@@ -116,9 +117,10 @@ class Download:
         return self.error is not None
 
     def small(self) -> bool:
-        """One request's worth: claimed whole, no resume state. (Only the end game may
-        still halve a slow one for an idle connection, see :meth:`_tail`.)"""
-        return self.size is not None and self.size <= self.options.min_split
+        """One request's worth (at most ``min_split``, and at most ``SMALL_FILE`` whatever
+        ``min_split`` says): claimed whole, no resume state. (Only the end game may still
+        halve a slow one for an idle connection, see :meth:`_tail`.)"""
+        return self.size is not None and self.size <= min(self.options.min_split, SMALL_FILE)
 
     def tiny(self) -> bool:
         """Too small to be worth a second connection ever."""
@@ -499,6 +501,8 @@ class Download:
 
 def _identity(job: Job) -> dict[str, object]:
     """What the finished file must be, so a state file is never applied to another one."""
+    if job.validator is not None:
+        return {"url": job.urls[0], "validator": job.validator}
     if job.size is None and job.digest is None:
         return {"url": job.urls[0]}
     return {"size": job.size, "sha256": job.sha256, "md5": job.md5}

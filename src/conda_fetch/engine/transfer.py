@@ -9,7 +9,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from urllib.parse import urlsplit
 
 import requests
@@ -17,6 +17,7 @@ import urllib3.exceptions
 
 from conda_fetch.engine.download import SAMPLE_BYTES, Download, Segment
 from conda_fetch.engine.errors import (
+    ChangedError,
     ConnectError,
     CutError,
     DiskError,
@@ -52,6 +53,8 @@ def fetch_segment(
     """
     options = download.options
     headers = {"Range": _range_header(seg), "Accept-Encoding": "identity"}
+    if download.job.validator is not None:
+        headers["If-Range"] = download.job.validator
     try:
         response = session.get(
             seg.url,
@@ -88,6 +91,11 @@ def _range_header(seg: Segment) -> str:
 def _accept(response: requests.Response, download: Download, seg: Segment) -> None:
     """Check the status and headers; tell the download what they revealed."""
     status = response.status_code
+    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+    if status in (200, 206) and encoding not in ("", "identity"):
+        raise PermanentError(f"server sent a {encoding}-encoded body for identity")
+    if _changed(download.job.validator, status, response.headers):
+        raise ChangedError("the file changed on the server since its first byte was fetched")
     if status == 206:
         first, total = _content_range(response.headers.get("Content-Range", ""))
         if first != seg.pos:
@@ -98,6 +106,16 @@ def _accept(response: requests.Response, download: Download, seg: Segment) -> No
         download.learn(seg, int(length) if length and length.isdigit() else None, ranges=False)
     else:
         raise status_error(status, response.reason or "", response.headers.get("Retry-After"))
+
+
+def _changed(validator: str | None, status: int, headers: Mapping[str, str]) -> bool:
+    """Whether an answer to ``If-Range: validator`` is another version: a 200 that does not
+    name the same version (a server without ranges does), or a 206 naming another one (a
+    server that ignores ``If-Range``)."""
+    if validator is None or status not in (200, 206):
+        return False
+    named = headers.get("ETag" if validator.startswith(('"', "W/")) else "Last-Modified")
+    return named != validator if status == 200 else named not in (None, validator)
 
 
 def _content_range(value: str) -> tuple[int, int | None]:
@@ -214,8 +232,9 @@ def connect_error(url: str, exc: BaseException) -> TransferError:
     host = _host(url)
     if isinstance(root, ssl.SSLCertVerificationError):
         detail = root.verify_message or root.reason or "unknown reason"
-        return HostError(f"{host}: certificate verify failed: {detail} (give a CA bundle with "
-                         "ssl_verify: /path/to/ca.pem, or --insecure if you trust the network)")
+        return HostError(f"TLS certificate of {host} failed verification ({detail}); if your "
+                         "network inspects TLS, set ssl_verify to its CA file (conda config "
+                         "--set ssl_verify /path/ca.pem)")
     if isinstance(root, socket.gaierror):
         return ConnectError(f"{host}: name not resolved ({root.strerror or root})")
     if isinstance(root, ssl.SSLError):

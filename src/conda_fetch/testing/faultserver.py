@@ -21,7 +21,10 @@ import ssl
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from email.message import Message
+from email.utils import formatdate, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import BinaryIO
@@ -51,6 +54,12 @@ class Faults:
     ``drip``: seconds between bytes, each response sent one byte at a time.
     ``endless``: answer 200 without ``Content-Length`` and follow the file with bytes
     that never end (until the client hangs up).
+
+    Files carry validators as web servers send them: an ``ETag`` (unless ``etag`` is
+    off) and ``Last-Modified``, honouring ``If-None-Match``/``If-Modified-Since`` (304)
+    and ``If-Range`` (the whole file when it does not match). ``cache_control`` is sent
+    as ``Cache-Control``. ``before_request`` is called with each request's path before it
+    is answered (a test changes a file there, between two requests).
     """
 
     cut_after: int | None = None
@@ -70,6 +79,9 @@ class Faults:
     status_rate: float = 0.0
     drip: float | None = None
     endless: bool = False
+    etag: bool = True
+    cache_control: str | None = None
+    before_request: Callable[[str], None] | None = None
 
     def describe(self) -> str:
         """The active faults in a few words, for people."""
@@ -147,6 +159,8 @@ class _Handler(BaseHTTPRequestHandler):
                 time.sleep(faults.latency)
             path = unquote(urlsplit(self.path).path)
             owner._count(path=path)
+            if faults.before_request is not None:
+                faults.before_request(path)
             scripted = owner._next_scripted()
             if scripted is None and faults.max_active and active > faults.max_active:
                 scripted = (503, None)
@@ -186,8 +200,17 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
 
     def _send_file(self, file: Path, path: str, faults: Faults, body: bool) -> None:
-        size = faults.size_lie if faults.size_lie is not None else file.stat().st_size
-        span = None if faults.no_range else _parse_range(self.headers.get("Range"), size)
+        stat = file.stat()
+        size = faults.size_lie if faults.size_lie is not None else stat.st_size
+        validators = _validators(stat, faults)
+        if _not_modified(self.headers, validators):
+            self.server.owner._count(status=304)
+            self.send_response(304)
+            self._send_validators(validators)
+            self.end_headers()
+            return
+        ranged = not faults.no_range and _if_range_holds(self.headers.get("If-Range"), validators)
+        span = _parse_range(self.headers.get("Range"), size) if ranged else None
         if span == "unsatisfiable":
             self.server.owner._count(status=416)
             self.send_response(416)
@@ -204,6 +227,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Accept-Ranges", "bytes")
         if status == 206:
             self.send_header("Content-Range", f"bytes {start}-{end - 1}/{size}")
+        self._send_validators(validators)
         self.end_headers()
         if not body or end <= start:
             return
@@ -223,6 +247,10 @@ class _Handler(BaseHTTPRequestHandler):
         while not self.server.owner.closing.is_set():
             self.wfile.write(bytes(CHUNK))
             self.server.owner._count(sent=CHUNK)
+
+    def _send_validators(self, validators: dict[str, str]) -> None:
+        for name, value in validators.items():
+            self.send_header(name, value)
 
     def _send_fast(self, file: Path, start: int, end: int) -> None:
         """Zero-copy ``sendfile`` in slices, counting each, until ``end``."""
@@ -261,6 +289,41 @@ class _Handler(BaseHTTPRequestHandler):
         if limit < end:
             self.connection.shutdown(socket.SHUT_RDWR)
             raise _Cut()
+
+
+def _validators(stat: os.stat_result, faults: Faults) -> dict[str, str]:
+    """The headers naming this version of a file (and how long it may be cached)."""
+    headers = {"Last-Modified": formatdate(stat.st_mtime, usegmt=True)}
+    if faults.etag:
+        headers["ETag"] = f'"{stat.st_size:x}-{stat.st_mtime_ns:x}"'
+    if faults.cache_control:
+        headers["Cache-Control"] = faults.cache_control
+    return headers
+
+
+def _not_modified(request: Message, validators: dict[str, str]) -> bool:
+    """Whether a conditional GET names the current version (a 304)."""
+    tags = request.get("If-None-Match")
+    if tags is not None:
+        return validators.get("ETag") in [t.strip() for t in tags.split(",")]
+    since, modified = _date(request.get("If-Modified-Since")), _date(validators["Last-Modified"])
+    return since is not None and modified is not None and since >= modified
+
+
+def _if_range_holds(value: str | None, validators: dict[str, str]) -> bool:
+    """``If-Range`` absent or naming the current version: the range may be served."""
+    if value is None:
+        return True
+    if value.startswith(('"', "W/")):
+        return not value.startswith("W/") and value == validators.get("ETag")
+    return value == validators["Last-Modified"]
+
+
+def _date(value: str | None) -> float | None:
+    try:
+        return parsedate_to_datetime(value).timestamp() if value else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _parse_range(header: str | None, size: int) -> tuple[int, int] | str | None:
