@@ -239,6 +239,12 @@ class Download:
         worth = left >= 2 * LAGGARD_MIN and left > TAIL_SECONDS * rate > 0
         return largest if worth else None
 
+    def shorten(self, seg: Segment, most: int) -> None:
+        """Let ``seg`` run for at most ``most`` bytes; the rest is claimable again."""
+        with self.lock:
+            if seg.end is None or seg.end - seg.pos > most:
+                seg.end = seg.pos + most
+
     def release(self, seg: Segment) -> None:
         """A connection stopped working on ``seg``; its rest becomes claimable."""
         with self.lock:

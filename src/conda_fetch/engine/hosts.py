@@ -7,9 +7,9 @@ its ``Retry-After`` asks (no new request goes to it before), else for an exponen
 backoff with jitter, during which other hosts are preferred but its connections
 carry on (a mirror refusing a fifth connection still serves four). The first bytes each host serves are compared with another host's copy
 (once per run), and a host caught serving corrupt bytes is excluded for the rest
-of the run; until its first bytes were compared, a host of a file that several
-hosts serve gets one connection at a time, so a corrupting mirror costs one piece,
-not a file. No host ever gets more than ``per_host`` connections at once. A 429 or
+of the run; until they were, a host of a file that several hosts serve gets one
+connection (unless the saved ranking names it) and short pieces (see the runner), so
+a corrupting mirror costs a few pieces, not files. No host ever gets more than ``per_host`` connections at once. A 429 or
 5xx while several connections are in use lowers the host's cap below that number
 (a limit per client, or passing overload); every answered request raises it again by
 ``1/cap`` (additive increase, multiplicative decrease), so a cap lasts only while the
@@ -62,6 +62,7 @@ class HostState:
     excluded: str = ""
     checked: bool = False
     trusted: bool = False
+    ranked: bool = False
     cap: float | None = None
     answered: bool = False
     down_since: float | None = None
@@ -77,7 +78,8 @@ class HostBoard:
         self.hosts: dict[str, HostState] = {}
         self._lock = threading.Lock()
         for host, speed in (ranking or {}).items():
-            self._state(host).speed = speed
+            state = self._state(host)
+            state.speed, state.ranked = speed, True
 
     def _state(self, host: str) -> HostState:
         return self.hosts.setdefault(host, HostState())
@@ -109,8 +111,9 @@ class HostBoard:
 
     def _ready(self, state: HostState, now: float, several: bool = False) -> bool:
         """Whether ``state``'s host may take one more connection now; where ``several``
-        hosts serve a file, one not yet trusted (see :meth:`trust`) gets one at a time."""
-        limit = 1 if several and not state.trusted else self._limit(state)
+        hosts serve a file, one not trusted yet gets one (unless the user's saved ranking
+        vouches for it)."""
+        limit = 1 if several and not (state.trusted or state.ranked) else self._limit(state)
         busy = state.active >= limit
         return not (state.excluded or busy or (state.closed and state.aside_until > now))
 
@@ -213,6 +216,11 @@ class HostBoard:
         it may take more than one connection of a file that several hosts serve."""
         with self._lock:
             self._state(host_of(url)).trusted = True
+
+    def trusted(self, url: str) -> bool:
+        """Whether :meth:`trust` was said of ``url``'s host."""
+        with self._lock:
+            return self._state(host_of(url)).trusted
 
     def exclude(self, url: str, reason: str) -> None:
         """Never use this host again in this run."""

@@ -325,8 +325,11 @@ class Engine:
             seg = download.claim()
             if seg is None:
                 continue
-            seg.url = self.board.take(download.candidates()) or ""
+            candidates = download.candidates()
+            seg.url = self.board.take(candidates) or ""
             if seg.url:
+                if len({host_of(u) for u in candidates}) > 1 and not self.board.trusted(seg.url):
+                    download.shorten(seg, SAMPLE_BYTES)  # short pieces until it is trusted
                 return (download, seg), 0.0
             download.release(seg)
         return None, wait
