@@ -126,8 +126,10 @@ class Download:
         """Too small to be worth a second connection ever."""
         return self.size is not None and self.size < 2 * LAGGARD_MIN
 
-    def share(self) -> int:
-        """The bytes one more connection would carry for this file (0: none to take)."""
+    def share(self, beyond_split: bool = False) -> int:
+        """The bytes one more connection would carry for this file (0: none to take);
+        ``beyond_split``: even past ``split`` connections (for one that would idle)."""
+        most = self.options.connections if beyond_split else self.options.split
         with self.lock:
             if self.failed() or self.complete():
                 return 0
@@ -135,8 +137,8 @@ class Download:
                 self.done.total())
             if not self.segments:
                 return max(missing, 1)
-            if self.ranges_ok is not True or self.tiny() or len(self.segments) >= (
-                    self.options.split) or self._claimable() is None:
+            if self.ranges_ok is not True or self.tiny() or len(self.segments) >= most or (
+                    self._claimable() is None):
                 return 0
             return max(missing // (len(self.segments) + 1), 1)
 

@@ -306,9 +306,12 @@ class Engine:
         now = time.monotonic()
         wait = IDLE_POLL
         ranked: list[tuple[int, Download]] = []
+        spare: list[tuple[int, Download]] = []  # files with all the connections ``split`` allows
         for download in self._wanting:
             share = download.share()
             if not share:
+                if len(download.segments) >= self.options.split:
+                    spare.append((download.share(beyond_split=True), download))
                 continue
             candidates = download.candidates()
             if not self.board.usable(candidates):
@@ -321,7 +324,9 @@ class Engine:
                 ranked.append((share, download))
             elif (aside := self.board.wait(candidates)) > 0:  # else busy: a release wakes us
                 wait = min(wait, aside)
-        for _, download in sorted(ranked, key=lambda item: -item[0]):
+        ranked.sort(key=lambda item: -item[0])
+        spare.sort(key=lambda item: -item[0])  # rather than idle, a connection helps them
+        for _, download in [*ranked, *(item for item in spare if item[0])]:
             seg = download.claim()
             if seg is None:
                 continue
