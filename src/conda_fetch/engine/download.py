@@ -146,17 +146,6 @@ class Download:
         """The file's URLs not refused for it and not set aside while hunting bad data."""
         return [u for u in self.job.urls if u not in self.bad_urls and host_of(u) not in self.avoid]
 
-    def splittable(self) -> bool:
-        """Whether another connection could take a share of the work now."""
-        with self.lock:
-            return (
-                self.ranges_ok is True
-                and not self.failed()
-                and not self.tiny()
-                and len(self.segments) < self.options.split
-                and self._claimable() is not None
-            )
-
     # -- claiming work ----------------------------------------------------------
     def claim(self) -> Segment | None:
         """A segment for a connection to fetch, or ``None`` when there is none."""
