@@ -93,13 +93,14 @@ def fetch_indexes(context: Context, urls: Sequence[str], subdirs: Sequence[str],
 
 
 def print_results(out: Console, results: Sequence[IndexResult], pkgs: Path) -> None:
-    """One line per index, then what to do about the failed ones."""
+    """A line per index the live display did not tell of, the counts, and what to do about
+    the failed ones."""
     for result in results:
         name = redact(result.target.url)
-        if result.action == "fetched":
-            out.print(f"[green]✓[/] {name}: {human_bytes(result.size)} fetched from "
-                      f"{redact(result.host)} ({human_bytes(result.fetched)} over the wire, "
-                      f"{result.seconds:.1f}s)", highlight=False)
+        if result.action == "fetched":  # the live display told the transfer; a mirror is news
+            if result.host != result.target.subdir_url:
+                out.print(f"[green]✓[/] {name}: {human_bytes(result.size)} from the mirror "
+                          f"{redact(result.host)}", highlight=False)
         elif result.ok:
             how = "fresh in the cache" if result.action == "fresh" else "unchanged (304)"
             out.print(f"[green]✓[/] {name}: {how}", highlight=False)
