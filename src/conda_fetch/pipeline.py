@@ -5,14 +5,19 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import requests
 
-from conda_fetch.cache import PackageCache
+from conda_fetch.cache import CacheLockError, PackageCache
+from conda_fetch.cache.lock import Claim
 from conda_fetch.engine import Engine, Job, Listener, Options, Outcome
 from conda_fetch.plan.records import Record
 from conda_fetch.redact import redact
 from conda_fetch.sources import candidates
+
+HOLDER_POLL = 0.2
+HOLDER_IDLE_LIMIT = 600.0  # a process holding a file's lock without touching it: hung
 
 
 @dataclass
@@ -73,25 +78,113 @@ def fetch_into_cache(
     ranking: dict[str, float] | None = None,
 ) -> Report:
     """Put every record into ``cache``: skip the ones already there, fetch the rest
-    from each record's URL and its mirrors (``ranking``: known host speeds)."""
+    from each record's URL and its mirrors (``ranking``: known host speeds).
+
+    Each file is fetched, verified and placed under its :meth:`PackageCache.claim`.
+    Files another process is fetching wait until the rest are done; then they are
+    found placed, or their part file is taken over where that process left it.
+    """
     started = time.monotonic()
     report = Report()
-    todo: dict[str, Record] = {}
-    for record in records:
-        if cache.status(record):
-            report.cached.append(record)
-        else:
-            todo[record.fn] = record
-    jobs = [_job(record, cache, mirrors) for record in todo.values()]
-    engine = Engine(session, options, listener, ranking)
-    for outcome in engine.run(jobs, lambda job: cache.commit(todo[job.name], job.part)):
-        record = todo[outcome.job.name]
-        if outcome.ok:
-            report.fetched.append((record, outcome))
-        else:
-            report.failed.append((record, outcome.error or "failed"))
+    run = _Run(Engine(session, options, listener, ranking), cache, mirrors, report)
+    try:
+        busy = run.fetch(_todo(records, cache, report))
+        run.fetch([record for record in busy if run.wait_for(record)])
+    finally:
+        run.release()
     report.seconds = time.monotonic() - started
     return report
+
+
+def _todo(records: Iterable[Record], cache: PackageCache, report: Report) -> list[Record]:
+    """The records conda would download; the others go to ``report``."""
+    todo = []
+    for record in records:
+        conflict = cache.foreign(record)
+        if conflict:
+            report.failed.append((record, conflict))
+        elif cache.status(record):
+            report.cached.append(record)
+        else:
+            todo.append(record)
+    return todo
+
+
+@dataclass
+class _Run:
+    """One run's engine, cache, report and the claims it holds."""
+
+    engine: Engine
+    cache: PackageCache
+    mirrors: Mapping[str, Sequence[str]] | None
+    report: Report
+    claims: dict[str, Claim] = field(default_factory=dict)
+
+    def fetch(self, records: list[Record]) -> list[Record]:
+        """Fetch the records that can be claimed now; returns those another process holds."""
+        mine, busy = {}, []
+        for record in records:
+            try:
+                claim = self.claims.get(record.fn) or self.cache.claim(record)
+            except CacheLockError as exc:  # a link planted where the lock file goes
+                self.report.failed.append((record, str(exc)))
+                continue
+            if claim is None:
+                busy.append(record)
+                continue
+            self.claims[record.fn] = claim
+            mine[record.fn] = record
+        jobs = [_job(record, self.cache, self.mirrors) for record in mine.values()]
+        self.engine.listener.queued(jobs)
+        outcomes = self.engine.run(jobs, lambda job: self.cache.commit(mine[job.name], job.part))
+        for outcome in outcomes:
+            record = mine.pop(outcome.job.name)
+            if outcome.ok:
+                self.report.fetched.append((record, outcome))
+            else:
+                self.report.failed.append((record, outcome.error or "failed"))
+        for record in mine.values():  # a file whose transfer ended without an outcome
+            self.report.failed.append((record, "the transfer stopped without a result"))
+        for job in jobs:
+            self.claims.pop(job.name).release()  # never held while waiting for another
+        return busy
+
+    def wait_for(self, record: Record) -> bool:
+        """Wait while another process holds ``record``; whether it is still to fetch
+        (``False``: found placed, or given up because the holder looks hung)."""
+        part = self.cache.part_path(record)
+        seen, since = _signs_of_life(part), time.monotonic()
+        while (claim := self.cache.claim(record)) is None:
+            now = _signs_of_life(part)
+            if now != seen:
+                seen, since = now, time.monotonic()
+            elif time.monotonic() - since > HOLDER_IDLE_LIMIT:
+                self.report.failed.append((record, f"another process holds {record.fn} and made "
+                                                   f"no progress for {HOLDER_IDLE_LIMIT:.0f} s"))
+                return False
+            time.sleep(HOLDER_POLL)
+        if self.cache.status(record):
+            claim.release()
+            self.report.cached.append(record)
+            return False
+        self.claims[record.fn] = claim
+        return True
+
+    def release(self) -> None:
+        for claim in self.claims.values():
+            claim.release()
+
+
+def _signs_of_life(part: Path) -> tuple[int, int] | None:
+    """Size and change time of a part file and its state: they move while someone works."""
+    sizes, times = 0, 0
+    for path in (part, part.with_name(part.name + ".state")):
+        try:
+            info = path.stat()
+        except OSError:
+            continue
+        sizes, times = sizes + info.st_size, max(times, info.st_mtime_ns)
+    return (sizes, times)
 
 
 def _job(record: Record, cache: PackageCache, mirrors: Mapping[str, Sequence[str]] | None) -> Job:

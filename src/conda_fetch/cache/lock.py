@@ -1,12 +1,19 @@
-"""conda's lock on a cache file: one byte at offset 21, exclusive, non-blocking, retried."""
+"""conda's lock on a cache file: one byte at offset 21, exclusive, non-blocking, retried.
+
+POSIX record locks belong to the process and go when it closes *any* descriptor of the
+file, so each lock file is opened once per process: :class:`Claim` keeps a registry
+of the files this process holds, and a second claim of one of them fails at once.
+"""
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import ClassVar
 
 from conda_fetch.errors import CondaFetchError
 
@@ -22,45 +29,95 @@ except ImportError:  # POSIX
 LOCK_BYTE = 21
 ATTEMPTS = 10
 SLEEP = 1.0
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 class CacheLockError(CondaFetchError):
     """Another process kept a cache file locked through every attempt."""
 
 
+class Claim:
+    """An exclusive lock on ``path`` held until :meth:`release` (or the process ends)."""
+
+    _held: ClassVar[set[str]] = set()
+    _registry = threading.Lock()
+
+    def __init__(self, path: Path, fd: int) -> None:
+        self.path, self._fd = path, fd
+
+    @classmethod
+    def take(cls, path: Path, *, create: bool = True) -> Claim | None:
+        """The lock on ``path`` if no one holds it now, else ``None``. Never follows a
+        symlink; with ``create`` false, a missing file is ``None`` too."""
+        key = os.path.abspath(path)
+        with cls._registry:
+            if key in cls._held:
+                return None
+            flags = os.O_RDWR | NOFOLLOW | (os.O_CREAT if create else 0)
+            try:
+                fd = os.open(path, flags, 0o666)
+            except FileNotFoundError:
+                if create:
+                    raise
+                return None
+            except OSError as exc:  # ELOOP: a symlink planted where the lock file goes
+                raise CacheLockError(f"cannot open the lock file {path}: {exc.strerror}") \
+                    from None
+            try:
+                _lock(fd)
+            except OSError:
+                os.close(fd)
+                return None
+            cls._held.add(key)
+        return cls(path, fd)
+
+    @classmethod
+    def wait(cls, path: Path, *, attempts: int = ATTEMPTS, sleep: float = SLEEP,
+             create: bool = True) -> Claim | None:
+        """:meth:`take`, retried ``attempts`` times ``sleep`` seconds apart, as conda does;
+        raises :class:`CacheLockError` naming ``path`` if it never gets the lock."""
+        for attempt in range(1, max(attempts, 1) + 1):
+            if not create and not os.path.lexists(path):
+                return None
+            claim = cls.take(path, create=create)
+            if claim is not None:
+                return claim
+            if attempt < attempts:
+                time.sleep(sleep)
+        raise CacheLockError(f"could not lock {path} after {max(attempts, 1)} attempt(s) "
+                             "(is another conda or conda-fetch using it?)")
+
+    @property
+    def fd(self) -> int:
+        """The locked descriptor: read and write the file through it while the claim lasts."""
+        return self._fd
+
+    def release(self) -> None:
+        """Unlock and close; releasing twice does nothing."""
+        with self._registry:
+            if self._fd < 0:
+                return
+            try:
+                _unlock(self._fd)
+            finally:
+                os.close(self._fd)
+                self._fd = -1
+                self._held.discard(os.path.abspath(self.path))
+
+
 @contextmanager
-def locked(path: Path, *, attempts: int = ATTEMPTS, sleep: float = SLEEP) -> Iterator[int]:
-    """Hold conda's lock on ``path`` (created if missing) for the ``with`` block; yields the
-    locked descriptor, the only one to read or write ``path`` through meanwhile (closing
-    any other descriptor of the file would release a POSIX lock).
-
-    Tries ``attempts`` times, ``sleep`` seconds apart, as conda does; raises
-    :class:`CacheLockError` naming ``path`` if it never gets the lock. Where the
-    platform has no byte-range locks this does nothing.
-    """
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+def locked(path: Path, *, attempts: int = ATTEMPTS, sleep: float = SLEEP,
+           create: bool = True) -> Iterator[int | None]:
+    """Hold conda's lock on ``path`` for the ``with`` block (see :meth:`Claim.wait`); yields
+    the locked descriptor, the only one to read or write ``path`` through meanwhile (closing
+    any other descriptor of the file would release a POSIX lock). Without ``create``, a
+    missing file means there is nothing to lock, and ``None`` is yielded."""
+    claim = Claim.wait(path, attempts=attempts, sleep=sleep, create=create)
     try:
-        _acquire(fd, path, attempts, sleep)
-        try:
-            yield fd
-        finally:
-            _unlock(fd)
+        yield claim.fd if claim is not None else None
     finally:
-        os.close(fd)
-
-
-def _acquire(fd: int, path: Path, attempts: int, sleep: float) -> None:
-    for attempt in range(1, max(attempts, 1) + 1):
-        try:
-            _lock(fd)
-            return
-        except OSError as exc:
-            if attempt >= attempts:
-                raise CacheLockError(
-                    f"could not lock {path} after {attempt} attempt(s): "
-                    f"{exc.strerror or exc} (is another conda or conda-fetch using it?)"
-                ) from None
-        time.sleep(sleep)
+        if claim is not None:
+            claim.release()
 
 
 def _lock(fd: int) -> None:

@@ -6,21 +6,27 @@ conda would read first). conda-fetch's own unfinished downloads live in the hidd
 ``.conda-fetch`` directory, which conda skips (it has no ``info/index.json``); they
 never use conda's ``<fn>.partial`` name,
 because conda adopts a complete ``.partial`` without checking who wrote it.
+
+One process at a time works on a file: :meth:`PackageCache.claim` locks
+``.conda-fetch/<fn>.lock`` for the whole life of its part file (fetch, verify, place),
+and placing also takes conda's own lock on ``<fn>.partial`` when conda has one.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-from contextlib import suppress
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from conda_fetch.cache.lock import locked
+from conda_fetch.cache.lock import Claim, locked
 from conda_fetch.cache.urls import URLS_TXT, append_url, read_urls
+from conda_fetch.errors import CondaFetchError
 from conda_fetch.hashing import mismatch
 from conda_fetch.jsonfile import read_object
-from conda_fetch.plan.records import EXTENSIONS, Record, stem
+from conda_fetch.plan.records import EXTENSIONS, Record, stem, subdir_of
 
 WORKDIR = ".conda-fetch"
 CACHED = "cached"
@@ -35,15 +41,51 @@ class PackageCache:
         self._urls_memo: tuple[tuple[int, int] | None, dict[str, str]] = (None, {})
 
     @property
+    def scratch(self) -> Path:
+        """Where conda-fetch keeps its own unfinished downloads (maybe not there yet)."""
+        return self.root / WORKDIR
+
+    @property
     def workdir(self) -> Path:
-        """Where conda-fetch keeps its own unfinished downloads (created on demand)."""
-        path = self.root / WORKDIR
+        """:attr:`scratch`, created on demand; refused if someone made it a link."""
+        path = self.scratch
         path.mkdir(parents=True, exist_ok=True)
+        if path.is_symlink() or not path.is_dir():
+            raise CondaFetchError(f"{path} is not a folder of this cache (a link?); remove it")
         return path
 
     def part_path(self, record: Record) -> Path:
         """The unfinished download of ``record``."""
         return self.workdir / f"{record.fn}.part"
+
+    def claim(self, record: Record) -> Claim | None:
+        """The right to fetch and place ``record`` until released, or ``None`` while another
+        process (or another claim in this one) has it. Files under the part file's names
+        that are not regular files (a planted symlink) are removed once claimed."""
+        claim = Claim.take(self.workdir / f"{record.fn}.lock")
+        if claim is not None:
+            self._clear_planted(record)
+        return claim
+
+    @contextmanager
+    def claimed(self, record: Record) -> Iterator[None]:
+        """Hold ``record``'s claim for the block, waiting for it as conda waits for its lock."""
+        claim = Claim.wait(self.workdir / f"{record.fn}.lock")
+        try:
+            self._clear_planted(record)
+            yield
+        finally:
+            if claim is not None:
+                claim.release()
+
+    def _clear_planted(self, record: Record) -> None:
+        """Remove links (or other non-files) where ``record``'s part and state files go, so
+        no write follows them out of the cache."""
+        part = self.part_path(record)
+        for path in (part, part.with_name(part.name + ".state"),
+                     part.with_name(part.name + ".state.tmp")):
+            if path.is_symlink() or (path.exists() and not path.is_file()):
+                path.unlink()
 
     def unregistered(self) -> list[Path]:
         """Archives that ``urls.txt`` does not name: conda would download them again."""
@@ -51,29 +93,58 @@ class PackageCache:
         return sorted(p for p in self.root.iterdir()
                       if p.is_file() and p.name.endswith(EXTENSIONS) and p.name not in named)
 
-    def status(self, record: Record) -> str | None:
+    def status(self, record: Record, *, repair: bool = True) -> str | None:
         """``"cached"``, ``"extracted"``, or ``None`` when conda would download ``record``.
 
-        A correct archive gets its ``urls.txt`` line if it lacks one, so conda
-        matches it; a wrong one reads as ``None`` (:meth:`commit` replaces it).
+        With ``repair``, a correct archive gets its ``urls.txt`` line if it lacks one, so
+        conda matches it; without, nothing is written. A wrong archive, or a link in
+        its place, reads as ``None`` (:meth:`commit` replaces it).
         """
-        if (self.root / record.fn).exists():
+        if os.path.lexists(self.root / record.fn):
             if not self._archive_ok(record):
                 return None
-            self._note_url(record)
+            if repair:
+                self._note_url(record)
             return CACHED
         return EXTRACTED if self._extracted_ok(record) else None
+
+    def foreign(self, record: Record) -> str | None:
+        """Why ``<root>/<fn>`` must not be replaced by ``record``'s file: it holds other
+        bytes of the same name for another platform (``python_abi-3.12-5_cp312.conda`` is
+        named alike on every one). ``None`` when replacing it is fine."""
+        target = self.root / record.fn
+        if not target.is_file() or target.is_symlink() or self._archive_ok(record):
+            return None
+        theirs, ours = self._subdir_of_archive(record.fn), subdir_of(record.url)
+        if theirs and ours and theirs != ours:
+            return (f"the cache holds another {record.fn} (for {theirs}); not replacing it "
+                    f"with {ours}'s (use another --pkgs-dir for {ours})")
+        return None
+
+    def _subdir_of_archive(self, fn: str) -> str:
+        """The subdir of the archive now at ``<root>/<fn>``: its ``urls.txt`` URL's, else
+        its extracted ``info/index.json``'s."""
+        url = self._latest_url(fn)
+        if url:
+            return subdir_of(url)
+        index = read_object(self.root / stem(fn) / "info" / "index.json") or {}
+        subdir = index.get("subdir")
+        return subdir if isinstance(subdir, str) else ""
 
     def commit(self, record: Record, path: Path) -> Path:
         """Move the verified file ``path`` (same filesystem) to ``<root>/<fn>`` and record its URL.
 
-        The move is atomic and durable. Under a per-file lock, so a second
-        conda-fetch does not interleave; if that one already placed a correct
-        file, ``path`` is dropped instead.
+        The caller holds :meth:`claim` for ``record``. The move is atomic and durable,
+        under conda's lock on ``<fn>.partial`` when conda has one, so conda does not
+        place its download at the same moment; if a correct file is already there,
+        ``path`` is dropped instead. Another platform's archive is never replaced.
         """
         target = self.root / record.fn
-        with locked(self.workdir / f"{record.fn}.lock"):
-            if target.exists() and self._archive_ok(record):
+        conflict = self.foreign(record)
+        if conflict:
+            raise CondaFetchError(conflict)
+        with locked(self.root / f"{record.fn}.partial", create=False):
+            if target.is_file() and not target.is_symlink() and self._archive_ok(record):
                 path.unlink(missing_ok=True)
             else:
                 self._drop_extracted(record, replacing=True)
@@ -84,8 +155,11 @@ class PackageCache:
     # -- archives and urls.txt -------------------------------------------------
 
     def _archive_ok(self, record: Record) -> bool:
-        """Whether ``<root>/<fn>`` is ``record``'s file; with nothing to check, whether
-        ``urls.txt`` already names its URL."""
+        """Whether ``<root>/<fn>`` is ``record``'s file (a regular file, not a link); with
+        nothing to check, whether ``urls.txt`` already names its URL."""
+        path = self.root / record.fn
+        if path.is_symlink() or not path.is_file():
+            return False
         if record.size is None and record.digest is None:
             return self._latest_url(record.fn) == record.url
         return mismatch(self.root / record.fn, record) is None

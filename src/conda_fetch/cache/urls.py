@@ -7,6 +7,7 @@ from pathlib import Path
 
 URLS_TXT = "urls.txt"
 NEWLINE = "\r\n" if os.name == "nt" else "\n"
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # a urls.txt that is a link is refused, not followed
 
 
 def read_urls(pkgs: Path) -> dict[str, str]:
@@ -31,7 +32,7 @@ def append_url(pkgs: Path, url: str) -> None:
     data = (url + NEWLINE).encode("utf-8")
     if _ends_mid_line(path):
         data = NEWLINE.encode("ascii") + data
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | NOFOLLOW, 0o666)
     try:
         written = os.write(fd, data)
     finally:

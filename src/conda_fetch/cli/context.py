@@ -12,16 +12,15 @@ import json
 import sys
 from contextlib import nullcontext
 from functools import cached_property
-from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import requests
 from rich.console import Console
 
-from conda_fetch.cache import PackageCache, all_pkgs_dirs, find_pkgs_dir
+from conda_fetch.cache import PackageCache, all_pkgs_dirs, find_pkgs_dir, find_tool
 from conda_fetch.cli.display import Display
 from conda_fetch.cli.options import engine_options
-from conda_fetch.cli.summary import print_summary
+from conda_fetch.cli.summary import failure_kind, print_summary
 from conda_fetch.config import condarc, own
 from conda_fetch.config.channels import channel_urls, configured_channels
 from conda_fetch.engine import HttpSettings, Listener, Options, make_session
@@ -38,11 +37,13 @@ class Context:
 
     ``pkgs_dir`` overrides ``--pkgs-dir``; ``tool`` names the program whose package
     cache is filled (``conda``, ``mamba``, ``micromamba``), conda's by default.
+    ``read_only``: the command only reads the cache (nothing is created in it).
     """
 
     def __init__(self, args: argparse.Namespace, pkgs_dir: str | None = None,
-                 tool: str | None = None) -> None:
+                 tool: str | None = None, read_only: bool = False) -> None:
         self.args = args
+        self.read_only = read_only
         self.pkgs_dir = pkgs_dir or getattr(args, "pkgs_dir", None)
         self.tool = tool
         self.config: dict[str, Any] = condarc.load_condarc()
@@ -59,8 +60,18 @@ class Context:
 
     @cached_property
     def cache(self) -> PackageCache:
-        """The package cache to fill or examine."""
-        return PackageCache(find_pkgs_dir(self.pkgs_dir, config=self.config, tool=self.tool))
+        """The package cache to fill or examine; which one, and why, is said when the tool
+        that would tell is not on ``PATH``."""
+        root = find_pkgs_dir(self.pkgs_dir, config=self.config, tool=self.tool,
+                             create=not self.read_only)
+        if self.pkgs_dir is None and find_tool(self.tool) is None:
+            why = ("pkgs_dirs of your conda settings" if condarc.pkgs_dirs(self.config)
+                   else "conda's default for this user")
+            self.console.print(f"[yellow]{self.tool or 'conda'} is not on PATH[/]: using the "
+                               f"package cache {root} ({why}); give --pkgs-dir, or run this "
+                               f"where {self.tool or 'conda'} is (conda activate base)",
+                               highlight=False)
+        return PackageCache(root)
 
     @cached_property
     def options(self) -> Options:
@@ -114,22 +125,20 @@ class Context:
 
     def fetch(self, records: list[Record]) -> Report:
         """Fetch ``records`` into the cache, with the live display unless quiet."""
-        listener = self._listener(records)
+        listener = Listener() if self.args.quiet else Display(self.console)
         with listener if isinstance(listener, Display) else nullcontext():
             return fetch_into_cache(records, self.cache, self.session, self.options, listener,
                                     self.mirrors(), own.ranking(self.own))
 
-    def finish(self, report: Report) -> int:
-        """Print the JSON and the human summary; the exit code."""
+    def finish(self, report: Report, where: str | None = None) -> int:
+        """Print the JSON and the human summary (``where``: how to name the cache, if not
+        by its path); the exit code."""
         if self.args.json:
-            json.dump(report.as_json(), sys.stdout, indent=2)
+            data = report.as_json()
+            failed = cast(list[dict[str, Any]], data["failed"])  # in report.failed's order
+            data["failed"] = [{**entry, "kind": failure_kind(error)}
+                              for entry, (_, error) in zip(failed, report.failed, strict=True)]
+            json.dump(data, sys.stdout, indent=2)
             sys.stdout.write("\n")
-        print_summary(self.console, report, self.cache.root)
+        print_summary(self.console, report, where or str(self.cache.root))
         return 0 if report.ok else 1
-
-    def _listener(self, records: list[Record]) -> Listener:
-        if self.args.quiet:
-            return Listener()
-        sizes = [r.size for r in records]
-        total = sum(s for s in sizes if s) if all(s is not None for s in sizes) else None
-        return Display(self.console, len(records), total)

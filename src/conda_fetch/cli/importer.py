@@ -13,23 +13,38 @@ from rich.console import Console
 
 from conda_fetch.cache import PackageCache
 from conda_fetch.cli.context import Context
-from conda_fetch.cli.options import add_cache, add_channels, add_network, add_output, add_platform
+from conda_fetch.cli.options import (
+    add_cache,
+    add_channels,
+    add_network,
+    add_output,
+    add_platform,
+    command,
+)
 from conda_fetch.errors import InputError
 from conda_fetch.offline.adopt import ADOPTED, PRESENT, REFUSED, Verdict, adopt, plan_lookup
-from conda_fetch.plan.records import EXTENSIONS
-from conda_fetch.offline.bundle import install_command, is_bundle, read_manifest, unpack, write_explicit
+from conda_fetch.offline.bundle import (
+    install_command,
+    is_bundle,
+    read_manifest,
+    unpack,
+    write_explicit,
+)
 from conda_fetch.plan import records_from_args
+from conda_fetch.plan.records import EXTENSIONS
 from conda_fetch.redact import redact
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser(
-        "import",
-        help="adopt package files fetched by hand into the package cache, verified",
-        description="Reads each archive's own info/index.json, finds the record it must match "
-        "(in --plan files, else in the channels' repodata), and adopts it only when name, "
-        "subdir, size and checksum all match: placed as <pkgs>/<fn> with its urls.txt line, "
-        "exactly as a download. Refused files leave the cache unchanged.",
+    parser = command(
+        commands, "import", "adopt package files fetched by hand into the package cache, verified",
+        "Reads each archive's own info/index.json, finds the record it must match (in --plan "
+        "files, else in the channels' repodata), and adopts it only when name, subdir, size "
+        "and checksum all match: placed as <pkgs>/<fn> with its urls.txt line, exactly as a "
+        "download. Refused files leave the cache unchanged.",
+        ["{prog} import downloads --plan plan.json    # files fetched by hand",
+         "{prog} import work.tar                      # a bundle: then install offline",
+         "{prog} import --in-place                    # archives dropped into the cache"],
     )
     parser.add_argument("paths", nargs="*", metavar="PATH",
                         help="package files, folders (searched recursively) or bundles")
@@ -57,24 +72,36 @@ def run(args: argparse.Namespace) -> int:
     cache = context.cache
     lookup = context.record_lookup(records)
     verdicts = [adopt(f, cache, lookup, "move" if args.move else "copy") for f in files]
+    installs = []
     for path in bundles:
-        verdicts += _import_bundle(path, cache, context.console)
+        found, install = _import_bundle(path, cache)
+        verdicts += found
+        installs += [f"Next: {path.name} is in the cache; install the environment with\n"
+                     f"  {install}"] if install else []
     if args.in_place:
         verdicts += [adopt(f, cache, lookup, "in-place") for f in cache.unregistered()]
-    return report(args, context.console, verdicts, cache.root, context.index_problems())
+    status = report(args, context.console, verdicts, cache.root, context.index_problems())
+    for line in installs:  # the last word, after every file's line
+        context.console.print(line, highlight=False)
+    return status
 
 
-def _import_bundle(path: Path, cache: PackageCache, out: Console) -> list[Verdict]:
-    """Adopt a bundle's packages against its own manifest, then say how to install them."""
+def _import_bundle(path: Path, cache: PackageCache) -> tuple[list[Verdict], str | None]:
+    """Adopt a bundle's packages against its own manifest; the command that installs
+    them when every one was adopted."""
     manifest = read_manifest(path)
     lookup = plan_lookup(manifest)
     with tempfile.TemporaryDirectory(dir=cache.workdir, prefix="bundle-") as scratch:
-        verdicts = [adopt(f, cache, lookup, "move") for f in unpack(path, Path(scratch))]
-    if all(v.status != REFUSED for v in verdicts):
-        explicit = write_explicit(path, manifest, cache.workdir)
-        out.print(f"{path.name}: install the environment with\n  {install_command(explicit)}",
-                  highlight=False)
-    return verdicts
+        verdicts = [adopt(f, cache, lookup, "move")
+                    for f in unpack(path, manifest, Path(scratch))]
+    if not verdicts:
+        raise InputError(f"{path}: holds none of the packages its manifest lists")
+    seen = {v.path.name for v in verdicts}
+    verdicts += [Verdict(Path(r.fn), REFUSED, r, "in the manifest but not in the bundle")
+                 for r in manifest if r.fn not in seen]
+    if any(v.status == REFUSED for v in verdicts):
+        return verdicts, None
+    return verdicts, install_command(write_explicit(path, manifest, cache.workdir))
 
 
 def _archives(path: Path) -> list[Path]:

@@ -15,7 +15,7 @@ from rich.console import Console
 
 from conda_fetch.cli.context import Context
 from conda_fetch.cli.display import Display
-from conda_fetch.cli.options import add_fetch, count
+from conda_fetch.cli.options import add_fetch, command, count
 from conda_fetch.config import channels
 from conda_fetch.index import (
     SHARDS_NOTE,
@@ -31,15 +31,19 @@ from conda_fetch.units import human_bytes
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser(
-        "index",
-        help="fetch channels' indexes (repodata) into conda's cache",
-        description="Fetch the index (repodata.json, or .json.zst) of each CHANNEL (names or "
-        "URLs, as conda expands them; default: your configured channels) for the platform "
-        "and noarch, resuming and through mirrors, and write it into conda's repodata "
-        "cache as conda would, so conda plans without downloading it.",
+    parser = command(
+        commands, "index", "fetch channels' indexes (repodata) into conda's cache",
+        "Fetch the index (repodata.json, or .json.zst) of each CHANNEL (names or URLs, as "
+        "conda expands them; default: your configured channels) for the platform and noarch, "
+        "resuming and through mirrors, and write it into conda's repodata cache as conda "
+        "would, so conda plans without downloading it.",
+        ["{prog} index                        # your configured channels",
+         "{prog} index conda-forge --preset tuna",
+         "{prog} index conda-forge --max-age 86400   # plain conda trusts it for a day",
+         "{prog} index https://mirror.example/conda-forge --platform linux-aarch64"],
     )
-    parser.add_argument("channels", nargs="*", metavar="CHANNEL")
+    parser.add_argument("channels", nargs="*", metavar="CHANNEL",
+                        help="channel names or URLs (default: your conda channels)")
     parser.add_argument("--platform", metavar="SUBDIR",
                         help="platform whose index to fetch besides noarch (default: this "
                              "machine's)")
@@ -79,7 +83,7 @@ def fetch_indexes(context: Context, urls: Sequence[str], subdirs: Sequence[str],
     config = context.config
     wanted = [t for t in targets(urls, subdirs, zst=_flag(config, "repodata_use_zst", True))
               if not t.subdir_url.startswith("file://")]  # conda reads those itself, always
-    display = None if context.args.quiet else Display(context.console, len(wanted), None)
+    display = None if context.args.quiet else Display(context.console)
     settings = Settings(max_age=max_age, local_ttl=_ttl(config),
                         tar_bz2_only=_flag(config, "use_only_tar_bz2", False))
     fetcher = IndexFetcher(context.session, context.options, context.mirrors(), display,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import ssl
 import warnings
 from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import requests
 import urllib3
@@ -49,12 +51,41 @@ class _TrustStoreAdapter(HTTPAdapter):
         return super().proxy_manager_for(*args, **kwargs)
 
 
+class _Session(requests.Session):
+    """A session whose TLS choice wins over ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` (requests
+    lets those override ``session.verify``), and that follows redirects only to HTTP(S):
+    never from a server to a ``file://`` URL or another scheme."""
+
+    def __init__(self, verify: bool | str) -> None:
+        super().__init__()
+        self._verify = verify
+
+    def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any,
+                                   cert: Any) -> Any:
+        merged = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        if self._verify is not True:  # --insecure or ssl_verify: <CA file>
+            merged["verify"] = self._verify
+        return merged
+
+    def get_redirect_target(self, resp: requests.Response) -> str | None:
+        target = super().get_redirect_target(resp)
+        if target is not None:
+            scheme = urlsplit(urljoin(resp.url, target)).scheme.lower()
+            if scheme not in ("http", "https"):
+                resp.close()
+                raise requests.exceptions.InvalidSchema(
+                    f"refused a redirect to a {scheme or 'relative'}: URL")
+        return target
+
+
 def make_session(settings: HttpSettings | None = None, pool_size: int = 16) -> requests.Session:
     """A session pooling up to ``pool_size`` connections per host, safe to share
-    between the engine's threads."""
+    between the engine's threads. It asks for every body as is (``Accept-Encoding:
+    identity``): packages are bytes to verify, not text to decompress."""
     settings = settings or HttpSettings()
-    session = requests.Session()
+    session = _Session(settings.verify)
     session.headers["User-Agent"] = settings.user_agent
+    session.headers["Accept-Encoding"] = "identity"
     session.proxies.update(settings.proxies)
     if settings.client_cert:
         session.cert = settings.client_cert

@@ -1,12 +1,15 @@
 """``file://`` URLs answered like an HTTP server, ranges included, so local channels
-(and explicit files naming them) go through the same engine as remote ones."""
+(and explicit files naming them) go through the same engine as remote ones. Only
+regular files are served (never a FIFO or a device), and the session never follows a
+redirect to a ``file://`` URL (see :mod:`conda_fetch.engine.http`)."""
 
 from __future__ import annotations
 
+import os
 import re
 from io import BufferedReader, BytesIO
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
@@ -14,13 +17,15 @@ import requests
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
+from conda_fetch.files import open_regular
+
 _RANGE = re.compile(r"bytes=(\d+)-(\d*)$")
 
 
 class _Slice:
     """Bytes ``[pos, end)`` of an open file, read the way the engine reads a response body."""
 
-    def __init__(self, stream: BufferedReader, pos: int, end: int) -> None:
+    def __init__(self, stream: BufferedReader | BinaryIO, pos: int, end: int) -> None:
         self.stream, self.left = stream, end - pos
         stream.seek(pos)
 
@@ -44,10 +49,10 @@ class FileAdapter(BaseAdapter):
         response.url, response.request = request.url or "", request
         path = Path(url2pathname(unquote(urlsplit(response.url).path)))
         try:
-            stream = open(path, "rb")  # noqa: SIM115 - the response owns and closes it
-        except OSError as exc:
-            return _status(response, 404, exc.strerror or "Not Found")
-        size = path.stat().st_size
+            stream = open_regular(path)  # the response owns and closes it
+        except OSError as exc:  # missing, a folder, a FIFO, a device: nothing to serve
+            return _status(response, 404, exc.strerror or str(exc) or "Not Found")
+        size = os.fstat(stream.fileno()).st_size
         start, end = _wanted(request.headers.get("Range"), size)
         if start >= size and size:
             stream.close()

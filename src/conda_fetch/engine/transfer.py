@@ -13,7 +13,6 @@ import requests
 import urllib3.exceptions
 
 from conda_fetch.engine.download import SAMPLE_BYTES, Download, Segment
-from conda_fetch.engine.options import Options
 from conda_fetch.engine.errors import (
     ChangedError,
     ConnectError,
@@ -23,6 +22,7 @@ from conda_fetch.engine.errors import (
     TransferError,
     status_error,
 )
+from conda_fetch.engine.options import Options
 from conda_fetch.redact import redact
 
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
@@ -56,6 +56,11 @@ def fetch_segment(
         )
     except requests.Timeout as exc:
         raise StallError(f"no answer from {_host(seg.url)} ({type(exc).__name__})") from None
+    except requests.exceptions.SSLError:  # the same certificate next time: no retry mends it
+        raise PermanentError(
+            f"TLS certificate of {_host(seg.url)} failed verification; if your network inspects "
+            "TLS, set ssl_verify to its CA file (conda config --set ssl_verify /path/ca.pem)"
+        ) from None
     except requests.ConnectionError as exc:
         raise _connect_error(seg.url, exc) from None
     except requests.RequestException as exc:  # a bad URL or scheme: no retry will mend it
@@ -77,6 +82,9 @@ def _range_header(seg: Segment) -> str:
 def _accept(response: requests.Response, download: Download, seg: Segment) -> None:
     """Check the status and headers; tell the download what they revealed."""
     status = response.status_code
+    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+    if status in (200, 206) and encoding not in ("", "identity"):
+        raise PermanentError(f"server sent a {encoding}-encoded body for identity")
     if _changed(download.job.validator, status, response.headers):
         raise ChangedError("the file changed on the server since its first byte was fetched")
     if status == 206:

@@ -217,6 +217,7 @@ class IndexFetcher:
             if self.stop.is_set():
                 raise _HostFailed("interrupted")
             self._engines.add(engine)
+        self.listener.queued([job])
         try:
             return engine.run([job], lambda job: None)[0]
         finally:

@@ -12,6 +12,8 @@ from conda_package_streaming.package_streaming import stream_conda_info
 
 from conda_fetch.errors import CondaFetchError
 
+MAX_INDEX = 1 << 20  # real ones are well under 10 KB
+
 
 class ArchiveError(CondaFetchError):
     """The file is not a readable conda package."""
@@ -60,12 +62,24 @@ def _read_index(path: Path, ext: str) -> dict:
         with open(path, "rb") as stream:
             for tar, member in stream_conda_info(_stream_name(stream, ext), stream):
                 if member.name == "info/index.json":
-                    data = tar.extractfile(member)
-                    return json.load(data) if data else {}
-    except Exception as exc:  # noqa: BLE001 - any failure to read means "not a usable archive"
+                    return _parse_index(path, tar.extractfile(member), member.size)
+    except ArchiveError:
+        raise
+    except Exception as exc:
         raise ArchiveError(f"{path.name}: cannot read the archive ({type(exc).__name__}: {exc})") \
             from None
     raise ArchiveError(f"{path.name}: no info/index.json in the archive")
+
+
+def _parse_index(path: Path, data: BinaryIO | None, size: int) -> dict:
+    """The JSON object of ``info/index.json``, read only if it is of a sane size."""
+    if data is None or size > MAX_INDEX:
+        raise ArchiveError(f"{path.name}: info/index.json is not a small regular file "
+                           f"({size} bytes)")
+    index = json.loads(data.read(MAX_INDEX + 1))
+    if not isinstance(index, dict):
+        raise ArchiveError(f"{path.name}: info/index.json is not a JSON object")
+    return index
 
 
 def _stream_name(stream: BinaryIO, ext: str) -> str:

@@ -25,21 +25,37 @@ def parse_dryrun(text: str, source: str) -> list[Record]:
         data = json.loads(document)
     except json.JSONDecodeError as exc:
         raise InputError(f"{source}:{exc.lineno + skipped}: invalid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise InputError(f"{source}: JSON nested too deeply to be a plan") from None
     if not isinstance(data, dict):
         raise InputError(f"{source}: expected a JSON object from --dry-run --json")
     _raise_reported_error(data, source)
-    fetch = (data.get("actions") or {}).get("FETCH") or []
+    return [_record(item, source, index) for index, item in enumerate(_fetch_list(data, source))]
+
+
+def _fetch_list(data: dict[str, Any], source: str) -> list[Any]:
+    """``actions.FETCH``; a document that is no dry-run report at all is refused."""
+    if "actions" not in data:
+        if data.get("success") is True:  # conda's "All requested packages already installed."
+            return []
+        raise InputError(f"{source}: JSON without 'actions': not --dry-run --json output")
+    actions = data["actions"]
+    if not isinstance(actions, dict):
+        raise InputError(f"{source}: 'actions' is not an object")
+    fetch = actions.get("FETCH")
+    if fetch is None:
+        return []
     if not isinstance(fetch, list):
         raise InputError(f"{source}: actions.FETCH is not a list")
-    return [_record(item, source, index) for index, item in enumerate(fetch)]
+    return fetch
 
 
 def _raise_reported_error(data: dict[str, Any], source: str) -> None:
     if data.get("success") is False or "exception_name" in data or "error" in data:
-        name = data.get("exception_name") or "error"
+        name = str(data.get("exception_name") or "error")[:100]
         message = str(data.get("message") or data.get("error") or "the tool reported failure")
         first = message.strip().splitlines()[0] if message.strip() else message
-        raise InputError(f"{source}: the tool could not plan: {name}: {first}")
+        raise InputError(f"{source}: the tool could not plan: {name}: {first[:300]}")
 
 
 def _record(item: Any, source: str, index: int) -> Record:

@@ -7,16 +7,37 @@ import sys
 from typing import Any
 
 from ruamel.yaml import YAML
+from ruamel.yaml.composer import Composer
 from ruamel.yaml.error import YAMLError
+from ruamel.yaml.events import AliasEvent
 
 from conda_fetch.errors import InputError
 from conda_fetch.plan.records import Record, make_record
 
 
+class _NoAliases(Composer):
+    """Refuses YAML aliases: conda-lock never writes them, and nested aliases expand
+    exponentially (a few hundred bytes can stand for gigabytes)."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.parser.check_event(AliasEvent):
+            event = self.parser.peek_event()
+            raise InputError(f":{event.start_mark.line + 1}: YAML aliases are not accepted in "
+                             "a lock file")
+        return super().compose_node(parent, index)
+
+
 def load_yaml(text: str, source: str) -> Any:
-    """Parse YAML (round-trip, so mappings know their line); syntax errors name the line."""
+    """Parse YAML (round-trip, so mappings know their line), without aliases; syntax errors
+    name the line."""
+    yaml = YAML(typ="rt", pure=True)
+    yaml.Composer = _NoAliases
     try:
-        return YAML(typ="rt", pure=True).load(text)
+        return yaml.load(text)
+    except InputError as exc:
+        raise InputError(f"{source}{exc}") from None
+    except RecursionError:
+        raise InputError(f"{source}: YAML nested too deeply to be a lock file") from None
     except YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
@@ -44,8 +65,8 @@ def current_subdir() -> str:
 def parse_lockfile(data: dict[str, Any], source: str, platform: str | None = None) -> list[Record]:
     """The conda records of ``platform`` (default: this machine's)."""
     if data.get("version") != 1:
-        raise InputError(f"{source}: conda-lock version {data.get('version')!r} is not supported "
-                         "(expected 1)")
+        version = str(data.get("version"))[:20]
+        raise InputError(f"{source}: conda-lock version {version!r} is not supported (expected 1)")
     packages = data.get("package")
     if not isinstance(packages, list):
         raise InputError(f"{source}: 'package' is not a list")

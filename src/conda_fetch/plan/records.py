@@ -14,6 +14,14 @@ EXTENSIONS = (".conda", ".tar.bz2")
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _MD5 = re.compile(r"[0-9a-f]{32}")
+SCHEMES = ("http", "https", "file")
+MAX_URL = 4096
+MAX_FN = 200  # conda's own names stay far below every file system's 255-byte limit
+# name-version-build and an extension; only what conda's names use, so no path
+# separator of any OS, no control character, no leading dot.
+_PACKAGE_FN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+!~=-]*-[^-]+-[^-]+\.(?:conda|tar\.bz2)")
+_NAME_CHARS = re.compile(r"[A-Za-z0-9_.+!~=-]+")
+_UNSAFE_URL = re.compile(r"[\x00-\x20\x7f]")
 
 
 @dataclass(frozen=True)
@@ -21,6 +29,7 @@ class Record:
     """A package file: where it lives, its file name, and what it must be.
 
     ``url`` is the channel URL conda resolved; the cache records it verbatim.
+    ``fn`` is always the URL's basename and a sane package file name.
     ``size``, ``sha256`` and ``md5`` are optional but checked whenever known.
     """
 
@@ -60,39 +69,79 @@ def basename(url: str) -> str:
     return unquote(urlsplit(url).path.rsplit("/", 1)[-1])
 
 
-def make_record(
-    url: str,
-    fn: str | None = None,
-    size: int | str | None = None,
-    sha256: str | None = None,
-    md5: str | None = None,
-) -> Record:
-    """Build a validated record; raises :class:`InputError` on nonsense values."""
+def is_package_fn(fn: str) -> bool:
+    """Whether ``fn`` is a file name conda could give a package archive."""
+    return (len(fn) <= MAX_FN and _PACKAGE_FN.fullmatch(fn) is not None
+            and _NAME_CHARS.fullmatch(fn) is not None and ".." not in fn)
+
+
+def has_unsafe_chars(url: str) -> bool:
+    """Whether ``url`` holds whitespace or control characters (never in a package URL; in
+    an aria2 input or explicit file they would start new lines or options)."""
+    return _UNSAFE_URL.search(url) is not None
+
+
+def check_url(url: object) -> str:
+    """``url`` if it is a usable package URL; raises :class:`InputError` naming what is wrong."""
+    if not isinstance(url, str):
+        raise InputError(f"URL is not a string: {type(url).__name__}")
+    if len(url) > MAX_URL:
+        raise InputError(f"URL longer than {MAX_URL} characters")
     url = url.strip()
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https", "file") or not parts.path:
+    if has_unsafe_chars(url):
+        raise InputError(f"URL contains whitespace or control characters: {url!r}")
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise InputError(f"not a package URL ({exc}): {url!r}") from None
+    if parts.scheme not in SCHEMES or not parts.path or parts.fragment:
         raise InputError(f"not a package URL: {url!r}")
-    fn = fn or basename(url)
-    if not fn or "/" in fn or fn in (".", ".."):
-        raise InputError(f"no file name in URL: {url!r}")
-    if size is not None and size != "":
-        try:
-            size = int(size)
-        except (TypeError, ValueError):
-            raise InputError(f"size is not a number: {size!r}") from None
-        if size < 0:
-            raise InputError(f"negative size: {size}")
-    else:
-        size = None
-    sha256 = _checked(sha256, _SHA256, "sha256")
-    md5 = _checked(md5, _MD5, "md5")
-    return Record(url=url, fn=fn, size=size, sha256=sha256, md5=md5)
+    if parts.scheme != "file" and not parts.hostname:
+        raise InputError(f"no host in URL: {url!r}")
+    return url
 
 
-def _checked(value: str | None, pattern: re.Pattern[str], name: str) -> str | None:
-    if not value:
+def make_record(
+    url: object,
+    fn: object = None,
+    size: object = None,
+    sha256: object = None,
+    md5: object = None,
+) -> Record:
+    """Build a validated record; raises :class:`InputError` on nonsense values.
+
+    The file name comes from the URL: ``fn``, when given, must be the same name.
+    """
+    url = check_url(url)
+    name = basename(url)
+    if not is_package_fn(name):
+        raise InputError(f"not a package file name (.conda or .tar.bz2): {name!r} in {url}")
+    if fn not in (None, "") and fn != name:
+        raise InputError(f"fn {fn!r} is not the URL's file name {name!r}")
+    return Record(url=url, fn=name, size=_size(size), sha256=_checked(sha256, _SHA256, "sha256"),
+                  md5=_checked(md5, _MD5, "md5"))
+
+
+def _size(size: object) -> int | None:
+    if size is None or size == "":
         return None
+    if isinstance(size, bool) or not isinstance(size, (int, str)):
+        raise InputError(f"size is not a number: {size!r}")
+    try:
+        value = int(size)
+    except ValueError:
+        raise InputError(f"size is not a number: {size!r}") from None
+    if value < 0:
+        raise InputError(f"negative size: {value}")
+    return value
+
+
+def _checked(value: object, pattern: re.Pattern[str], name: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise InputError(f"{name} is not a string: {value!r}")
     value = value.strip().lower()
     if not pattern.fullmatch(value):
-        raise InputError(f"malformed {name}: {value!r}")
+        raise InputError(f"malformed {name}: {value[:80]!r}")
     return value

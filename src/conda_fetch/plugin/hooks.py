@@ -41,8 +41,10 @@ from conda_fetch.plugin.prefetch import (
     Failures,
     PluginSettings,
     downloads_of,
+    header,
     prefetch,
     records_from_precs,
+    summary_line,
 )
 
 NAME = "conda-fetch"
@@ -253,10 +255,14 @@ def _fetch_records(records: list[Any], pkgs_dir: Path) -> None:
     if not records:
         return
     settings = _settings(context)
-    display = None if context.json or context.quiet else _display(len(records))
+    display = None if context.json or context.quiet else _display()
+    if display is not None:
+        display.console.print(header(records, pkgs_dir), highlight=False)
     with display or nullcontext():
         report = prefetch(records, pkgs_dir, _Sessions(), settings,
                           context.remote_connect_timeout_secs, display)
+    if display is not None:
+        display.console.print(summary_line(report), highlight=False)
     if hasattr(PackageCacheData, "clear"):
         PackageCacheData.clear()  # conda read urls.txt before we wrote to it
     if not report.ok:
@@ -280,12 +286,12 @@ def _hint_at_exit() -> None:
             print(f"\n{text}", file=sys.stderr)
 
 
-def _display(files: int) -> Any:
+def _display() -> Any:
     from rich.console import Console
 
     from conda_fetch.cli.display import Display
 
-    return Display(Console(stderr=True), files, None)
+    return Display(Console(stderr=True, highlight=False, soft_wrap=True))
 
 
 @plugins.hookimpl(optionalhook=True)
@@ -415,14 +421,15 @@ def _cache_counts() -> tuple[Path, dict[str, int]]:
     from conda.core.package_cache_data import PackageCacheData
 
     from conda_fetch.cache import PackageCache
-    from conda_fetch.offline.doctor import BROKEN, UNFINISHED, UNREGISTERED, diagnose
+    from conda_fetch.offline.doctor import BROKEN, INCOMPLETE, UNFINISHED, UNREGISTERED, diagnose
 
     cache = PackageCache(Path(PackageCacheData.first_writable().pkgs_dir))
     diagnosis = diagnose(cache, lambda url, fn: None)
-    return cache.root, {kind: len(diagnosis.of(kind)) for kind in (UNREGISTERED, BROKEN, UNFINISHED)}
+    kinds = (INCOMPLETE, UNREGISTERED, BROKEN, UNFINISHED)
+    return cache.root, {kind: len(diagnosis.of(kind)) for kind in kinds}
 
 
 def _fixable(counts: dict[str, int]) -> bool:
-    from conda_fetch.offline.doctor import BROKEN, UNREGISTERED
+    from conda_fetch.offline.doctor import BROKEN, INCOMPLETE, UNREGISTERED
 
-    return bool(counts[UNREGISTERED] or counts[BROKEN])
+    return bool(counts[INCOMPLETE] or counts[UNREGISTERED] or counts[BROKEN])

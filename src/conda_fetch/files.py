@@ -1,0 +1,92 @@
+"""Writing files without following links someone else planted: every new file is created
+with ``O_EXCL`` (and ``O_NOFOLLOW``) under a fresh name in its target folder, filled,
+flushed, then renamed over the target, so a symlink at the target is replaced, not followed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+FICLONE = 0x40049409  # Linux ioctl: share the source's blocks (copy-on-write) where supported
+CHUNK = 1 << 20
+
+
+@contextmanager
+def replacing(target: Path) -> Iterator[BinaryIO]:
+    """A new, exclusive file in ``target``'s folder, renamed to ``target`` when the block
+    ends without an error (removed otherwise)."""
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name[:80]}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            yield stream
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_atomically(target: Path, text: str) -> None:
+    """``target`` holds ``text`` (UTF-8), or is left as it was."""
+    with replacing(target) as stream:
+        stream.write(text.encode("utf-8"))
+
+
+def open_regular(path: Path) -> BinaryIO:
+    """``path`` opened for reading if it is a regular file (a symlink to one is fine);
+    never blocks on or reads a FIFO or a device."""
+    fd = os.open(path, os.O_RDONLY | NONBLOCK | getattr(os, "O_BINARY", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path.name}: not a regular file")
+        if NONBLOCK:
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+class Source(Protocol):
+    """What :func:`copy_new` reads: an open file, or a stream standing for one."""
+
+    def read(self, amount: int = -1, /) -> bytes: ...
+
+    def seek(self, offset: int, /) -> int: ...
+
+    def fileno(self) -> int: ...
+
+
+def copy_new(source: Source, target: Path) -> None:
+    """Copy the open file ``source`` into ``target``, created here and now (``O_EXCL``,
+    never through a link): a reflink where the file system can, else the bytes."""
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW
+                 | getattr(os, "O_BINARY", 0), 0o644)
+    with os.fdopen(fd, "wb") as out:
+        if not _reflink(source, out):
+            source.seek(0)
+            shutil.copyfileobj(source, out, CHUNK)
+        out.flush()
+        os.fsync(out.fileno())
+
+
+def _reflink(source: Source, out: BinaryIO) -> bool:
+    try:
+        import fcntl
+    except ImportError:
+        return False
+    try:
+        fcntl.ioctl(out.fileno(), FICLONE, source.fileno())
+    except OSError:
+        return False
+    return True

@@ -1,0 +1,38 @@
+"""Which platform a plan is for, and the rule that it must be the target's."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+
+from conda_fetch.errors import InputError
+from conda_fetch.plan.lockfile import current_subdir
+from conda_fetch.plan.records import Record, subdir_of
+
+NOARCH = "noarch"
+_PLATFORM = re.compile(r"(?:linux|osx|win|zos|freebsd|emscripten|wasi)-[a-z0-9_]+")
+_HEADER = re.compile(r"#\s*platform:\s*(\S+)\s*$", re.MULTILINE)
+
+
+def target_platform(explicit: str | None = None) -> str:
+    """The platform packages are fetched for: ``--platform``, else ``CONDA_SUBDIR``, else
+    this machine's."""
+    return explicit or os.environ.get("CONDA_SUBDIR") or current_subdir()
+
+
+def plan_platforms(text: str, records: Sequence[Record]) -> set[str]:
+    """The platforms a plan names: an explicit file's ``# platform:`` header and the
+    subdirs of its records' URLs (``noarch`` and folders of other names aside)."""
+    named = {m.group(1) for m in _HEADER.finditer(text[:4096])}
+    named |= {subdir_of(r.url) for r in records}
+    return {p for p in named if _PLATFORM.fullmatch(p)}
+
+
+def check_platform(text: str, records: Sequence[Record], source: str, target: str) -> None:
+    """Refuse a plan for another platform than ``target``: its archives may share file
+    names with the target's (``python_abi-3.12-5_cp312.conda``) and hold other bytes."""
+    others = sorted(plan_platforms(text, records) - {target})
+    if others:
+        raise InputError(f"{source}: the plan is for {', '.join(others)}, the target is {target}; "
+                         f"use --platform {others[0]} (or CONDA_SUBDIR={others[0]}) to fetch it")
