@@ -65,7 +65,7 @@ class IndexResult:
     def as_json(self) -> dict[str, object]:
         return {"url": redact(self.target.url), "action": self.action, "host": redact(self.host),
                 "size": self.size, "fetched": self.fetched, "seconds": round(self.seconds, 3),
-                "tried": [redact(t) for t in self.tried]}
+                "not_on_server": self.missing, "tried": [redact(t) for t in self.tried]}
 
 
 class Sink(Protocol):
