@@ -25,6 +25,7 @@ from conda_fetch.engine.options import Options
 from conda_fetch.redact import redact
 
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
+_TLS_REASON = re.compile(r"certificate verify failed: ([^(\]')]+?)\s*[(\]')]")
 
 
 class Cancelled(Exception):
@@ -53,10 +54,12 @@ def fetch_segment(
         )
     except requests.Timeout as exc:
         raise StallError(f"no answer from {_host(seg.url)} ({type(exc).__name__})") from None
-    except requests.exceptions.SSLError:  # the same certificate next time: no retry mends it
+    except requests.exceptions.SSLError as exc:  # the same certificate next time: no retry
+        reason = _TLS_REASON.search(str(exc))
         raise PermanentError(
-            f"TLS certificate of {_host(seg.url)} failed verification; if your network inspects "
-            "TLS, set ssl_verify to its CA file (conda config --set ssl_verify /path/ca.pem)"
+            f"TLS certificate of {_host(seg.url)} failed verification "
+            f"({reason.group(1) if reason else 'SSLError'}); if your network inspects TLS, set "
+            "ssl_verify to its CA file (conda config --set ssl_verify /path/ca.pem)"
         ) from None
     except requests.ConnectionError as exc:
         raise _connect_error(seg.url, exc) from None
