@@ -13,26 +13,39 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
+from conda_fetch.errors import CondaFetchError
+
 NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 FICLONE = 0x40049409  # Linux ioctl: share the source's blocks (copy-on-write) where supported
 CHUNK = 1 << 20
 
 
+class WriteError(CondaFetchError, OSError):
+    """A named output could not be written (one line for the user, exit code 1)."""
+
+
 @contextmanager
 def replacing(target: Path) -> Iterator[BinaryIO]:
     """A new, exclusive file in ``target``'s folder, renamed to ``target`` when the block
-    ends without an error (removed otherwise)."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name[:80]}.", suffix=".tmp")
+    ends without an error (removed otherwise). Raises :class:`WriteError` when the folder
+    cannot take it."""
+    try:
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name[:80]}.",
+                                   suffix=".tmp")
+    except OSError as exc:
+        raise WriteError(f"cannot write {target}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "wb") as stream:
             yield stream
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         with suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and not isinstance(exc, WriteError):
+            raise WriteError(f"cannot write {target}: {exc.strerror or exc}") from None
         raise
 
 
