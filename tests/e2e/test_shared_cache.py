@@ -80,20 +80,18 @@ def test_a_file_another_process_holds_is_taken_over_where_it_stopped(tmp_path, c
 
 
 def test_two_processes_racing_on_a_corrupting_mirror(tmp_path, channel, fault_server) -> None:
+    """One round (bench/race.py runs twenty)."""
     good = fault_server(channel)
     bad = fault_server(channel, Faults(corrupt_every=100_003))
     plan, records = _plan(tmp_path, channel, good.url)
     pkgs = tmp_path / "pkgs"
-    for _ in range(2):
-        for path in pkgs.glob("*.conda"):
-            path.unlink()
-        children = [_get(plan, pkgs, "--mirror", f"{good.url}={bad.url}") for _ in range(2)]
-        results = [_finish(child) for child in children]
-        for code, _, err in results:
-            assert code == 0, err
-            assert "Traceback" not in err
-        _assert_verified(pkgs, records)
-        for record in records:  # one process fetched each file, the other found it placed
-            kinds = [kind for _, report, _ in results for kind in ("fetched", "cached")
-                     if any(e["fn"] == record["fn"] for e in report[kind])]
-            assert sorted(kinds) == ["cached", "fetched"], kinds
+    children = [_get(plan, pkgs, "--mirror", f"{good.url}={bad.url}") for _ in range(2)]
+    results = [_finish(child) for child in children]
+    for code, _, err in results:
+        assert code == 0, err
+        assert "Traceback" not in err
+    _assert_verified(pkgs, records)
+    for record in records:  # one process fetched each file, the other found it placed
+        kinds = [kind for _, report, _ in results for kind in ("fetched", "cached")
+                 if any(e["fn"] == record["fn"] for e in report[kind])]
+        assert sorted(kinds) == ["cached", "fetched"], kinds
