@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
 
 from conda_fetch.cache import CacheLockError, PackageCache
-from conda_fetch.cache.lock import Claim
+from conda_fetch.cache.lock import Claim, make_room_for_claims
 from conda_fetch.engine import Engine, Job, Listener, Options, Outcome
 from conda_fetch.plan.records import Record
 from conda_fetch.redact import redact
 from conda_fetch.sources import candidates
 
+CLAIM_BATCH = 256
 HOLDER_POLL = 0.2
 HOLDER_IDLE_LIMIT = 600.0  # a process holding a file's lock without touching it: hung
 
@@ -86,14 +87,24 @@ def fetch_into_cache(
     """
     started = time.monotonic()
     report = Report()
+    make_room_for_claims(CLAIM_BATCH)
     run = _Run(Engine(session, options, listener, ranking), cache, mirrors, report)
     try:
-        busy = run.fetch(_todo(records, cache, report))
-        run.fetch([record for record in busy if run.wait_for(record)])
+        todo = _todo(records, cache, report)
+        busy = [r for batch in _batches(todo) for r in run.fetch(batch)]
+        for batch in _batches(busy):
+            run.fetch([record for record in batch if run.wait_for(record)])
     finally:
         run.release()
     report.seconds = time.monotonic() - started
     return report
+
+
+def _batches(records: list[Record]) -> Iterator[list[Record]]:
+    """``records`` in groups of :data:`CLAIM_BATCH`: a claim holds a file descriptor, and a
+    plan of thousands of files must not hold thousands at once."""
+    for start in range(0, len(records), CLAIM_BATCH):
+        yield records[start:start + CLAIM_BATCH]
 
 
 def _todo(records: Iterable[Record], cache: PackageCache, report: Report) -> list[Record]:

@@ -12,7 +12,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from conda_fetch import pipeline
 from conda_fetch.cache import PackageCache
+from conda_fetch.cache.lock import Claim
+from conda_fetch.engine import Listener, make_session
 from conda_fetch.engine.partfile import PartFile, RangeSet
 from conda_fetch.plan import read_plan
 from conda_fetch.testing.faultserver import Faults
@@ -95,3 +98,25 @@ def test_two_processes_racing_on_a_corrupting_mirror(tmp_path, channel, fault_se
         kinds = [kind for _, report, _ in results for kind in ("fetched", "cached")
                  if any(e["fn"] == record["fn"] for e in report[kind])]
         assert sorted(kinds) == ["cached", "fetched"], kinds
+
+
+def test_claims_are_taken_in_batches(tmp_path, channel, fault_server, monkeypatch) -> None:
+    """A plan of thousands of files holds a bounded number of lock descriptors at once."""
+    server = fault_server(channel)
+    records = plan_from_repodata(channel, server.url, "noarch") + plan_from_repodata(
+        channel, server.url, "linux-64")
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"actions": {"FETCH": records}}))
+    held: list[int] = []
+
+    class Watch(Listener):
+        def started(self, download) -> None:  # type: ignore[no-untyped-def]
+            held.append(len(Claim._held))
+
+    monkeypatch.setattr(pipeline, "CLAIM_BATCH", 2)
+    with make_session() as session:
+        report = pipeline.fetch_into_cache(read_plan(str(plan)), PackageCache(tmp_path / "pkgs"),
+                                           session, listener=Watch())
+    assert report.ok and len(report.fetched) == 3
+    assert held and max(held) <= 2
+    _assert_verified(tmp_path / "pkgs", records)

@@ -11,7 +11,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import ClassVar
 
@@ -98,6 +98,22 @@ class Claim:
                 os.close(self._fd)
                 self._fd = -1
                 self._held.discard(os.path.abspath(self.path))
+
+
+def make_room_for_claims(count: int) -> None:
+    """Raise this process's soft limit on open files, where it is lower than ``count`` plus a
+    margin for connections and part files (macOS starts at 256), as far as the hard limit
+    allows; each :class:`Claim` holds a descriptor."""
+    try:
+        import resource
+    except ImportError:  # Windows: no such limit to raise
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = count + 256
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        with suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 @contextmanager
