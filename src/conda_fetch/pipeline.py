@@ -130,21 +130,23 @@ class _Run:
     mirrors: Mapping[str, Sequence[str]] | None
     report: Report
     claims: dict[str, Claim] = field(default_factory=dict)
+    checked: set[str] = field(default_factory=set)  # looked at under its claim already
+    refused: set[str] = field(default_factory=set)  # their claim cannot be taken: failed
 
     def fetch(self, records: list[Record]) -> list[Record]:
         """Fetch the records that can be claimed now; returns those another process holds."""
         mine, busy = {}, []
         for record in records:
-            try:
-                claim = self.claims.get(record.fn) or self.cache.claim(record)
-            except CacheLockError as exc:  # a link planted where the lock file goes
-                self.report.failed.append((record, str(exc)))
-                continue
+            claim = self.claims.pop(record.fn, None) or self._claim(record)
             if claim is None:
-                busy.append(record)
-                continue
-            self.claims[record.fn] = claim
-            mine[record.fn] = record
+                if record.fn not in self.refused:
+                    busy.append(record)
+            elif record.fn not in self.checked and self.cache.status(record):
+                claim.release()  # placed by another process since it was first looked at
+                self.report.cached.append(record)
+            else:
+                self.claims[record.fn] = claim
+                mine[record.fn] = record
         jobs = [_job(record, self.cache, self.mirrors) for record in mine.values()]
         outcomes = self.engine.run(jobs, lambda job: self.cache.commit(mine[job.name], job.part))
         for outcome in outcomes:
@@ -159,12 +161,24 @@ class _Run:
             self.claims.pop(job.name).release()  # never held while waiting for another
         return busy
 
+    def _claim(self, record: Record) -> Claim | None:
+        """``record``'s claim, or ``None``: another process holds it, or it cannot be taken
+        at all (a link planted where the lock file goes), which fails the file."""
+        try:
+            return self.cache.claim(record)
+        except CacheLockError as exc:
+            self.report.failed.append((record, str(exc)))
+            self.refused.add(record.fn)
+            return None
+
     def wait_for(self, record: Record) -> bool:
         """Wait while another process holds ``record``; whether it is still to fetch
         (``False``: found placed, or given up because the holder looks hung)."""
         part = self.cache.part_path(record)
         seen, since = _signs_of_life(part), time.monotonic()
-        while (claim := self.cache.claim(record)) is None:
+        while (claim := self._claim(record)) is None:
+            if record.fn in self.refused:
+                return False
             now = _signs_of_life(part)
             if now != seen:
                 seen, since = now, time.monotonic()
@@ -178,6 +192,7 @@ class _Run:
             self.report.cached.append(record)
             return False
         self.claims[record.fn] = claim
+        self.checked.add(record.fn)
         return True
 
     def release(self) -> None:

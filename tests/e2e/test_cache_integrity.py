@@ -256,3 +256,19 @@ def test_writes_replace_planted_links_instead_of_following_them(tmp_path, channe
     for name in ("env.tar", "env.explicit.txt", "list.txt"):
         assert not (out / name).is_symlink()
     assert tarfile.is_tarfile(out / "env.tar")
+
+
+def test_a_lock_file_planted_as_a_link_fails_that_file_only(tmp_path, capsys, channel, packages,
+                                                            fault_server) -> None:
+    server = fault_server(channel)
+    pkgs = tmp_path / "pkgs"
+    (pkgs / ".conda-fetch").mkdir(parents=True)
+    victim = tmp_path / "victim"
+    (pkgs / ".conda-fetch" / f"{packages['alpha'].name}.lock").symlink_to(victim)
+    plan, _ = _plan(tmp_path, channel, server.url)
+    assert main(["get", str(plan), "--pkgs-dir", str(pkgs), "--json", *QUICK]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert [e["fn"] for e in report["failed"]] == [packages["alpha"].name]
+    assert "lock file" in report["failed"][0]["error"]
+    assert [e["fn"] for e in report["fetched"]] == [packages["beta"].name]
+    assert not victim.exists() and not (pkgs / packages["alpha"].name).exists()
