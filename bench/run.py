@@ -334,8 +334,114 @@ def _refused() -> str:
         return f"http://127.0.0.1:{probe.getsockname()[1]}"
 
 
+# -- index scenarios (issue 9): a channel's repodata.json through `conda-fetch index` --------
+INDEX_MB = 30
+
+
+def _index_channel(root: Path) -> tuple[str, int]:
+    """A channel whose linux-64 ``repodata.json`` is ``INDEX_MB`` MB (no ``.zst``): its sha256
+    and size. Generated in a child process: a child's peak memory starts at its parent's."""
+    script = ("import sys; from pathlib import Path; "
+              "from conda_fetch.testing.repodata import write_index; "
+              "write_index(Path(sys.argv[1]), 'noarch', 1000, zst=False); "
+              "write_index(Path(sys.argv[1]), 'linux-64', int(sys.argv[2]), zst=False)")
+    subprocess.run([sys.executable, "-c", script, str(root), str(INDEX_MB * MiB)], check=True)
+    path = root / "linux-64" / "repodata.json"
+    return _sha256(path), path.stat().st_size
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        while block := stream.read(8 * MiB):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _index_command(base: str, pkgs: Path, *options: str) -> list[str]:
+    exe = shutil.which("conda-fetch")
+    return [*([exe] if exe else [sys.executable, "-m", "conda_fetch"]), "index", base,
+            "--platform", "linux-64", "--pkgs-dir", str(pkgs), "--quiet", *options]
+
+
+def _index_cached(pkgs: Path, base: str, expected: str) -> bool:
+    from conda_fetch.index import CacheFiles, cache_key
+
+    path = CacheFiles(pkgs, cache_key(f"{base}/linux-64")).json
+    return path.exists() and _sha256(path) == expected
+
+
+def _index_run(work: Path, tool: str, server_args: list[str], expected: str) -> Result:
+    """One tool fetching the linux-64 index from a fresh server."""
+    root = work / "channel"
+    out = work / tool.replace(" ", "-")
+    out.mkdir()
+    server = Server(root, server_args, work / f"{out.name}.stats.json")
+    url = f"{server.url}/linux-64/repodata.json"
+    if tool == "conda-fetch":
+        seconds, ok, peak = timed(_index_command(server.url, out))
+        ok = ok and _index_cached(out, server.url, expected)
+    else:
+        listing = out / "aria2.txt"
+        listing.write_text(f"{url}\n  out=repodata.json\n")
+        command = one_connection([url], out) if tool == "one connection" else [
+            "aria2c", "-q", "-i", str(listing), "-d", str(out), "-x", "8", "-s", "8", "-k", "4M",
+            "--max-tries=0", "--retry-wait=0", "--file-allocation=none"]
+        seconds, ok, peak = timed(command)
+        ok = ok and (out / "repodata.json").exists() \
+            and _sha256(out / "repodata.json") == expected
+    shutil.rmtree(out)
+    return Result(tool, seconds, server.close(), ok, peak if tool == "conda-fetch" else None)
+
+
+def _index_tools(work: Path, server_args: list[str], aria: bool = True
+                 ) -> tuple[dict[str, Result], int]:
+    """Each tool's result, and the index's size."""
+    expected, size = _index_channel(work / "channel")
+    tools = ["conda-fetch", "one connection"] + (["aria2c"] if aria and shutil.which("aria2c")
+                                                  else [])
+    return {tool: _index_run(work, tool, server_args, expected) for tool in tools}, size
+
+
+def index_throttle(work: Path) -> tuple[Rows, list[Target]]:
+    by, _ = _index_tools(work, ["--throttle", str(2 * MiB)])
+    ours = by["conda-fetch"]
+    return _rows(f"index {INDEX_MB} MB, 2 MB/s per connection", by), [
+        Target("index speed vs one connection", by["one connection"].seconds / ours.seconds,
+               3.0, True, ok=ours.ok)]
+
+
+def index_cut(work: Path) -> tuple[Rows, list[Target]]:
+    by, size = _index_tools(work, ["--cut-every", str(5 * MiB)], aria=False)
+    ours = by["conda-fetch"]
+    extra = ours.sent / size - 1
+    return _rows(f"index {INDEX_MB} MB, cut every 5 MB", by), [
+        Target("index one run, extra bytes", extra, 0.05, False, "%", ok=ours.ok),
+        Target("index one connection fails", float(not by["one connection"].ok), 1, True, "")]
+
+
+def index_mirror(work: Path) -> tuple[Rows, list[Target]]:
+    """The channel's host refuses every connection; a mirror cuts every 5 MB."""
+    expected, size = _index_channel(work / "channel")
+    mirror = Server(work / "channel", ["--cut-every", str(5 * MiB)], work / "mirror.json")
+    primary = _refused()
+    pkgs = work / "pkgs"
+    seconds, ok, peak = timed(_index_command(primary, pkgs, "--mirror",
+                                             f"{primary}={mirror.url}"))
+    ok = ok and _index_cached(pkgs, primary, expected)
+    result = Result("conda-fetch", seconds, mirror.close(), ok, peak)
+    extra = result.sent / size - 1
+    return [(f"index {INDEX_MB} MB: refused primary, cutting mirror", result)], [
+        Target("index via cutting mirror, extra bytes", extra, 0.05, False, "%", ok=ok)]
+
+
+INDEX_SCENARIOS = {"index-throttle": index_throttle, "index-cut": index_cut,
+                   "index-mirror": index_mirror}
+# -- end of the index scenarios ------------------------------------------------------------
+
+
 SCENARIOS = {"throttle": throttle, "cut": cut, "unlimited": unlimited, "small": small,
-             "resume": resume, "mirrors": mirrors}
+             "resume": resume, "mirrors": mirrors, **INDEX_SCENARIOS}
 
 
 def main() -> int:

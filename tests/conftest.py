@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import ipaddress
+import socket
+
 import pytest
 
 from conda_fetch.testing.faultserver import Faults, FaultServer
@@ -37,3 +40,25 @@ def fault_server() -> Iterator[Callable[..., FaultServer]]:
     yield start
     for server in servers:
         server.close()
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch) -> None:
+    """Tests talk to this machine only: looking up any other name fails at once, so a test
+    that would reach the internet (a default channel, say) fails instead of sending traffic."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if host not in (None, "localhost") and not _is_loopback(host):
+            raise socket.gaierror(socket.EAI_NONAME, f"tests reach no host but this one: {host}")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+def _is_loopback(host: str | bytes) -> bool:
+    try:
+        return ipaddress.ip_address(host.decode() if isinstance(host, bytes) else host).is_loopback
+    except ValueError:
+        return False
+

@@ -148,6 +148,7 @@ class _Run:
                 self.claims[record.fn] = claim
                 mine[record.fn] = record
         jobs = [_job(record, self.cache, self.mirrors) for record in mine.values()]
+        self.engine.listener.queued(jobs)
         outcomes = self.engine.run(jobs, lambda job: self.cache.commit(mine[job.name], job.part))
         for outcome in outcomes:
             record = mine.pop(outcome.job.name)

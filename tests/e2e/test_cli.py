@@ -12,8 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from support.channel import build_channel, plan_from_repodata
-from conda_fetch.testing.packages import build_package
+from support.channel import plan_from_repodata
 
 from conda_fetch.cache.urls import read_urls
 from conda_fetch.cli import main
@@ -191,7 +190,8 @@ def test_run_fetches_the_plan_into_the_tools_cache_then_runs_it(
         f"{checks} && echo installed > \"{tmp_path / 'ran'}\"\n"
     )
     exe.chmod(0o755)
-    status = main(["run", *QUICK, "--", str(exe), "install", "gamma"])
+    status = main(["run", *QUICK, "--", str(exe), "install", "--override-channels", "-c",
+                   server.url, "gamma"])
     assert status == 0
     assert (tmp_path / "ran").read_text().strip() == "installed"
     _assert_cached_as_conda_wants(pkgs, records)

@@ -26,12 +26,15 @@ def test_formats_exactly() -> None:
                make_record("https://c/noarch/b-1-0.tar.bz2", md5=MD5)]
     mirrors = {"https://c": ["https://m1", "https://m2"]}
     assert as_urls(records, mirrors) == "https://c/noarch/a-1-0.conda\nhttps://c/noarch/b-1-0.tar.bz2\n"
+    each = ("  continue=true\n  max-tries=0\n  retry-wait=10\n  auto-file-renaming=false\n"
+            "  allow-overwrite=false\n  file-allocation=none\n")
     assert as_aria2(records, mirrors) == (
         "https://c/noarch/a-1-0.conda\thttps://m1/noarch/a-1-0.conda\thttps://m2/noarch/a-1-0.conda\n"
-        f"  out=a-1-0.conda\n  checksum=sha-256={SHA}\n"
+        f"  out=a-1-0.conda\n  checksum=sha-256={SHA}\n{each}"
         "https://c/noarch/b-1-0.tar.bz2\thttps://m1/noarch/b-1-0.tar.bz2\t"
         "https://m2/noarch/b-1-0.tar.bz2\n"
-        f"  out=b-1-0.tar.bz2\n  checksum=md5={MD5}\n")
+        f"  out=b-1-0.tar.bz2\n  checksum=md5={MD5}\n{each}"
+        "  split=8\n  max-connection-per-server=4\n  min-split-size=4M\n")  # size unknown
     assert as_explicit(records, {}) == (f"@EXPLICIT\nhttps://c/noarch/a-1-0.conda#sha256:{SHA}\n"
                                         f"https://c/noarch/b-1-0.tar.bz2#{MD5}\n")
     both = [make_record("https://c/noarch/a-1-0.conda", sha256=SHA, md5=MD5), records[0]]

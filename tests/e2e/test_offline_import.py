@@ -140,6 +140,8 @@ def test_refusals_leave_the_cache_unchanged(tmp_path, built, fault_server) -> No
     (pkgs / "urls.txt").write_text("")
     assert main(["import", str(folder), "--channel", server.url, "--pkgs-dir", str(pkgs),
                  "-q"]) == 1
-    assert sorted(p.name for p in pkgs.iterdir() if p.name != ".conda-fetch") == ["urls.txt"]
+    # the channel's index is now in conda's index cache (cache/), as conda would put it
+    kept = {".conda-fetch", "cache"}
+    assert sorted(p.name for p in pkgs.iterdir() if p.name not in kept) == ["urls.txt"]
     assert (pkgs / "urls.txt").read_text() == ""
     assert list((pkgs / ".conda-fetch").glob("*.import-*")) == []

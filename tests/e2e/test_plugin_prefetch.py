@@ -12,8 +12,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from support.channel import build_channel, plan_from_repodata
-from conda_fetch.testing.packages import build_package
+from support.channel import plan_from_repodata
 
 from conda_fetch.cache.urls import read_urls
 from conda_fetch.engine import make_session

@@ -62,12 +62,12 @@ def test_root_prefix_from_conda_exe_two_levels_up(tmp_path: Path) -> None:
 
 
 def test_later_files_win_scalars_and_lead_lists(tmp_path: Path, home: Path) -> None:
-    env = {"HOME": str(home), "CONDARC": str(tmp_path / "site.condarc")}
+    env = {"HOME": str(home), "CONDARC": str(tmp_path / "site.yml")}
     write(home / ".conda" / "condarc",
           "ssl_verify: false\nfetch_threads: 2\npkgs_dirs: [/a, /b]\n"
           "proxy_servers: {http: 'http://low:1', https: 'http://low:2'}\n")
     write(home / ".condarc", "fetch_threads: 3\npkgs_dirs: [/c, /a]\n")
-    write(tmp_path / "site.condarc", "proxy_servers: {https: 'http://high:2'}\n")
+    write(tmp_path / "site.yml", "proxy_servers: {https: 'http://high:2'}\n")
     config = condarc.load_condarc(env, paths=local_search_path(env, tmp_path))
     assert config["ssl_verify"] is False
     assert condarc.fetch_threads(config) == 3
@@ -168,3 +168,13 @@ def test_channel_alias_drops_trailing_slash() -> None:
 def test_bad_numbers_are_input_errors(value: object) -> None:
     with pytest.raises(InputError, match="fetch_threads"):
         condarc.fetch_threads({"fetch_threads": value})
+
+
+def test_files_conda_ignores_by_name_are_ignored(tmp_path: Path, home: Path) -> None:
+    """conda reads ``$CONDARC`` only when named .condarc/condarc or .yml/.yaml."""
+    write(tmp_path / "condarc3", "channel_alias: https://ignored.example\n")
+    write(tmp_path / "condarc", "ssl_verify: false\n")
+    env = {"HOME": str(home), "CONDARC": str(tmp_path / "condarc3")}
+    assert condarc.channel_alias(condarc.load_condarc(env)) == "https://conda.anaconda.org"
+    env["CONDARC"] = str(tmp_path / "condarc")
+    assert condarc.load_condarc(env)["ssl_verify"] is False

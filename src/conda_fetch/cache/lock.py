@@ -87,6 +87,11 @@ class Claim:
         raise CacheLockError(f"could not lock {path} after {max(attempts, 1)} attempt(s) "
                              "(is another conda or conda-fetch using it?)")
 
+    @property
+    def fd(self) -> int:
+        """The locked descriptor: read and write the file through it while the claim lasts."""
+        return self._fd
+
     def release(self) -> None:
         """Unlock and close; releasing twice does nothing."""
         with self._registry:
@@ -118,12 +123,14 @@ def make_room_for_claims(count: int) -> None:
 
 @contextmanager
 def locked(path: Path, *, attempts: int = ATTEMPTS, sleep: float = SLEEP,
-           create: bool = True) -> Iterator[None]:
-    """Hold conda's lock on ``path`` for the ``with`` block (see :meth:`Claim.wait`).
-    Without ``create``, a missing file means there is nothing to lock."""
+           create: bool = True) -> Iterator[int | None]:
+    """Hold conda's lock on ``path`` for the ``with`` block (see :meth:`Claim.wait`); yields
+    the locked descriptor, the only one to read or write ``path`` through meanwhile (closing
+    any other descriptor of the file would release a POSIX lock). Without ``create``, a
+    missing file means there is nothing to lock, and ``None`` is yielded."""
     claim = Claim.wait(path, attempts=attempts, sleep=sleep, create=create)
     try:
-        yield
+        yield claim.fd if claim is not None else None
     finally:
         if claim is not None:
             claim.release()

@@ -100,7 +100,7 @@ def conda_info_pkgs_dirs(env: Mapping[str, str] = os.environ,
                          tool: str | None = None) -> list[Path] | None:
     """The caches ``<tool> info --json`` lists (conda and mamba 1 call them ``pkgs_dirs``,
     mamba and micromamba 2 ``package cache``); ``None`` without a working tool."""
-    exe = shutil.which(tool, path=env.get("PATH", "")) if tool else _conda_executable(env)
+    exe = find_tool(tool, env)
     if exe is None:
         return None
     try:
@@ -120,6 +120,11 @@ def conda_info_pkgs_dirs(env: Mapping[str, str] = os.environ,
     if not isinstance(dirs, list) or not dirs or not all(isinstance(d, str) for d in dirs):
         return None
     return [Path(d) for d in dirs]
+
+
+def find_tool(tool: str | None, env: Mapping[str, str] = os.environ) -> str | None:
+    """The executable of ``tool`` on ``PATH``; for conda (``None``), ``CONDA_EXE`` first."""
+    return shutil.which(tool, path=env.get("PATH", "")) if tool else _conda_executable(env)
 
 
 def _conda_executable(env: Mapping[str, str]) -> str | None:

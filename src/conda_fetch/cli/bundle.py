@@ -5,23 +5,29 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from conda_fetch.offline.bundle import write_bundle
 from conda_fetch.cli.context import Context
-from conda_fetch.cli.options import add_fetch
+from conda_fetch.cli.options import add_fetch, add_plans, command
+from conda_fetch.offline.bundle import write_bundle
 from conda_fetch.plan import records_from_args
 from conda_fetch.units import human_bytes
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser(
-        "bundle",
-        help="pack a plan's packages (fetched when missing) into one tar for an offline machine",
-        description="Takes the packages of PLAN from the package cache, fetching what is "
-        "missing, verifies them, and writes one tar with a manifest. On the offline machine, "
-        "'conda-fetch import FILE.tar' fills the cache and prints the install command.",
+    parser = command(
+        commands, "bundle",
+        "pack a plan's packages (fetched when missing) into one tar for an offline machine",
+        "Takes the packages of PLAN from the package cache, fetching what is missing, "
+        "verifies them, and writes one tar with a manifest. The offline machine needs "
+        "conda-fetch too: there, 'import FILE.tar' fills the cache and prints the install "
+        "command.",
+        ["conda create -n work numpy --dry-run --json > plan.json",
+         "{prog} bundle plan.json -o work.tar",
+         "# on the offline machine, with conda-fetch installed:",
+         "{prog} import work.tar"],
     )
-    parser.add_argument("sources", nargs="+", metavar="PLAN|URL")
-    parser.add_argument("-o", "--output", required=True, metavar="FILE.tar")
+    add_plans(parser)
+    parser.add_argument("-o", "--output", required=True, metavar="FILE.tar",
+                        help="the tar to write")
     add_fetch(parser)
 
 
@@ -33,5 +39,10 @@ def run(args: argparse.Namespace) -> int:
         return context.finish(report)
     output = Path(args.output)
     write_bundle(output, records, context.cache.root)
-    context.console.print(f"{output}: {len(records)} packages, {human_bytes(output.stat().st_size)}")
+    context.console.print(
+        f"{output}: {len(records)} packages, {human_bytes(output.stat().st_size)}\n"
+        f"Next: copy it to the offline machine; with conda-fetch installed there, run\n"
+        f"  {args.prog} import {output.name}\n"
+        f"which fills its package cache and prints the command that installs the environment.",
+        highlight=False)
     return 0

@@ -12,18 +12,19 @@ import json
 import sys
 from contextlib import nullcontext
 from functools import cached_property
-from typing import Any
+from typing import Any, cast
 
 import requests
 from rich.console import Console
 
-from conda_fetch.cache import PackageCache, all_pkgs_dirs, find_pkgs_dir
+from conda_fetch.cache import PackageCache, all_pkgs_dirs, find_pkgs_dir, find_tool
 from conda_fetch.cli.display import Display
 from conda_fetch.cli.options import engine_options
-from conda_fetch.cli.summary import print_summary
+from conda_fetch.cli.summary import failure_kind, print_summary
 from conda_fetch.config import condarc, own
 from conda_fetch.config.channels import channel_urls, configured_channels
 from conda_fetch.engine import HttpSettings, Listener, Options, make_session
+from conda_fetch.index import IndexFetcher
 from conda_fetch.offline.adopt import Lookup, plan_lookup
 from conda_fetch.offline.repodata import RepodataIndex
 from conda_fetch.pipeline import Report, fetch_into_cache
@@ -59,9 +60,18 @@ class Context:
 
     @cached_property
     def cache(self) -> PackageCache:
-        """The package cache to fill or examine."""
-        return PackageCache(find_pkgs_dir(self.pkgs_dir, config=self.config, tool=self.tool,
-                                          create=not self.read_only))
+        """The package cache to fill or examine; which one, and why, is said when the tool
+        that would tell is not on ``PATH``."""
+        root = find_pkgs_dir(self.pkgs_dir, config=self.config, tool=self.tool,
+                             create=not self.read_only)
+        if self.pkgs_dir is None and find_tool(self.tool) is None:
+            why = ("pkgs_dirs of your conda settings" if condarc.pkgs_dirs(self.config)
+                   else "conda's default for this user")
+            self.console.print(f"[yellow]{self.tool or 'conda'} is not on PATH[/]: using the "
+                               f"package cache {root} ({why}); give --pkgs-dir, or run this "
+                               f"where {self.tool or 'conda'} is (conda activate base)",
+                               highlight=False)
+        return PackageCache(root)
 
     @cached_property
     def options(self) -> Options:
@@ -96,34 +106,39 @@ class Context:
     def repodata_index(self) -> RepodataIndex:
         """The channels of ``--channel`` (else the user's), with conda's cached repodata."""
         cache_dirs = [self.cache.root, *all_pkgs_dirs(config=self.config, run_conda=False)]
+        fetcher = IndexFetcher(self.session, Options(
+            connect_timeout=condarc.remote_timeouts(self.config)[0]))
         return RepodataIndex(self.channels(self.args.channel), self.session,
-                             list(dict.fromkeys(cache_dirs)))
+                             list(dict.fromkeys(cache_dirs)), fetcher, self.cache.root)
 
     def record_lookup(self, records: list[Record] | None) -> Lookup:
         """Where records come from: the plans when given, else the channels' repodata."""
         if records is not None:
             return plan_lookup(records)
-        index = self.repodata_index()
+        index = self._index = self.repodata_index()
         return lambda identity: index.find(identity.subdir, identity.fn)
+
+    def index_problems(self) -> list[str]:
+        """The channel indexes :meth:`record_lookup` could not read, and why."""
+        index = getattr(self, "_index", None)
+        return list(index.problems) if index is not None else []
 
     def fetch(self, records: list[Record]) -> Report:
         """Fetch ``records`` into the cache, with the live display unless quiet."""
-        listener = self._listener(records)
+        listener = Listener() if self.args.quiet else Display(self.console)
         with listener if isinstance(listener, Display) else nullcontext():
             return fetch_into_cache(records, self.cache, self.session, self.options, listener,
                                     self.mirrors(), own.ranking(self.own))
 
-    def finish(self, report: Report) -> int:
-        """Print the JSON and the human summary; the exit code."""
+    def finish(self, report: Report, where: str | None = None) -> int:
+        """Print the JSON and the human summary (``where``: how to name the cache, if not
+        by its path); the exit code."""
         if self.args.json:
-            json.dump(report.as_json(), sys.stdout, indent=2)
+            data = report.as_json()
+            failed = cast(list[dict[str, Any]], data["failed"])  # in report.failed's order
+            data["failed"] = [{**entry, "kind": failure_kind(error)}
+                              for entry, (_, error) in zip(failed, report.failed, strict=True)]
+            json.dump(data, sys.stdout, indent=2)
             sys.stdout.write("\n")
-        print_summary(self.console, report, self.cache.root)
+        print_summary(self.console, report, where or str(self.cache.root))
         return 0 if report.ok else 1
-
-    def _listener(self, records: list[Record]) -> Listener:
-        if self.args.quiet:
-            return Listener()
-        sizes = [r.size for r in records]
-        total = sum(s for s in sizes if s) if all(s is not None for s in sizes) else None
-        return Display(self.console, len(records), total)

@@ -9,26 +9,29 @@ from pathlib import Path
 
 from conda_fetch.cache.urls import read_urls
 from conda_fetch.cli.context import Context
-from conda_fetch.cli.options import add_fetch
+from conda_fetch.cli.options import add_fetch, command
+from conda_fetch.hashing import mismatch
+from conda_fetch.pipeline import Report
+from conda_fetch.plan.records import Record
 from conda_fetch.testing.demo import build_channel, demo_faults, plan_for
 from conda_fetch.testing.faultserver import FaultServer
-from conda_fetch.pipeline import Report
-from conda_fetch.hashing import mismatch
-from conda_fetch.plan.records import Record
 from conda_fetch.units import human_bytes
 
 DEMO_STALL_SECONDS = 2.0
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser(
-        "demo",
-        help="fetch a sample channel from loopback servers that cut, throttle and stall",
-        description="Builds a small sample channel, serves it from a loopback server that "
-        "cuts connections, throttles them, answers 503/429 and stalls, and fetches it into "
-        "a temporary package cache (or --pkgs-dir) with the normal display. No network needed.",
+    parser = command(
+        commands, "demo",
+        "fetch a sample channel from loopback servers that cut, throttle and stall",
+        "Builds a small sample channel, serves it from a loopback server that cuts "
+        "connections, throttles them, answers 503/429 and stalls, and fetches it into a "
+        "temporary package cache (or --pkgs-dir) with the normal display. No network needed.",
+        ["{prog} demo",
+         "{prog} demo --split 1 --files 1     # one connection: see what splitting buys"],
     )
-    add_fetch(parser, platform=False)
+    add_fetch(parser, platform=False, cache_help="package cache to fill (default: a temporary "
+              "one, removed at the end)")
     parser.set_defaults(stall_timeout=DEMO_STALL_SECONDS)
 
 
@@ -44,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
             records = plan_for(channel, server)
             report = context.fetch(records)
             stats = server.stats
-        status = context.finish(report)
+        temporary = None if args.pkgs_dir else "a temporary package cache, removed at the end"
+        status = context.finish(report, temporary)
         root = context.cache.root
         payload = sum(r.size or 0 for r in records)
         out.print(
@@ -56,6 +60,9 @@ def run(args: argparse.Namespace) -> int:
         problems = _check_cache(root, records)
         out.print(problems or "Every package is in the cache, verified, with its urls.txt line, "
                               "exactly as conda leaves a download.")
+    out.print(f"Now try it on your own plan:\n"
+              f"  conda create -n try numpy --dry-run --json > plan.json\n"
+              f"  {args.prog} get plan.json", highlight=False)
     return status if not problems else 1
 
 

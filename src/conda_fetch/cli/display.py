@@ -1,22 +1,33 @@
-"""The live display for people: one line per active file and a total line."""
+"""The live display for people: one line per active file and a total line.
+
+Every line fits the terminal with room to spare (a ``^C`` echoed by the terminal never
+wraps a line, so the display never erases one it did not draw): names are shortened
+before numbers, a bar is drawn only where there is room. Sizes the plan does not give
+are taken from the engine's downloads as soon as a server tells them.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 
 from rich.console import Console, Group
 from rich.live import Live
-from rich.table import Table
 from rich.text import Text
 
-from conda_fetch.engine import Listener, Outcome
+from conda_fetch.engine import Job, Listener, Outcome
 from conda_fetch.engine.download import Download
 from conda_fetch.redact import redact
 from conda_fetch.units import duration, human_bytes
 
 _WINDOW = 3.0
+SPARE = 3  # columns left free at the end of every line
+BAR = 20  # width of a file's bar, drawn where the name still gets NAME_ROOM
+NAME_ROOM = 30
+MIN_NAME = 8
+WIDE = 80  # from this width on, columns are aligned and connections shown
 
 
 class _Speed:
@@ -38,14 +49,14 @@ class _Speed:
 class Display(Listener):
     """Shows progress while the engine runs; prints one line per finished file."""
 
-    def __init__(self, console: Console, files: int, total_bytes: int | None) -> None:
+    def __init__(self, console: Console) -> None:
         self.console = console
-        self.files = files
-        self.total_bytes = total_bytes
+        self.sizes: dict[str, int | None] = {}  # each queued file's size, once known
         self.active: dict[int, Download] = {}
         self.speeds: dict[int, _Speed] = {}
         self.total_speed = _Speed()
         self.finished_bytes = 0
+        self.finished_received = 0  # bytes received in this run (speeds leave resumed ones out)
         self.finished_files = 0
         self.faults = 0
         self.lock = threading.Lock()
@@ -55,10 +66,20 @@ class Display(Listener):
         self.live.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        # interrupted: leave the last frame as it is rather than erase anything
+        self.live.transient = kind is None
         self.live.stop()
 
+    @property
+    def width(self) -> int:
+        return max(self.console.width - SPARE, 20)
+
     # -- engine events ------------------------------------------------------------
+    def queued(self, jobs: Sequence[Job]) -> None:
+        with self.lock:
+            self.sizes.update({job.name: job.size for job in jobs})
+
     def started(self, download: Download) -> None:
         with self.lock:
             self.active[id(download)] = download
@@ -68,58 +89,93 @@ class Display(Listener):
         with self.lock:
             self.faults += 1
         if kind == "verify":
-            self.console.print(f"[yellow]! {download.name}: {redact(message)}; fetching again")
+            self.console.print(Text(f"! {download.name}: {redact(message)}; fetching again",
+                                    style="yellow"))
 
     def finished(self, outcome: Outcome) -> None:
+        name = outcome.job.name
         with self.lock:
             for key, download in list(self.active.items()):
                 if download.job is outcome.job:
                     del self.active[key]
                     self.speeds.pop(key, None)
             self.finished_files += 1
-            self.finished_bytes += outcome.size or 0
-        name = outcome.job.name
+            # a file given up counts what it got (kept for the next run), not its size
+            kept = (outcome.size or 0) if outcome.ok else outcome.resumed + outcome.fetched
+            self.finished_bytes += kept
+            self.finished_received += outcome.fetched
+            self.sizes[name] = outcome.size if outcome.size is not None else self.sizes.get(name)
         if outcome.ok:
             faults = sum(outcome.faults.values())
             note = f", recovered from {faults} fault{'s' if faults > 1 else ''}" if faults else ""
-            self.console.print(
-                f"[green]✓[/] {name}  {human_bytes(outcome.size or 0)} in "
-                f"{duration(outcome.seconds)}{note}"
-            )
+            tail = f"  {human_bytes(outcome.size or 0)} in {duration(outcome.seconds)}{note}"
+            self.console.print(Text("✓ ", style="green") + Text(self._fit(name, tail) + tail))
         else:
-            self.console.print(f"[red]✗[/] {name}: {redact(outcome.error or 'failed')}")
+            tail = f": {redact(outcome.error or 'failed')}"
+            self.console.print(Text("✗ ", style="red") + Text(self._fit(name, tail) + tail))
 
     # -- rendering ----------------------------------------------------------------
     def __rich__(self) -> Group:
         with self.lock:
-            rows = [(d, self.speeds[k].update(d.have)) for k, d in self.active.items()]
+            rows = [(d, self.speeds[k].update(d.fetched)) for k, d in self.active.items()]
+            for download, _ in rows:
+                if download.size is not None:
+                    self.sizes[download.name] = download.size
             done = self.finished_bytes + sum(d.have for d, _ in rows)
+            received = self.finished_received + sum(d.fetched for d, _ in rows)
             finished = self.finished_files
-        table = Table.grid(padding=(0, 2))
-        for column in ("name", "bytes", "speed", "conns"):
-            table.add_column(column, no_wrap=True, justify="left" if column == "name" else "right")
-        for download, speed in rows:
-            size = human_bytes(download.size) if download.size is not None else "?"
-            table.add_row(
-                Text(_short(download.name), overflow="ellipsis"),
-                f"{human_bytes(download.have)} / {size}",
-                f"{human_bytes(speed)}/s",
-                f"{download.connections} conn",
-            )
-        return Group(table, self._total(done, finished))
+            sizes = list(self.sizes.values())
+        total = sum(s for s in sizes if s) if None not in sizes else None
+        lines = [self._row(download, speed) for download, speed in rows]
+        speed = self.total_speed.update(received)
+        return Group(*lines, self._total(done, finished, len(sizes), total, speed))
 
-    def _total(self, done: int, finished: int) -> Text:
-        speed = self.total_speed.update(done)
-        parts = [f"{finished}/{self.files} files", human_bytes(done)]
-        if self.total_bytes:
-            parts[-1] += f" / {human_bytes(self.total_bytes)}"
+    def _row(self, download: Download, speed: float) -> Text:
+        have, size = download.have, download.size
+        of = human_bytes(size) if size else "?"
+        if self.console.width >= WIDE:  # aligned columns
+            numbers = [f"{have / size:4.0%}" if size else "   ?",
+                       f"{human_bytes(have):>9} / {of:<9}", f"{human_bytes(speed) + '/s':>11}",
+                       f"{download.connections} conn"]
+        else:  # narrow: the numbers close together, the name gets the rest
+            numbers = [f"{have / size:.0%}" if size else "?", f"{human_bytes(have)}/{of}",
+                       f"{human_bytes(speed)}/s"]
+        tail = "  " + "  ".join(numbers)
+        room = self.width - len(tail)
+        bar = ""
+        if size and room >= NAME_ROOM + BAR + 1:
+            filled = min(BAR, int(BAR * have / size))
+            bar = " " + "█" * filled + "░" * (BAR - filled)
+            room -= len(bar)
+        room = max(room, MIN_NAME)
+        return Text(f"{_shorten(download.name, room):<{room}}{bar}{tail}")
+
+    def _total(self, done: int, finished: int, files: int, total: int | None,
+               speed: float) -> Text:
+        parts = [f"{finished}/{files} files"]
+        if total:
+            parts.append(f"{human_bytes(done)} / {human_bytes(total)} "
+                         f"({min(done / total, 1):.0%})")
             if speed > 0:
-                parts.append(f"ETA {duration(max(0, self.total_bytes - done) / speed)}")
+                parts.append(f"ETA {duration(max(0, total - done) / speed)}")
+        else:
+            parts.append(human_bytes(done))
         parts.append(f"{human_bytes(speed)}/s")
         if self.faults:
             parts.append(f"{self.faults} faults recovered")
+        while len(parts) > 1 and len("total  " + "  ·  ".join(parts)) > self.width:
+            parts.pop()  # the least useful goes first: faults, then speed, then ETA
         return Text("total  " + "  ·  ".join(parts), style="bold")
 
+    def _fit(self, name: str, tail: str) -> str:
+        """``name`` shortened so that ``"✓ " + name + tail`` fits the width."""
+        return _shorten(name, max(self.width - 2 - len(tail), MIN_NAME))
 
-def _short(name: str, width: int = 48) -> str:
-    return name if len(name) <= width else name[: width - 1] + "…"
+
+def _shorten(name: str, width: int) -> str:
+    """``name`` in ``width`` characters: its middle gives way, so its start (the package)
+    and its end (the build and extension) stay."""
+    if len(name) <= width:
+        return name
+    head = (width - 1) // 2
+    return name[:head] + "…" + name[len(name) - (width - 1 - head):]

@@ -7,7 +7,14 @@ import sys
 from pathlib import Path
 
 from conda_fetch.cli.context import Context
-from conda_fetch.cli.options import add_cache, add_mirrors, add_output, add_platform
+from conda_fetch.cli.options import (
+    add_cache,
+    add_mirrors,
+    add_output,
+    add_plans,
+    add_platform,
+    command,
+)
 from conda_fetch.files import write_atomically
 from conda_fetch.offline.export import FORMATS
 from conda_fetch.plan import records_from_args
@@ -15,17 +22,22 @@ from conda_fetch.units import human_bytes
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser(
-        "export",
-        help="write what a plan needs and the cache lacks, to fetch elsewhere",
-        description="Lists the packages of PLAN files that the package cache does not hold, "
-        "in a format for another downloader or machine. Fetch them there, then bring them "
-        "back with 'conda-fetch import'.",
+    parser = command(
+        commands, "export", "write what a plan needs and the cache lacks, to fetch elsewhere",
+        "Lists the packages of PLAN files that the package cache does not hold, in a format "
+        "for another downloader or machine. Fetch them there, then bring them back with "
+        "'import', which checks every file.",
+        ["{prog} export plan.json --format aria2 -o todo.txt",
+         "aria2c -i todo.txt -d downloads      # run again after a failure: it resumes",
+         "{prog} import downloads --plan plan.json",
+         "",
+         "{prog} export plan.json --format sha256 -o SHA256SUMS"],
     )
-    parser.add_argument("sources", nargs="+", metavar="PLAN|URL")
+    add_plans(parser)
     parser.add_argument("--format", "-f", choices=list(FORMATS), default="urls",
-                        help="urls (default), aria2 (aria2c -i, with mirrors and checksums), "
-                             "explicit, json, sha256 (sha256sum -c)")
+                        help="urls (default), aria2 (aria2c -i: mirrors, checksums, resume and "
+                             "retries), explicit, explicit-md5 (older conda), json, "
+                             "sha256 (sha256sum -c)")
     parser.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
     add_cache(parser, "package cache to compare with")
     add_platform(parser)
@@ -46,6 +58,17 @@ def run(args: argparse.Namespace) -> int:
     sizes = [r.size for r in missing]
     total = human_bytes(sum(s or 0 for s in sizes)) + ("" if None not in sizes else " or more")
     context.console.print(f"{len(missing)} packages to fetch ({total}); "
-                        f"{len(records) - len(missing)} already in {cache.root}")
+                          f"{len(records) - len(missing)} already in {cache.root}")
+    if args.format == "aria2" and missing:
+        _next_steps(context, args)
     return 0
 
+
+def _next_steps(context: Context, args: argparse.Namespace) -> None:
+    """How to fetch the list with aria2c and bring the files back."""
+    listing = args.output or "todo.txt"
+    plans = " ".join(f"--plan {s}" for s in args.sources if "://" not in s and s != "-")
+    prog = args.prog
+    context.console.print(
+        f"Next: aria2c -i {listing} -d downloads   (run it again after a failure: it resumes)\n"
+        f"      {prog} import downloads {plans}".rstrip(), highlight=False)

@@ -5,19 +5,24 @@ from __future__ import annotations
 import argparse
 
 from conda_fetch.cli.context import Context
-from conda_fetch.cli.options import add_fetch
+from conda_fetch.cli.options import add_fetch, add_plans, command
 from conda_fetch.plan import records_from_args
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser(
-        "get",
-        help="fetch the packages of plans or URLs into the package cache",
-        description="Fetch every package named by PLAN files (conda/mamba --dry-run --json "
-        "output, @EXPLICIT files, conda-lock.yml, URL lists; '-' reads stdin) or package "
-        "URLs into conda's package cache, verified, so conda uses them without a download.",
+    parser = command(
+        commands, "get", "fetch the packages of plans or URLs into the package cache",
+        "Fetches every package named by PLAN files or package URLs into conda's package "
+        "cache, verified, so conda then installs them without a download.",
+        ["conda create -n work numpy --dry-run --json > plan.json",
+         "{prog} get plan.json",
+         "conda create -n work numpy        # finds every package cached",
+         "",
+         "{prog} get plan.json --preset tuna    # TUNA's mirror too",
+         "{prog} get conda-lock.yml --platform linux-64",
+         "{prog} get https://conda.anaconda.org/conda-forge/noarch/FILE.conda"],
     )
-    parser.add_argument("sources", nargs="+", metavar="PLAN|URL")
+    add_plans(parser)
     add_fetch(parser)
 
 

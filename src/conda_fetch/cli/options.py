@@ -7,12 +7,36 @@ Only declarations and value parsers live here; what the options turn into is bui
 from __future__ import annotations
 
 import argparse
+import shutil
+import textwrap
+from collections.abc import Sequence
 
 from conda_fetch.engine import MiB, Options
 from conda_fetch.sources.mirrors import PRESETS
 from conda_fetch.units import parse_size
 
 _DEFAULTS = Options()
+
+
+def command(commands: argparse._SubParsersAction, name: str, summary: str, description: str,
+            examples: Sequence[str]) -> argparse.ArgumentParser:
+    """A sub-command's parser: its one-line summary, a description, and an Examples section
+    (``{prog}`` in an example is the program's name: ``conda-fetch`` or ``conda fetch``)."""
+    width = min(shutil.get_terminal_size().columns, 80) - 2
+    parser = commands.add_parser(name, help=summary,
+                                 description=textwrap.fill(description, width),
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    prog = parser.prog.removesuffix(f" {name}")
+    parser.epilog = "examples:\n" + "\n".join(
+        f"  {line.format(prog=prog)}" if line else "" for line in examples)
+    return parser
+
+
+def add_plans(parser: argparse.ArgumentParser) -> None:
+    """``PLAN|URL ...``: what to fetch."""
+    parser.add_argument("sources", nargs="+", metavar="PLAN|URL",
+                        help="a plan file (conda/mamba --dry-run --json output, @EXPLICIT file, "
+                             "conda-lock.yml, list of URLs; '-' reads stdin) or a package URL")
 
 
 def add_cache(parser: argparse.ArgumentParser, help: str) -> None:
@@ -80,9 +104,13 @@ def add_engine(parser: argparse.ArgumentParser) -> None:
                             f"remote_connect_timeout_secs, {_DEFAULTS.connect_timeout:g})")
 
 
-def add_fetch(parser: argparse.ArgumentParser, platform: bool = True) -> None:
+FILL_HELP = "package cache to fill (default: conda's first writable pkgs_dirs)"
+
+
+def add_fetch(parser: argparse.ArgumentParser, platform: bool = True,
+              cache_help: str = FILL_HELP) -> None:
     """Every option of a command that fetches into a package cache."""
-    add_cache(parser, "package cache to fill (default: conda's first writable pkgs_dirs)")
+    add_cache(parser, cache_help)
     add_network(parser)
     if platform:
         add_platform(parser)

@@ -31,6 +31,7 @@ DEFAULT_FETCH_THREADS = 5
 
 SYSTEM_DIRS = ("C:/ProgramData/conda",) if os.name == "nt" else ("/etc/conda", "/var/lib/conda")
 YAML_SUFFIXES = (".yml", ".yaml")
+CONDARC_NAMES = (".condarc", "condarc")
 
 # Settings conda-fetch reads that a CONDA_<KEY> variable may set; lists are comma-separated.
 ENV_LISTS = ("pkgs_dirs", "channels")
@@ -97,15 +98,18 @@ def _triple(base: Path) -> list[Path]:
 
 
 def load_condarc(
-    env: Mapping[str, str] = os.environ, *, paths: Sequence[Path] | None = None
+    env: Mapping[str, str] = os.environ, *, paths: Sequence[Path] | None = None,
+    any_name: bool = False,
 ) -> dict[str, Any]:
     """conda's merged configuration.
 
     ``paths`` replaces conda's :func:`search_path` (files or ``condarc.d``-style
-    directories, lowest priority first). A malformed file raises :class:`InputError`.
+    directories, lowest priority first). As conda does, a file is read only when named
+    ``.condarc``/``condarc`` or ending in ``.yml``/``.yaml`` (``any_name``: whatever its
+    name, for other tools' files). A malformed file raises :class:`InputError`.
     """
     config: dict[str, Any] = {}
-    for source in _config_files(search_path(env) if paths is None else paths):
+    for source in _config_files(search_path(env) if paths is None else paths, any_name):
         config = _merge(config, read_config_file(source))
     config = _merge(config, _env_settings(env))
     return _expanded(config, env)
@@ -144,12 +148,14 @@ def _where(error: YAMLError, text: str) -> str:
     return f": {reason}"
 
 
-def _config_files(paths: Iterable[Path]) -> Iterable[Path]:
-    """Existing files of ``paths``; a directory contributes its YAML files in name order."""
+def _config_files(paths: Iterable[Path], any_name: bool = False) -> Iterable[Path]:
+    """Existing files of ``paths`` that conda reads; a directory contributes its YAML files
+    in name order."""
     for path in paths:
         if path.is_dir():
             yield from sorted(p for p in path.iterdir() if p.suffix in YAML_SUFFIXES)
-        elif path.is_file():
+        elif path.is_file() and (any_name or path.name in CONDARC_NAMES
+                                 or path.suffix in YAML_SUFFIXES):
             yield path
 
 
@@ -294,4 +300,4 @@ def mambarc(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
     paths = [home / ".mambarc"]
     if env.get("MAMBA_ROOT_PREFIX"):
         paths.insert(0, Path(env["MAMBA_ROOT_PREFIX"]) / ".mambarc")
-    return load_condarc(env, paths=[p for p in paths if p.exists()])
+    return load_condarc(env, paths=[p for p in paths if p.exists()], any_name=True)

@@ -1,8 +1,9 @@
-"""conda-fetch's own configuration file (TOML in the user config directory).
+"""conda-fetch's own configuration file (TOML in the user config directory;
+``conda-fetch config path`` prints where).
 
-    presets = ["tuna"]
+    presets = ["tuna"]      # written by ``mirrors --preset tuna --save`` or ``config set``
 
-    [mirrors]
+    [mirrors]               # written by ``mirrors --mirror ... --save`` or ``config set``
     "https://conda.anaconda.org/conda-forge" = ["https://mirror.example/conda-forge"]
 
     [ranking]   # written by ``conda-fetch mirrors --save``
@@ -15,7 +16,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,11 +57,31 @@ def ranking(data: Mapping[str, Any], now: float | None = None) -> dict[str, floa
 def save_ranking(speeds: Mapping[str, float], path: Path | None = None,
                  ttl: float = RANKING_TTL) -> Path:
     """Store measured host speeds (bytes/s) with an expiry, keeping the rest of the file."""
+    expires = time.time() + ttl
+    saved = {h: {"speed": float(s), "expires": expires} for h, s in speeds.items()}
+    return update(lambda data: data.update(ranking={**data.get("ranking", {}), **saved}), path)
+
+
+def save_mirrors(mirrors: Mapping[str, Sequence[str]], presets: Sequence[str],
+                 path: Path | None = None) -> Path:
+    """Add ``mirrors`` (channel base URL → mirror URLs) and ``presets`` to the file."""
+    def change(data: dict[str, Any]) -> None:
+        table = {k: list(v) for k, v in (data.get("mirrors") or {}).items()}
+        for base, urls in mirrors.items():
+            table[base] = list(dict.fromkeys([*urls, *table.get(base, [])]))
+        if table:
+            data["mirrors"] = table
+        if presets:
+            data["presets"] = list(dict.fromkeys([*presets, *data.get("presets", [])]))
+
+    return update(change, path)
+
+
+def update(change: Callable[[dict[str, Any]], object], path: Path | None = None) -> Path:
+    """Apply ``change`` to the file's data and write it back atomically; returns the path."""
     path = path or config_path()
     data = load(path)
-    expires = time.time() + ttl
-    data["ranking"] = {**data.get("ranking", {}),
-                       **{h: {"speed": float(s), "expires": expires} for h, s in speeds.items()}}
+    change(data)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(path, dump_toml(data))
     return path

@@ -334,6 +334,8 @@ class Download:
 
 def _identity(job: Job) -> dict[str, object]:
     """What the finished file must be, so a state file is never applied to another one."""
+    if job.validator is not None:
+        return {"url": job.urls[0], "validator": job.validator}
     if job.size is None and job.digest is None:
         return {"url": job.urls[0]}
     return {"size": job.size, "sha256": job.sha256, "md5": job.md5}

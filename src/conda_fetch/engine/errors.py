@@ -26,6 +26,12 @@ class PermanentError(TransferError):
     kind = "refused"
 
 
+class ChangedError(PermanentError):
+    """The file is no longer the version the job's validator names."""
+
+    kind = "changed"
+
+
 class StallError(TransferError):
     """The connection sent too little for too long."""
 

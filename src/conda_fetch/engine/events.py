@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from conda_fetch.engine.download import Download
-    from conda_fetch.engine.job import Outcome
+    from conda_fetch.engine.job import Job, Outcome
 
 
 class Listener:
@@ -14,6 +16,9 @@ class Listener:
 
     Front ends subclass it; the default does nothing.
     """
+
+    def queued(self, jobs: Sequence[Job]) -> None:
+        """The files about to be fetched (not the ones already in place), before any starts."""
 
     def started(self, download: Download) -> None:
         """A file began (or resumed) transferring."""

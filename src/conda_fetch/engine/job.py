@@ -12,7 +12,11 @@ from conda_fetch.hashing import strongest
 @dataclass
 class Job:
     """One file: the URLs that serve it (best first), where its unfinished data
-    lives, and what the finished file must be."""
+    lives, and what the finished file must be.
+
+    A ``validator`` is sent as ``If-Range`` with every ranged request: the server
+    answers the range only while the file is still that version, so two versions
+    are never spliced (a changed file fails with a ``changed`` fault)."""
 
     name: str
     urls: list[str]
@@ -20,6 +24,7 @@ class Job:
     size: int | None = None
     sha256: str | None = None
     md5: str | None = None
+    validator: str | None = None  # a file that may change (an index): its ETag or Last-Modified
 
     @property
     def digest(self) -> tuple[str, str] | None:

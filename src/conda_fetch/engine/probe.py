@@ -39,7 +39,25 @@ def probe(session: requests.Session, base: str, path: str, amount: int,
             elapsed = max(time.monotonic() - first, 1e-6)
             return Probe(base, first - started, count / elapsed)
     except requests.RequestException as exc:
-        return Probe(base, error=redact(type(exc).__name__))
+        return Probe(base, error=redact(reason(exc)))
+
+
+def reason(exc: requests.RequestException) -> str:
+    """A failed request in a few words people can act on."""
+    text = str(exc)
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "TLS failed (certificate or ssl_verify)"
+    if isinstance(exc, requests.exceptions.ProxyError):
+        return "proxy failed (proxy_servers)"
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return "no connection (timed out)"
+    if isinstance(exc, requests.Timeout):
+        return "no answer (timed out)"
+    if "NameResolution" in text or "getaddrinfo" in text or "not known" in text:
+        return "host name not found (DNS)"
+    if "refused" in text.lower():
+        return "connection refused"
+    return type(exc).__name__
 
 
 def _drain(response: requests.Response, amount: int, deadline: float) -> int:

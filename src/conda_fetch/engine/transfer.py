@@ -6,7 +6,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from urllib.parse import urlsplit
 
 import requests
@@ -14,6 +14,7 @@ import urllib3.exceptions
 
 from conda_fetch.engine.download import SAMPLE_BYTES, Download, Segment
 from conda_fetch.engine.errors import (
+    ChangedError,
     ConnectError,
     CutError,
     PermanentError,
@@ -45,6 +46,8 @@ def fetch_segment(
     """
     options = download.options
     headers = {"Range": _range_header(seg), "Accept-Encoding": "identity"}
+    if download.job.validator is not None:
+        headers["If-Range"] = download.job.validator
     try:
         response = session.get(
             seg.url,
@@ -85,6 +88,8 @@ def _accept(response: requests.Response, download: Download, seg: Segment) -> No
     encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
     if status in (200, 206) and encoding not in ("", "identity"):
         raise PermanentError(f"server sent a {encoding}-encoded body for identity")
+    if _changed(download.job.validator, status, response.headers):
+        raise ChangedError("the file changed on the server since its first byte was fetched")
     if status == 206:
         first, total = _content_range(response.headers.get("Content-Range", ""))
         if first != seg.pos:
@@ -95,6 +100,16 @@ def _accept(response: requests.Response, download: Download, seg: Segment) -> No
         download.learn(seg, int(length) if length and length.isdigit() else None, ranges=False)
     else:
         raise status_error(status, response.reason or "", response.headers.get("Retry-After"))
+
+
+def _changed(validator: str | None, status: int, headers: Mapping[str, str]) -> bool:
+    """Whether an answer to ``If-Range: validator`` is another version: a 200 that does not
+    name the same version (a server without ranges does), or a 206 naming another one (a
+    server that ignores ``If-Range``)."""
+    if validator is None or status not in (200, 206):
+        return False
+    named = headers.get("ETag" if validator.startswith(('"', "W/")) else "Last-Modified")
+    return named != validator if status == 200 else named not in (None, validator)
 
 
 def _content_range(value: str) -> tuple[int, int | None]:

@@ -18,6 +18,7 @@ from conda_fetch.offline.archive import ArchiveError, PackageIdentity, read_iden
 from conda_fetch.plan.records import Record
 
 ADOPTED, PRESENT, REFUSED = "adopted", "already present", "refused"
+ARIA2_CONTROL = ".aria2"  # aria2c's resume state, beside a file until it is complete
 Lookup = Callable[[PackageIdentity], Sequence[Record]]
 
 
@@ -53,6 +54,9 @@ def adopt(path: Path, cache: PackageCache, lookup: Lookup, mode: str = "copy") -
     target's bytes. What is verified is the staged copy that is then placed, under the
     file's claim. A refused file leaves the cache (and a moved original) unchanged.
     """
+    if path.with_name(path.name + ARIA2_CONTROL).exists():
+        return Verdict(path, REFUSED, reason="unfinished aria2 download (its .aria2 control "
+                                             "file is beside it): run aria2c again to finish it")
     if mode == "in-place":
         return _adopt_in_place(path, cache, lookup)
     reason = _implausible(path, lookup)

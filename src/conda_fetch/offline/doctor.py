@@ -11,19 +11,25 @@ from typing import Any
 
 from conda_fetch.cache import PackageCache
 from conda_fetch.cache.urls import read_urls
+from conda_fetch.engine.download import _identity as part_identity  # the engine's resume key
+from conda_fetch.engine.job import Job
+from conda_fetch.engine.partfile import PartFile, RangeSet
 from conda_fetch.errors import InputError
 from conda_fetch.hashing import mismatch
 from conda_fetch.jsonfile import read_object
 from conda_fetch.offline.adopt import ADOPTED, Lookup, adopt
+from conda_fetch.offline.archive import ArchiveError, read_identity
 from conda_fetch.plan.records import EXTENSIONS, Record, make_record, stem
 from conda_fetch.units import human_bytes
 
+INCOMPLETE = "incomplete archive"
 UNREGISTERED = "archive without a urls.txt line"
 UNFINISHED = "unfinished download"
 BROKEN = "archive that no longer matches its record"
 LOOSE = "extracted folder without its archive"
 LINKED = "link in place of an archive"
 _PLURAL = {
+    INCOMPLETE: "incomplete archives",
     LINKED: "links in place of an archive",
     UNREGISTERED: "archives without a urls.txt line",
     BROKEN: "archives that no longer match their record",
@@ -42,6 +48,11 @@ class Finding:
     kind: str
     path: Path
     detail: str = ""
+    record: Record | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "path": str(self.path), "detail": self.detail,
+                "url": self.record.url if self.record else None}
 
 
 @dataclass
@@ -53,9 +64,13 @@ class Diagnosis:
         return [f for f in self.findings if f.kind == kind]
 
 
-def diagnose(cache: PackageCache, known: Callable[[str, str], Record | None]) -> Diagnosis:
+Known = Callable[[str | None, str], Record | None]
+
+
+def diagnose(cache: PackageCache, known: Known) -> Diagnosis:
     """Look at every entry of ``cache``. ``known(url, fn)`` gives a record to check an
-    archive against when its extracted folder has none (``None`` when unknown)."""
+    archive against when its extracted folder has none (``url`` is ``None`` for an
+    archive ``urls.txt`` does not name; ``None`` when unknown)."""
     result = Diagnosis(space={"archives": 0, "extracted": 0, "unfinished": 0})
     if not cache.root.is_dir():
         return result
@@ -86,16 +101,52 @@ def _link(path: Path) -> Finding:
 
 
 def _check_archive(cache: PackageCache, path: Path, url: str | None,
-                   known: Callable[[str, str], Record | None]) -> list[Finding]:
-    if url is None:
-        return [Finding(UNREGISTERED, path, "conda would download it again")]
+                   known: Known) -> list[Finding]:
     meta = read_object(cache.root / stem(path.name) / "info" / "repodata_record.json")
+    if url is None:
+        return [_unregistered(path, meta, known)]
+    record = _record_of(meta, path.name) or known(url, path.name)
+    short = _incomplete(path, record)
+    if short:
+        return [Finding(INCOMPLETE, path, short, record)]
     if meta is not None and not meta.get("url"):  # conda reads this before urls.txt
         return [Finding(UNREGISTERED, path, "its extracted record has no URL; conda would "
                                             "download it again")]
-    record = _record_of(meta, path.name) or known(url, path.name)
     problem = mismatch(path, record) if record is not None else None
-    return [Finding(BROKEN, path, problem)] if problem else []
+    return [Finding(BROKEN, path, problem, record)] if problem else []
+
+
+def _unregistered(path: Path, meta: dict[str, Any] | None, known: Known) -> Finding:
+    """An archive ``urls.txt`` does not name: one to register if it reads as a package,
+    else (only then is its record looked up) incomplete or broken."""
+    if _readable(path):
+        return Finding(UNREGISTERED, path, "conda would download it again")
+    record = _record_of(meta, path.name) or known(None, path.name)
+    short = _incomplete(path, record)
+    if short:
+        return Finding(INCOMPLETE, path, short, record)
+    if record is None:
+        return Finding(INCOMPLETE, path, "cannot be read (truncated or damaged) and no record "
+                                         "tells its size")
+    return Finding(BROKEN, path, "cannot be read as a package (damaged)", record)
+
+
+def _incomplete(path: Path, record: Record | None) -> str:
+    """``"1.0 MiB of 4.0 MiB (25%), 1048576 of 4194304 bytes"`` for a file shorter than its
+    record; empty otherwise."""
+    have = path.stat().st_size
+    if record is None or not record.size or have >= record.size:
+        return ""
+    return (f"{human_bytes(have)} of {human_bytes(record.size)} ({have / record.size:.0%}), "
+            f"{have} of {record.size} bytes")
+
+
+def _readable(path: Path) -> bool:
+    try:
+        read_identity(path)
+    except (ArchiveError, OSError):
+        return False
+    return True
 
 
 def _record_of(meta: dict[str, Any] | None, fn: str) -> Record | None:
@@ -129,8 +180,9 @@ def _progress(part: Path) -> str:
 
 
 def fix(cache: PackageCache, diagnosis: Diagnosis, lookup: Lookup) -> list[str]:
-    """Register what verifies, remove what is broken; returns what was done."""
-    done = []
+    """Register what verifies, remove what is broken, keep incomplete archives of a known
+    record for the next fetch to resume (remove the others); returns what was done."""
+    done = [_fix_incomplete(cache, finding) for finding in diagnosis.of(INCOMPLETE)]
     for finding in diagnosis.of(UNREGISTERED):
         verdict = adopt(finding.path, cache, lookup, "in-place")
         done.append(f"registered {finding.path.name}" if verdict.status == ADOPTED
@@ -145,6 +197,28 @@ def fix(cache: PackageCache, diagnosis: Diagnosis, lookup: Lookup) -> list[str]:
             finding.path.unlink(missing_ok=True)
             done.append(f"removed {finding.path.name} (no resume state)")
     return done
+
+
+def _fix_incomplete(cache: PackageCache, finding: Finding) -> str:
+    """Move an incomplete archive to its record's part file, its bytes marked as fetched, so
+    the next fetch asks only for the rest (its checksum still decides); else remove it."""
+    record, path = finding.record, finding.path
+    if record is None:
+        path.unlink(missing_ok=True)
+        return f"removed {path.name} ({finding.detail})"
+    job = Job(name=record.fn, urls=[record.url], part=cache.part_path(record), size=record.size,
+              sha256=record.sha256, md5=record.md5)
+    part = PartFile(job.part, part_identity(job))
+    part.discard()
+    have = path.stat().st_size
+    os.replace(path, part.path)
+    fd = part.open()
+    try:
+        part.save(fd, RangeSet([(0, have)]))
+    finally:
+        os.close(fd)
+    return (f"kept {path.name}'s {human_bytes(have)} as an unfinished download: the next "
+            f"fetch of it resumes (conda-fetch get, run, or conda with the plugin)")
 
 
 def _unlink(path: Path) -> str:

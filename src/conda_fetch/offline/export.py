@@ -16,10 +16,21 @@ def as_urls(records: Sequence[Record], mirrors: Mirrors) -> str:
     return "".join(f"{r.url}\n" for r in records)
 
 
+#: aria2c options for every file, for networks that cut, stall and answer 503: resume
+#: what an earlier run left, retry without end with a pause, never write ``name.1.conda``,
+#: and allocate nothing ahead (an unfinished file is never full-size).
+ARIA2_EACH = ("continue=true", "max-tries=0", "retry-wait=10", "auto-file-renaming=false",
+              "allow-overwrite=false", "file-allocation=none")
+#: Large files (or of unknown size) are split over connections, from every mirror.
+ARIA2_LARGE = ("split=8", "max-connection-per-server=4", "min-split-size=4M")
+ARIA2_LARGE_BYTES = 8 << 20
+
+
 def as_aria2(records: Sequence[Record], mirrors: Mirrors) -> str:
     """An ``aria2c -i`` input file: every URL of a file on one line (tab-separated, so
-    aria2 may use them all), then its output name and checksum. A URL that could break
-    out of its line (whitespace, control characters) is left out."""
+    aria2 may use them all), then its output name, checksum and options that make a
+    rerun resume rather than start over or rename. A URL that could break out of its
+    line (whitespace, control characters) is left out."""
     lines = []
     for record in records:
         lines.append("\t".join(u for u in candidates(record.url, mirrors)
@@ -29,6 +40,8 @@ def as_aria2(records: Sequence[Record], mirrors: Mirrors) -> str:
             lines.append(f"  checksum=sha-256={record.sha256}")
         elif record.md5:
             lines.append(f"  checksum=md5={record.md5}")
+        large = record.size is None or record.size >= ARIA2_LARGE_BYTES
+        lines += [f"  {option}" for option in (*ARIA2_EACH, *(ARIA2_LARGE if large else ()))]
     return "".join(f"{line}\n" for line in lines)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import requests
 
 from conda_fetch.engine import Options
+from conda_fetch.index import CacheFiles, IndexFetcher, Target
 from conda_fetch.jsonfile import read_object
 from conda_fetch.plan.records import Record, make_record
 from conda_fetch.redact import redact
@@ -26,14 +27,19 @@ class RepodataIndex:
     conda's own cached repodata (``<pkgs>/cache``) is read first: a package
     file never changes once published, so a cached entry for the name is as
     good as a fresh one, and it works offline. Only when the name is not in the
-    cache is the channel's ``repodata.json`` fetched.
+    cache is the channel's ``repodata.json`` fetched: through the index stage into conda's
+    cache in ``pkgs`` when a ``fetcher`` is given. ``problems`` says which indexes could
+    not be read, and why.
     """
 
     def __init__(self, channels: Sequence[str], session: requests.Session,
-                 cache_dirs: Sequence[Path] = ()) -> None:
+                 cache_dirs: Sequence[Path] = (), fetcher: IndexFetcher | None = None,
+                 pkgs: Path | None = None) -> None:
         self.channels = [c.rstrip("/") for c in channels]
         self.session = session
         self.cache_dirs = list(cache_dirs)
+        self.fetcher = fetcher
+        self.pkgs = pkgs
         self.problems: list[str] = []
         self._fetched: dict[str, dict[str, Any]] = {}
 
@@ -72,8 +78,22 @@ class RepodataIndex:
 
     def _fetch(self, subdir_url: str) -> dict[str, Any]:
         if subdir_url not in self._fetched:
-            self._fetched[subdir_url] = self._download(f"{subdir_url}/repodata.json")
+            if self.fetcher is not None and self.pkgs is not None and "://" in subdir_url \
+                    and not subdir_url.startswith("file://"):
+                self._fetched[subdir_url] = self._through_index_stage(subdir_url)
+            else:
+                self._fetched[subdir_url] = self._download(f"{subdir_url}/repodata.json")
         return self._fetched[subdir_url]
+
+    def _through_index_stage(self, subdir_url: str) -> dict[str, Any]:
+        assert self.fetcher is not None and self.pkgs is not None
+        target = Target(subdir_url)
+        result = self.fetcher.fetch(target, self.pkgs, force=True)
+        if not result.ok:
+            if not result.missing:  # a channel without this subdir has nothing to say
+                self.problems.append(redact(f"{target.url}: {result.error}"))
+            return {}
+        return read_object(CacheFiles(self.pkgs, target.key).json) or {}
 
     def _download(self, url: str) -> dict[str, Any]:
         try:

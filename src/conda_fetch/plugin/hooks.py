@@ -18,11 +18,12 @@ prompt, but never for ``--dry-run``).
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import inspect
 import os
 import sys
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from pathlib import Path
 from typing import Any
 
@@ -33,21 +34,27 @@ try:  # the plugin types live here in every conda with plugins; conda.plugins.Co
 except ImportError:  # pragma: no cover - no such conda
     _types = plugins
 
+from conda_fetch.index import IndexFetcher
+from conda_fetch.plugin.index import CondaView, IndexWrapper, shards_hint
 from conda_fetch.plugin.prefetch import (
     SETTING_NAMES,
     Failures,
     PluginSettings,
     downloads_of,
+    header,
     prefetch,
     records_from_precs,
+    summary_line,
 )
 
 NAME = "conda-fetch"
 # conda names a command after its module (main_env_create -> env_create); wrapping is idempotent
 COMMANDS = {"install", "create", "update", "upgrade", "remove", "uninstall", "env", "env_create",
-            "env_update"}
+            "env_update", "search"}
 MARK = "_conda_fetch_wrapped"
 _FAILURES = Failures()  # told after conda's own error (error-hint hook), else at exit
+_INDEX = IndexWrapper(lambda: _index_fetcher(), lambda fetch: _not_found(fetch))
+_HINTING = False
 
 
 @plugins.hookimpl
@@ -93,7 +100,7 @@ def conda_settings():  # type: ignore[no-untyped-def]
 def conda_pre_commands():  # type: ignore[no-untyped-def]
     pre_command = _type("CondaPreCommand")  # conda ≥ 23.7
     if pre_command is not None:
-        yield pre_command(name=NAME, action=_guarded(_wrap_execute), run_for=COMMANDS)
+        yield pre_command(name=NAME, action=_guarded(_wrap), run_for=COMMANDS)
 
 
 @plugins.hookimpl(optionalhook=True)
@@ -136,6 +143,61 @@ def _pfe() -> Any:
         return None
     needed = ("prepare", "execute", "cache_actions")
     return ProgressiveFetchExtract if all(hasattr(ProgressiveFetchExtract, n) for n in needed) else None
+
+
+def _wrap(command: str = "") -> None:
+    """Fetch indexes (also for --dry-run and search) and a transaction's packages."""
+    _guarded(_wrap_index)()
+    _wrap_execute()
+
+
+def _repodata_fetch() -> Any:
+    try:
+        from conda.gateways.repodata import RepodataFetch
+    except ImportError:
+        return None
+    needed = ("fetch_latest", "read_cache", "repo_cache")
+    return RepodataFetch if all(hasattr(RepodataFetch, n) for n in needed) else None
+
+
+def _wrap_index() -> None:
+    """Put conda-fetch in ``RepodataFetch.fetch_latest`` (see :mod:`plugin.index`)."""
+    fetch_class = _repodata_fetch()
+    if fetch_class is None or getattr(fetch_class.fetch_latest, MARK, False):
+        return
+    original = fetch_class.fetch_latest
+
+    def fetch_latest(self: Any) -> Any:
+        return _INDEX.fetch_latest(self, original, _conda_view())
+
+    setattr(fetch_latest, MARK, True)
+    fetch_class.fetch_latest = fetch_latest
+    _hint_later()
+
+
+def _conda_view() -> CondaView:
+    from conda.base.context import context
+
+    return CondaView(enabled=_settings(context).enabled, offline=bool(context.offline),
+                     use_index_cache=bool(context.use_index_cache),
+                     tar_bz2_only=bool(context.use_only_tar_bz2))
+
+
+def _index_fetcher() -> IndexFetcher:
+    from conda.base.context import context
+
+    settings = _settings(context)
+    session: Any = _OwnRetries()  # what the engine uses of a session: get()
+    return IndexFetcher(session, settings.options(context.remote_connect_timeout_secs),
+                        settings.mirrors)
+
+
+def _not_found(fetch: Any) -> Exception:
+    """conda's error for an index file a channel does not have (a 404)."""
+    from conda.exceptions import UnavailableInvalidChannel
+    from conda.models.channel import Channel
+
+    return UnavailableInvalidChannel(Channel(str(fetch.url_w_subdir).rsplit("/", 1)[0]), 404)
 
 
 def _wrap_execute(command: str = "") -> None:
@@ -193,45 +255,65 @@ def _fetch_records(records: list[Any], pkgs_dir: Path) -> None:
     if not records:
         return
     settings = _settings(context)
-    display = None if context.json or context.quiet else _display(len(records))
+    display = None if context.json or context.quiet else _display()
+    if display is not None:
+        display.console.print(header(records, pkgs_dir), highlight=False)
     with display or nullcontext():
         report = prefetch(records, pkgs_dir, _Sessions(), settings,
                           context.remote_connect_timeout_secs, display)
+    if display is not None:
+        display.console.print(summary_line(report), highlight=False)
     if hasattr(PackageCacheData, "clear"):
         PackageCacheData.clear()  # conda read urls.txt before we wrote to it
     if not report.ok:
-        if not _FAILURES.failed:
-            atexit.register(_hint_at_exit)
+        _hint_later()
         _FAILURES.add(report, pkgs_dir)
+
+
+def _hint_later() -> None:
+    """Have :func:`_hint_at_exit` run when the process ends (once)."""
+    global _HINTING
+    if not _HINTING:
+        _HINTING = True
+        atexit.register(_hint_at_exit)
 
 
 def _hint_at_exit() -> None:
     """conda has no error-hint hook before 26.7, and not every error reaches it: the hint
     comes after conda's output, when conda could not fetch the files either."""
-    text = _FAILURES.leftover()
-    if text:
-        print(f"\n{text}", file=sys.stderr)
+    for text in (_INDEX.failures.leftover(), _FAILURES.leftover()):
+        if text:
+            print(f"\n{text}", file=sys.stderr)
 
 
-def _display(files: int) -> Any:
+def _display() -> Any:
     from rich.console import Console
 
     from conda_fetch.cli.display import Display
 
-    return Display(Console(stderr=True), files, None)
+    return Display(Console(stderr=True, highlight=False, soft_wrap=True))
 
 
 @plugins.hookimpl(optionalhook=True)
 def conda_error_hints(error: Any):  # type: ignore[no-untyped-def]
     """After conda's own error, what conda-fetch could not fetch and the way out (conda ≥ 26.7)."""
     hint_type = _error_hint_type()
-    text = _FAILURES.hint_for(str(error)) if hint_type is not None else None
-    if text is None:
+    if hint_type is None:
         return
-    try:
-        yield hint_type(text=text, hint_code="conda_fetch")
-    except TypeError:  # fields of another release: the hint comes at exit instead
-        _FAILURES.told.discard(str(error))
+    for failures in (_INDEX.failures, _FAILURES):
+        text = failures.hint_for(str(error))
+        if text is None:
+            continue
+        try:
+            yield hint_type(text=text, hint_code="conda_fetch")
+        except TypeError:  # fields of another release: the hint comes at exit instead
+            failures.told.discard(str(error))
+    from conda.base.context import context
+
+    shards = shards_hint(str(error), bool(getattr(context, "repodata_use_shards", False)))
+    if shards is not None:
+        with suppress(TypeError):
+            yield hint_type(text=shards, hint_code="conda_fetch_shards")
 
 
 def _error_hint_type() -> Any:
@@ -257,7 +339,24 @@ def _settings(context: Any) -> PluginSettings:
         values["fetch_files"] = None
     if isinstance(values["fetch_mirrors"], str):
         values["fetch_mirrors"] = None  # a map cannot come from a variable
-    return PluginSettings.from_mapping(values, fetch_threads=int(context.fetch_threads or 5))
+    found = PluginSettings.from_mapping(values, fetch_threads=int(context.fetch_threads or 5))
+    return dataclasses.replace(found, mirrors=_mirrors(found.mirrors))
+
+
+def _mirrors(fetch_mirrors: dict[str, list[str]]) -> dict[str, list[str]]:
+    """``plugins.fetch_mirrors`` first, then the mirrors conda-fetch's own command line would
+    use: its config file and ``mirrored_channels`` (the only place a conda without plugin
+    settings, before 24.3, can name them)."""
+    from conda_fetch.config import condarc, own as own_config
+    from conda_fetch.sources import mirrors as mirrormap
+
+    try:
+        own, config = own_config.load(), condarc.load_condarc()
+    except Exception:  # noqa: BLE001 - a broken file is the command line's to report
+        return fetch_mirrors
+    presets = [mirrormap.PRESETS[p] for p in own.get("presets", []) if p in mirrormap.PRESETS]
+    return mirrormap.merge(fetch_mirrors, mirrormap.from_toml_section(own),
+                           mirrormap.from_mirrored_channels(config), *presets)
 
 
 class _Sessions:
@@ -267,6 +366,25 @@ class _Sessions:
         from conda.gateways.connection.session import get_session
 
         return get_session(url).get(url, **kwargs)
+
+
+class _OwnRetries:
+    """conda's settings for each URL (auth, proxies, certificates, headers) on a session
+    without conda's retries: conda-fetch retries itself, and retries of retries make a
+    dead host cost minutes."""
+
+    def __init__(self) -> None:
+        from conda_fetch.engine import make_session
+
+        self._session = make_session()
+
+    def get(self, url: str, **kwargs: Any) -> Any:
+        from conda.gateways.connection.session import get_session
+
+        conda = get_session(url)
+        headers = {**conda.headers, **kwargs.pop("headers", {})}
+        return self._session.get(url, headers=headers, auth=conda.auth, proxies=conda.proxies,
+                                 verify=conda.verify, cert=conda.cert, **kwargs)
 
 
 def _health(prefix: str, verbose: bool = False) -> None:
@@ -298,14 +416,15 @@ def _cache_counts() -> tuple[Path, dict[str, int]]:
     from conda.core.package_cache_data import PackageCacheData
 
     from conda_fetch.cache import PackageCache
-    from conda_fetch.offline.doctor import BROKEN, UNFINISHED, UNREGISTERED, diagnose
+    from conda_fetch.offline.doctor import BROKEN, INCOMPLETE, UNFINISHED, UNREGISTERED, diagnose
 
     cache = PackageCache(Path(PackageCacheData.first_writable().pkgs_dir))
     diagnosis = diagnose(cache, lambda url, fn: None)
-    return cache.root, {kind: len(diagnosis.of(kind)) for kind in (UNREGISTERED, BROKEN, UNFINISHED)}
+    kinds = (INCOMPLETE, UNREGISTERED, BROKEN, UNFINISHED)
+    return cache.root, {kind: len(diagnosis.of(kind)) for kind in kinds}
 
 
 def _fixable(counts: dict[str, int]) -> bool:
-    from conda_fetch.offline.doctor import BROKEN, UNREGISTERED
+    from conda_fetch.offline.doctor import BROKEN, INCOMPLETE, UNREGISTERED
 
-    return bool(counts[UNREGISTERED] or counts[BROKEN])
+    return bool(counts[INCOMPLETE] or counts[UNREGISTERED] or counts[BROKEN])

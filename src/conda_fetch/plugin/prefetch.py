@@ -11,11 +11,13 @@ import requests
 
 from conda_fetch.cache import PackageCache
 from conda_fetch.cli.summary import failure_lines
+from conda_fetch.config import own
 from conda_fetch.engine import Listener, Options
 from conda_fetch.errors import InputError
 from conda_fetch.pipeline import Report, fetch_into_cache
 from conda_fetch.plan.records import Record, make_record
-from conda_fetch.units import parse_size
+from conda_fetch.sources import mirrors as mirrormap
+from conda_fetch.units import human_bytes, parse_size
 
 
 @dataclass(frozen=True)
@@ -107,13 +109,39 @@ def prefetch(records: list[Record], pkgs_dir: Path, session: requests.Session,
     """Fetch what ``pkgs_dir`` lacks of ``records``, so conda finds everything cached."""
     cache = PackageCache(pkgs_dir)
     return fetch_into_cache(records, cache, session, settings.options(connect_timeout), listener,
-                            settings.mirrors)
+                            plugin_mirrors(settings))
+
+
+def plugin_mirrors(settings: PluginSettings) -> mirrormap.MirrorMap:
+    """``plugins.fetch_mirrors`` first, then conda-fetch's own settings file (its mirrors and
+    presets), so ``conda-fetch config set presets tuna`` serves plain ``conda install`` too."""
+    data = own.load()
+    return mirrormap.merge(settings.mirrors, mirrormap.from_toml_section(data),
+                           *(mirrormap.preset(name) for name in data.get("presets", [])))
+
+
+def header(records: list[Record], pkgs_dir: Path) -> str:
+    """The line that says the next lines come from conda-fetch, and what it does."""
+    count = f"{len(records)} package{'s' if len(records) != 1 else ''}"
+    return f"conda-fetch: {count} for conda to download, fetched into {pkgs_dir} first"
+
+
+def summary_line(report: Report) -> str:
+    """One line after the fetch: what conda now finds in its cache and what it does not."""
+    line = (f"conda-fetch: {len(report.fetched)} fetched "
+            f"({human_bytes(report.bytes_fetched)} in {report.seconds:.1f}s), "
+            f"{len(report.cached)} already in the cache")
+    if report.cached:  # placed by hand: conda's list above still counted them as downloads
+        line += " (verified and registered: conda downloads none of them)"
+    if report.failed:
+        line += f", {len(report.failed)} failed (conda tries those itself)"
+    return line
 
 
 def hint(report: Report) -> str:
     """What to tell the user when some packages could not be fetched (after conda's try)."""
     lines = ["Neither conda-fetch nor conda could fetch these packages:"]
-    lines += [f"  {line}" for line in failure_lines(report)]
+    lines += [f"  {line}" for line in failure_lines(report, prog="conda fetch")]
     lines += [
         "Fetch them by any means, then adopt them, verified:",
         "  conda create ... --dry-run --json > plan.json",

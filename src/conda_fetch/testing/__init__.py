@@ -1,0 +1,1 @@
+"""Loopback servers and generated data shared by the demo, the tests and the benchmark."""

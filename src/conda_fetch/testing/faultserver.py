@@ -19,7 +19,10 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from email.message import Message
+from email.utils import formatdate, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -44,6 +47,12 @@ class Faults:
     ``size_lie``: serve the file as if it had this size. ``basic_auth``:
     ``"user:password"`` required, else 401. ``max_active``: requests beyond this many
     at once are answered 503, as mirrors limiting connections per client do.
+
+    Files carry validators as web servers send them: an ``ETag`` (unless ``etag`` is
+    off) and ``Last-Modified``, honouring ``If-None-Match``/``If-Modified-Since`` (304)
+    and ``If-Range`` (the whole file when it does not match). ``cache_control`` is sent
+    as ``Cache-Control``. ``before_request`` is called with each request's path before it
+    is answered (a test changes a file there, between two requests).
     """
 
     cut_after: int | None = None
@@ -60,6 +69,9 @@ class Faults:
     size_lie: int | None = None
     basic_auth: str | None = None
     max_active: int | None = None
+    etag: bool = True
+    cache_control: str | None = None
+    before_request: Callable[[str], None] | None = None
 
     def describe(self) -> str:
         """The active faults in a few words, for people."""
@@ -130,6 +142,8 @@ class _Handler(BaseHTTPRequestHandler):
                 time.sleep(faults.latency)
             path = unquote(urlsplit(self.path).path)
             owner._count(path=path)
+            if faults.before_request is not None:
+                faults.before_request(path)
             scripted = owner._next_scripted()
             if scripted is None and faults.max_active and active > faults.max_active:
                 scripted = (503, None)
@@ -164,8 +178,17 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
 
     def _send_file(self, file: Path, path: str, faults: Faults, body: bool) -> None:
-        size = faults.size_lie if faults.size_lie is not None else file.stat().st_size
-        span = None if faults.no_range else _parse_range(self.headers.get("Range"), size)
+        stat = file.stat()
+        size = faults.size_lie if faults.size_lie is not None else stat.st_size
+        validators = _validators(stat, faults)
+        if _not_modified(self.headers, validators):
+            self.server.owner._count(status=304)
+            self.send_response(304)
+            self._send_validators(validators)
+            self.end_headers()
+            return
+        ranged = not faults.no_range and _if_range_holds(self.headers.get("If-Range"), validators)
+        span = _parse_range(self.headers.get("Range"), size) if ranged else None
         if span == "unsatisfiable":
             self.server.owner._count(status=416)
             self.send_response(416)
@@ -182,6 +205,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Accept-Ranges", "bytes")
         if status == 206:
             self.send_header("Content-Range", f"bytes {start}-{end - 1}/{size}")
+        self._send_validators(validators)
         self.end_headers()
         if not body or end <= start:
             return
@@ -190,6 +214,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_faulty(file, start, end, faults)
         else:
             self._send_fast(file, start, end)
+
+    def _send_validators(self, validators: dict[str, str]) -> None:
+        for name, value in validators.items():
+            self.send_header(name, value)
 
     def _send_fast(self, file: Path, start: int, end: int) -> None:
         """Zero-copy ``sendfile`` in slices, counting each, until ``end``."""
@@ -223,6 +251,41 @@ class _Handler(BaseHTTPRequestHandler):
         if limit < end:
             self.connection.shutdown(socket.SHUT_RDWR)
             raise _Cut()
+
+
+def _validators(stat: os.stat_result, faults: Faults) -> dict[str, str]:
+    """The headers naming this version of a file (and how long it may be cached)."""
+    headers = {"Last-Modified": formatdate(stat.st_mtime, usegmt=True)}
+    if faults.etag:
+        headers["ETag"] = f'"{stat.st_size:x}-{stat.st_mtime_ns:x}"'
+    if faults.cache_control:
+        headers["Cache-Control"] = faults.cache_control
+    return headers
+
+
+def _not_modified(request: Message, validators: dict[str, str]) -> bool:
+    """Whether a conditional GET names the current version (a 304)."""
+    tags = request.get("If-None-Match")
+    if tags is not None:
+        return validators.get("ETag") in [t.strip() for t in tags.split(",")]
+    since, modified = _date(request.get("If-Modified-Since")), _date(validators["Last-Modified"])
+    return since is not None and modified is not None and since >= modified
+
+
+def _if_range_holds(value: str | None, validators: dict[str, str]) -> bool:
+    """``If-Range`` absent or naming the current version: the range may be served."""
+    if value is None:
+        return True
+    if value.startswith(('"', "W/")):
+        return not value.startswith("W/") and value == validators.get("ETag")
+    return value == validators["Last-Modified"]
+
+
+def _date(value: str | None) -> float | None:
+    try:
+        return parsedate_to_datetime(value).timestamp() if value else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _parse_range(header: str | None, size: int) -> tuple[int, int] | str | None:

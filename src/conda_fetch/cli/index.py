@@ -1,0 +1,133 @@
+"""``conda-fetch index [CHANNEL ...]``: the channels' indexes into conda's cache, so that
+"Collecting package metadata" finds them there."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from conda_fetch.cli.context import Context
+from conda_fetch.cli.display import Display
+from conda_fetch.cli.options import add_fetch, command, count
+from conda_fetch.config import channels
+from conda_fetch.index import (
+    SHARDS_NOTE,
+    IndexFetcher,
+    IndexResult,
+    Settings,
+    fetch_all,
+    targets,
+)
+from conda_fetch.plan.lockfile import current_subdir
+from conda_fetch.redact import redact
+from conda_fetch.units import human_bytes
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = command(
+        commands, "index", "fetch channels' indexes (repodata) into conda's cache",
+        "Fetch the index (repodata.json, or .json.zst) of each CHANNEL (names or URLs, as "
+        "conda expands them; default: your configured channels) for the platform and noarch, "
+        "resuming and through mirrors, and write it into conda's repodata cache as conda "
+        "would, so conda plans without downloading it.",
+        ["{prog} index                        # your configured channels",
+         "{prog} index conda-forge --preset tuna",
+         "{prog} index conda-forge --max-age 86400   # plain conda trusts it for a day",
+         "{prog} index https://mirror.example/conda-forge --platform linux-aarch64"],
+    )
+    parser.add_argument("channels", nargs="*", metavar="CHANNEL",
+                        help="channel names or URLs (default: your conda channels)")
+    parser.add_argument("--platform", metavar="SUBDIR",
+                        help="platform whose index to fetch besides noarch (default: this "
+                             "machine's)")
+    parser.add_argument("--max-age", type=count, metavar="N",
+                        help="let conda use these indexes N seconds without asking the server "
+                             "(written as Cache-Control: max-age=N)")
+    parser.add_argument("--force", action="store_true",
+                        help="ask the servers even when conda would trust its cache")
+    add_fetch(parser, platform=False)
+
+
+def run(args: argparse.Namespace) -> int:
+    context = Context(args)
+    subdirs = [args.platform or current_subdir(), "noarch"]
+    results = fetch_indexes(context, channel_urls(args.channels, context.config), subdirs,
+                            max_age=args.max_age, force=args.force)
+    if args.json:
+        json.dump({"success": all(r.ok for r in results),
+                   "indexes": [r.as_json() for r in results]}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    return 0 if all(r.ok for r in results) else 1
+
+
+def channel_urls(names: Sequence[str], config: Mapping[str, Any]) -> list[str]:
+    """Base URLs of channel names as conda expands them (``custom_channels`` first; the
+    user's ``channels`` when none are named)."""
+    custom = config.get("custom_channels") or {}
+    listed = list(names) or list(config.get("channels") or ["defaults"])
+    urls = [f"{str(custom[n]).rstrip('/')}/{n}" if n in custom else n for n in listed]
+    return channels.channel_urls(urls, config)
+
+
+def fetch_indexes(context: Context, urls: Sequence[str], subdirs: Sequence[str],
+                  max_age: int | None = None, force: bool = False) -> list[IndexResult]:
+    """Fetch the indexes of ``urls`` for ``subdirs`` into conda's cache with the live
+    display, and print what happened."""
+    config = context.config
+    wanted = [t for t in targets(urls, subdirs, zst=_flag(config, "repodata_use_zst", True))
+              if not t.subdir_url.startswith("file://")]  # conda reads those itself, always
+    display = None if context.args.quiet else Display(context.console)
+    settings = Settings(max_age=max_age, local_ttl=_ttl(config),
+                        tar_bz2_only=_flag(config, "use_only_tar_bz2", False))
+    fetcher = IndexFetcher(context.session, context.options, context.mirrors(), display,
+                           settings)
+    with display or nullcontext():
+        results = fetch_all(fetcher, wanted, context.cache.root, context.options.files, force)
+    print_results(context.console, results, context.cache.root)
+    if _flag(config, "repodata_use_shards", False):
+        context.console.print(f"[yellow]note[/]: {SHARDS_NOTE}")
+    return results
+
+
+def print_results(out: Console, results: Sequence[IndexResult], pkgs: Path) -> None:
+    """One line per index, then what to do about the failed ones."""
+    for result in results:
+        name = redact(result.target.url)
+        if result.action == "fetched":
+            out.print(f"[green]✓[/] {name}: {human_bytes(result.size)} fetched from "
+                      f"{redact(result.host)} ({human_bytes(result.fetched)} over the wire, "
+                      f"{result.seconds:.1f}s)", highlight=False)
+        elif result.ok:
+            how = "fresh in the cache" if result.action == "fresh" else "unchanged (304)"
+            out.print(f"[green]✓[/] {name}: {how}", highlight=False)
+        else:
+            out.print(f"[red]✗[/] {name}: could not be fetched", highlight=False)
+            for line in result.tried:
+                out.print(f"    {redact(line)}", highlight=False)
+    failed = sum(not r.ok for r in results)
+    out.print(f"[bold]{len(results) - failed} indexes ready, {failed} failed[/]  →  "
+              f"{pkgs / 'cache'}", highlight=False)
+    if failed:
+        out.print("Next: run the same command again (a cut index resumes), or add mirrors "
+                  "with --preset china or --mirror CHANNEL=URL.")
+
+
+def _flag(config: Mapping[str, Any], key: str, default: bool) -> bool:
+    value = config.get(key, default)
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+def _ttl(config: Mapping[str, Any]) -> int:
+    try:
+        return int(config.get("local_repodata_ttl", 1))
+    except (TypeError, ValueError):
+        return 1
