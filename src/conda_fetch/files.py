@@ -80,12 +80,18 @@ class Source(Protocol):
     def fileno(self) -> int: ...
 
 
-def copy_new(source: Source, target: Path) -> None:
-    """Copy the open file ``source`` into ``target``, created here and now (``O_EXCL``,
-    never through a link): a reflink where the file system can, else the bytes."""
+def create_new(target: Path) -> BinaryIO:
+    """``target`` created here and now for writing (``O_EXCL``, never through a link);
+    fails if anything is at that name."""
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW
                  | getattr(os, "O_BINARY", 0), 0o644)
-    with os.fdopen(fd, "wb") as out:
+    return os.fdopen(fd, "wb")
+
+
+def copy_new(source: Source, target: Path) -> None:
+    """Copy the open file ``source`` into ``target`` (see :func:`create_new`): a reflink
+    where the file system can, else the bytes."""
+    with create_new(target) as out:
         if not _reflink(source, out):
             source.seek(0)
             shutil.copyfileobj(source, out, CHUNK)
