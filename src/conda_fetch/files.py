@@ -1,6 +1,7 @@
-"""Writing files without following links someone else planted: every new file is created
-with ``O_EXCL`` (and ``O_NOFOLLOW``) under a fresh name in its target folder, filled,
-flushed, then renamed over the target, so a symlink at the target is replaced, not followed."""
+"""Files without following links someone else planted: an output is written under a fresh
+``O_EXCL`` name in its folder, flushed, then renamed over its target (a symlink there is
+replaced, not followed); a scratch file is created with ``O_EXCL | O_NOFOLLOW``; an input is
+read only if it is a regular file, so a FIFO or a device never blocks or floods a reader."""
 
 from __future__ import annotations
 
