@@ -24,8 +24,11 @@ from support.channel import plan_from_repodata
 MiB = 1 << 20
 
 
-def _plan(tmp_path: Path, channel: Path, url: str) -> tuple[Path, list[dict]]:
-    records = plan_from_repodata(channel, url, "noarch")
+def _plan(tmp_path: Path, channel: Path, url: str, *names: str) -> tuple[Path, list[dict]]:
+    """A dry-run plan of the session channel's packages (those in ``names``, else all)."""
+    records = plan_from_repodata(channel, url, "noarch") + plan_from_repodata(channel, url,
+                                                                              "linux-64")
+    records = [r for r in records if not names or r["name"] in names]
     plan = tmp_path / "plan.json"
     plan.write_text(json.dumps({"success": True, "actions": {"FETCH": records}}))
     return plan, records
@@ -86,7 +89,7 @@ def test_two_processes_racing_on_a_corrupting_mirror(tmp_path, channel, fault_se
     """One round (bench/race.py runs twenty)."""
     good = fault_server(channel)
     bad = fault_server(channel, Faults(corrupt_every=100_003))
-    plan, records = _plan(tmp_path, channel, good.url)
+    plan, records = _plan(tmp_path, channel, good.url, "alpha", "beta")
     pkgs = tmp_path / "pkgs"
     children = [_get(plan, pkgs, "--mirror", f"{good.url}={bad.url}") for _ in range(2)]
     results = [_finish(child) for child in children]
@@ -103,10 +106,7 @@ def test_two_processes_racing_on_a_corrupting_mirror(tmp_path, channel, fault_se
 def test_claims_are_taken_in_batches(tmp_path, channel, fault_server, monkeypatch) -> None:
     """A plan of thousands of files holds a bounded number of lock descriptors at once."""
     server = fault_server(channel)
-    records = plan_from_repodata(channel, server.url, "noarch") + plan_from_repodata(
-        channel, server.url, "linux-64")
-    plan = tmp_path / "plan.json"
-    plan.write_text(json.dumps({"actions": {"FETCH": records}}))
+    plan, records = _plan(tmp_path, channel, server.url)
     held: list[int] = []
 
     class Watch(Listener):
