@@ -111,11 +111,10 @@ def _todo(records: Iterable[Record], cache: PackageCache, report: Report) -> lis
     """The records conda would download; the others go to ``report``."""
     todo = []
     for record in records:
-        conflict = cache.foreign(record)
-        if conflict:
-            report.failed.append((record, conflict))
-        elif cache.status(record):
+        if cache.status(record):
             report.cached.append(record)
+        elif conflict := cache.foreign(record):
+            report.failed.append((record, conflict))
         else:
             todo.append(record)
     return todo
