@@ -42,14 +42,14 @@ class Claim:
     _held: ClassVar[set[str]] = set()
     _registry = threading.Lock()
 
-    def __init__(self, path: Path, fd: int) -> None:
-        self.path, self._fd = path, fd
+    def __init__(self, path: Path, fd: int, key: str) -> None:
+        self.path, self._fd, self._key = path, fd, key
 
     @classmethod
     def take(cls, path: Path, *, create: bool = True) -> Claim | None:
         """The lock on ``path`` if no one holds it now, else ``None``. Never follows a
         symlink; with ``create`` false, a missing file is ``None`` too."""
-        key = os.path.abspath(path)
+        key = os.path.realpath(path)  # one key however the folder is reached (links)
         with cls._registry:
             if key in cls._held:
                 return None
@@ -69,7 +69,7 @@ class Claim:
                 os.close(fd)
                 return None
             cls._held.add(key)
-        return cls(path, fd)
+        return cls(path, fd, key)
 
     @classmethod
     def wait(cls, path: Path, *, attempts: int = ATTEMPTS, sleep: float = SLEEP,
@@ -102,7 +102,7 @@ class Claim:
             finally:
                 os.close(self._fd)
                 self._fd = -1
-                self._held.discard(os.path.abspath(self.path))
+                self._held.discard(self._key)
 
 
 def make_room_for_claims(count: int) -> None:
