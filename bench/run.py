@@ -334,7 +334,7 @@ def _refused() -> str:
         return f"http://127.0.0.1:{probe.getsockname()[1]}"
 
 
-# -- index scenarios (issue 9): a channel's repodata.json through `conda-fetch index` --------
+# -- index scenarios: a channel's repodata.json through `conda-fetch index` ------------------
 INDEX_MB = 30
 
 

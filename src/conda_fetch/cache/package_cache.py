@@ -122,11 +122,12 @@ class PackageCache:
         return EXTRACTED if self._extracted_ok(record) else None
 
     def foreign(self, record: Record) -> str | None:
-        """Why ``<root>/<fn>`` must not be replaced by ``record``'s file: it holds other
-        bytes of the same name for another platform (``python_abi-3.12-5_cp312.conda`` is
-        named alike on every one). ``None`` when replacing it is fine."""
+        """Why ``<root>/<fn>``, known not to be ``record``'s file (:meth:`status` said so),
+        must not be replaced by it: it is the archive of the same name for another platform
+        (``python_abi-3.12-5_cp312.conda`` is named alike on every one). ``None`` when
+        replacing it is fine."""
         target = self.root / record.fn
-        if not target.is_file() or target.is_symlink() or self._archive_ok(record):
+        if not target.is_file() or target.is_symlink():
             return None
         theirs, ours = self._subdir_of_archive(record.fn), subdir_of(record.url)
         if theirs and ours and theirs != ours:
@@ -153,12 +154,11 @@ class PackageCache:
         ``path`` is dropped instead. Another platform's archive is never replaced.
         """
         target = self.root / record.fn
-        conflict = self.foreign(record)
-        if conflict:
-            raise CondaFetchError(conflict)
         with locked(self.root / f"{record.fn}.partial", create=False):
             if target.is_file() and not target.is_symlink() and self._archive_ok(record):
                 path.unlink(missing_ok=True)
+            elif conflict := self.foreign(record):
+                raise CondaFetchError(conflict)
             else:
                 self._drop_extracted(record, replacing=True)
                 _replace_durably(path, target)

@@ -60,8 +60,12 @@ class Engine:
         self._idle = 0
 
     def run(self, jobs: Iterable[Job], deliver: Deliver) -> list[Outcome]:
-        """Fetch every job, largest first; return their outcomes in the order given."""
+        """Fetch every job, largest first; return their outcomes in the order given. An
+        engine runs one batch at a time, and may run several in turn (what it learnt of
+        the hosts carries over)."""
         jobs = list(jobs)
+        with self._lock:
+            self._finished = False
         pending: queue.SimpleQueue[int] = queue.SimpleQueue()
         for index in sorted(range(len(jobs)), key=lambda i: -(jobs[i].size or 0)):
             pending.put(index)

@@ -33,8 +33,6 @@ from conda_fetch.engine.session import HttpGetter
 from conda_fetch.redact import redact
 
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
-
-
 class Cancelled(Exception):
     """The run is stopping (Ctrl-C); the segment stays claimable for next time."""
 
