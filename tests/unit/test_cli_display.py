@@ -66,7 +66,7 @@ def test_finished_lines_fit_and_keep_the_numbers(tmp_path, width) -> None:
     job = Job(LONG, ["http://127.0.0.1:9/a"], tmp_path / "a.part")
     display.queued([job])
     display.finished(Outcome(job, ok=True, size=3 << 20, seconds=2.0,
-                             faults=Counter(cut=2)))
+                             faults=Counter(cut=2), recovered=2))
     line = _render(display)[0]
     assert line.endswith("3.0 MiB in 2.0s, recovered from 2 faults")
     assert len(line) <= width - 3
@@ -84,4 +84,30 @@ def test_bytes_from_an_earlier_run_count_as_done_not_as_speed(tmp_path) -> None:
     display.total_speed.samples.append((time.monotonic() - 1.0, 0))
     total = _render(display)[-1]
     assert "3.0 MiB / 4.0 MiB (75%)" in total and "ETA" not in total and "0 B/s" in total
+    download.close()
+
+
+def test_faults_not_followed_by_progress_are_not_called_recovered(tmp_path) -> None:
+    display = _display(120)
+    job = Job("a-1.0-0.conda", ["http://127.0.0.1:9/a"], tmp_path / "a.part")
+    display.queued([job])
+    display.finished(Outcome(job, ok=True, size=3 << 20, seconds=2.0,
+                             faults=Counter(connect=3, cut=1), recovered=1))
+    assert _render(display)[0].endswith("3.0 MiB in 2.0s, recovered from 1 fault")
+    assert "1 faults recovered" in _render(display)[-1]
+
+
+def test_a_file_waiting_to_retry_says_for_what_and_a_pipe_gets_each_retry_as_a_line(
+    tmp_path,
+) -> None:
+    display = _display(120)  # a StringIO console: not a terminal, as through a pipe
+    job = Job("a-1.0-0.conda", ["http://127.0.0.1:9/a"], tmp_path / "a.part", size=4000)
+    display.queued([job])
+    download = Download(job, Options())
+    display.started(download)
+    said = "127.0.0.1:9: connection refused; try 3 of 11 in 8 s"
+    display.fault(download, "connect", said)
+    frame = _render(display)
+    assert frame[0] == f"a-1.0-0.conda: {said}"  # the line logged for the pipe
+    assert frame[1].startswith("a-1.0-0.conda") and frame[1].endswith(f"waiting: {said}")
     download.close()

@@ -58,7 +58,8 @@ class Display(Listener):
         self.finished_bytes = 0
         self.finished_received = 0  # bytes received in this run (speeds leave resumed ones out)
         self.finished_files = 0
-        self.faults = 0
+        self.recovered = 0  # faults followed by progress, in files that finished
+        self.waiting: dict[int, tuple[str, int]] = {}  # a file's last fault, and its bytes then
         self.lock = threading.Lock()
         self.live = Live(self, console=console, refresh_per_second=4, transient=True)
 
@@ -87,10 +88,12 @@ class Display(Listener):
 
     def fault(self, download: Download, kind: str, message: str) -> None:
         with self.lock:
-            self.faults += 1
+            self.waiting[id(download)] = (redact(message), download.fetched)
         if kind == "verify":
             self.console.print(Text(f"! {download.name}: {redact(message)}; fetching again",
                                     style="yellow"))
+        elif not self.console.is_terminal:  # no live display: each retry is a line
+            self.console.print(f"{download.name}: {redact(message)}")
 
     def finished(self, outcome: Outcome) -> None:
         name = outcome.job.name
@@ -99,14 +102,16 @@ class Display(Listener):
                 if download.job is outcome.job:
                     del self.active[key]
                     self.speeds.pop(key, None)
+                    self.waiting.pop(key, None)
             self.finished_files += 1
+            self.recovered += outcome.recovered
             # a file given up counts what it got (kept for the next run), not its size
             kept = (outcome.size or 0) if outcome.ok else outcome.resumed + outcome.fetched
             self.finished_bytes += kept
             self.finished_received += outcome.fetched
             self.sizes[name] = outcome.size if outcome.size is not None else self.sizes.get(name)
         if outcome.ok:
-            faults = sum(outcome.faults.values())
+            faults = outcome.recovered
             note = f", recovered from {faults} fault{'s' if faults > 1 else ''}" if faults else ""
             tail = f"  {human_bytes(outcome.size or 0)} in {duration(outcome.seconds)}{note}"
             self.console.print(Text("✓ ", style="green") + Text(self._fit(name, tail) + tail))
@@ -118,6 +123,9 @@ class Display(Listener):
     def __rich__(self) -> Group:
         with self.lock:
             rows = [(d, self.speeds[k].update(d.fetched)) for k, d in self.active.items()]
+            waiting = {id(d): said for d, _ in rows if not d.connections
+                       and (said := self.waiting.get(id(d), ("", -1)))[1] == d.fetched}
+            recovered = self.recovered + sum(d.recovered for d, _ in rows)
             for download, _ in rows:
                 if download.size is not None:
                     self.sizes[download.name] = download.size
@@ -126,11 +134,16 @@ class Display(Listener):
             finished = self.finished_files
             sizes = list(self.sizes.values())
         total = sum(s for s in sizes if s) if None not in sizes else None
-        lines = [self._row(download, speed) for download, speed in rows]
+        lines = [self._row(download, speed, waiting.get(id(download), ("", 0))[0])
+                 for download, speed in rows]
         speed = self.total_speed.update(received)
-        return Group(*lines, self._total(done, finished, len(sizes), total, speed))
+        return Group(*lines, self._total(done, finished, len(sizes), total, speed, recovered))
 
-    def _row(self, download: Download, speed: float) -> Text:
+    def _row(self, download: Download, speed: float, waits_for: str = "") -> Text:
+        if waits_for:  # no connection: say what it waits for
+            tail = f"  waiting: {waits_for}"
+            room = max(self.width - len(tail), MIN_NAME)
+            return Text(f"{_shorten(download.name, room):<{room}}{tail}"[: self.width])
         have, size = download.have, download.size
         of = human_bytes(size) if size else "?"
         if self.console.width >= WIDE:  # aligned columns
@@ -151,7 +164,7 @@ class Display(Listener):
         return Text(f"{_shorten(download.name, room):<{room}}{bar}{tail}")
 
     def _total(self, done: int, finished: int, files: int, total: int | None,
-               speed: float) -> Text:
+               speed: float, recovered: int) -> Text:
         parts = [f"{finished}/{files} files"]
         if total:
             parts.append(f"{human_bytes(done)} / {human_bytes(total)} "
@@ -161,8 +174,8 @@ class Display(Listener):
         else:
             parts.append(human_bytes(done))
         parts.append(f"{human_bytes(speed)}/s")
-        if self.faults:
-            parts.append(f"{self.faults} faults recovered")
+        if recovered:
+            parts.append(f"{recovered} faults recovered")
         while len(parts) > 1 and len("total  " + "  ·  ".join(parts)) > self.width:
             parts.pop()  # the least useful goes first: faults, then speed, then ETA
         return Text("total  " + "  ·  ".join(parts), style="bold")
