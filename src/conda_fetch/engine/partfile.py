@@ -90,9 +90,15 @@ class PartFile:
         self.identity = identity
 
     def load(self) -> RangeSet:
-        """Ranges already on disk from an earlier run, or none if they can't be trusted."""
+        """Ranges already on disk from an earlier run, or none if they can't be trusted.
+        (Without a state file nothing is trusted, and every byte is written again: a part
+        file left there is simply overwritten.)"""
         try:
-            state = json.loads(self.state_path.read_text())
+            text = self.state_path.read_text()
+        except FileNotFoundError:
+            return RangeSet()
+        try:
+            state = json.loads(text)
             if state.get("version") != self.VERSION or state.get("identity") != self.identity:
                 raise ValueError("state is for another file")
             ranges = RangeSet([(int(s), int(e)) for s, e in state["done"]])
