@@ -383,10 +383,10 @@ class Engine:
     def _next_step(self, download: Download, seg: Segment, error: TransferError,
                    wait: float) -> str:
         """``error`` in words, with what is done next: a retry when, or giving up."""
-        if download.failed() or error.permanent:
-            return f"{error}; not retried"
         if self.board.reasons([seg.url]):
             return f"{error}; host given up for this run"
+        if download.failed() or error.permanent:
+            return f"{error}; not retried"
         tries = download.tries(seg.url)
         when = f"in {wait:.0f} s" if wait >= 1 else "now"
         return f"{error}; try {tries + 1} of {self.options.retries + 1} {when}"
