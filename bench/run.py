@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -502,10 +503,9 @@ def measured(command: list[str], timeout: float = 900.0) -> Run:
 
 
 def rattler_command(urls: list[str], out: Path) -> list[str] | None:
-    """py-rattler fetching every URL, 50 at once (pixi's default), or ``None`` if absent."""
-    try:
-        import rattler  # noqa: F401
-    except ImportError:
+    """py-rattler fetching every URL, 50 at once (pixi's default), or ``None`` if absent.
+    (Looked for, not imported: a child forked from a large parent reports its peak.)"""
+    if importlib.util.find_spec("rattler") is None:
         return None
     listing = out / "rattler-urls.txt"
     listing.write_text("\n".join(urls))
