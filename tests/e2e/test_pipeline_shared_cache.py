@@ -101,6 +101,7 @@ def test_two_processes_racing_on_a_corrupting_mirror(tmp_path, channel, fault_se
         kinds = [kind for _, report, _ in results for kind in ("fetched", "cached")
                  if any(e["fn"] == record["fn"] for e in report[kind])]
         assert sorted(kinds) == ["cached", "fetched"], kinds
+    assert list((pkgs / ".conda-fetch").glob("*.lock")) == []  # each went with its claim
 
 
 def test_claims_are_taken_in_batches(tmp_path, channel, fault_server, monkeypatch) -> None:
