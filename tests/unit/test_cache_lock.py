@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conda_fetch.cache import PackageCache
-from conda_fetch.cache.lock import CacheLockError, Claim
+from conda_fetch.cache.lock import CacheLockError, Claim, _still_named
 from conda_fetch.errors import CondaFetchError
 from conda_fetch.plan.records import make_record
 
@@ -120,8 +120,6 @@ def test_a_lock_file_removed_by_its_holder_is_not_taken(tmp_path) -> None:
 
 
 def test_an_orphaned_lock_file_is_recognised(tmp_path) -> None:
-    from conda_fetch.cache.lock import _still_named
-
     path = tmp_path / "x.lock"
     path.touch()
     fd = os.open(path, os.O_RDWR)
