@@ -4,6 +4,7 @@ the JSON summary and the exit codes."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -115,3 +116,24 @@ def test_with_sharded_repodata_on_the_monolithic_index_comes_with_a_note(
     assert main(["index", f"{server.url}/forge", "--platform", "linux-64", "--pkgs-dir",
                  str(tmp_path / "pkgs")]) == 0
     assert "repodata_use_shards: false" in capsys.readouterr().err
+
+
+def test_for_the_classic_solver_current_repodata_comes_too(tmp_path, fault_server, index_channel,
+                                                            monkeypatch, capsys) -> None:
+    shutil.copy(index_channel / "noarch" / "repodata.json",
+                index_channel / "noarch" / "current_repodata.json")  # linux-64 has none
+    server = fault_server(index_channel.parent)
+    condarc = tmp_path / "condarc"
+    condarc.write_text("solver: classic\n")
+    monkeypatch.setenv("CONDARC", str(condarc))
+    pkgs = tmp_path / "pkgs"
+    assert main(["index", f"{server.url}/forge", "--platform", "linux-64", "--pkgs-dir",
+                 str(pkgs), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    actions = {i["url"].split("/forge/")[1]: i["action"] for i in report["indexes"]}
+    assert actions == {"linux-64/current_repodata.json": "failed",
+                       "noarch/current_repodata.json": "fetched",
+                       "linux-64/repodata.json": "fetched", "noarch/repodata.json": "fetched"}
+    assert report["success"] and report["indexes"][0]["not_on_server"]
+    current = CacheFiles(pkgs, cache_key(f"{server.url}/forge/noarch", "current_repodata.json"))
+    assert current.json.read_bytes() == (index_channel / "noarch" / "repodata.json").read_bytes()

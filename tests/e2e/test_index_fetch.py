@@ -128,8 +128,8 @@ def test_an_index_changing_between_requests_is_never_spliced(tmp_path, fault_ser
     seen = []
 
     def change(path: str) -> None:
-        seen.append(path)
-        if len(seen) == 3:  # the probe, the first range, then the file changes upstream
+        seen.extend([path] if path.endswith(".json") else [])
+        if len(seen) == 3:  # the probe, the first range (cut), then the file changes upstream
             tmp = old.with_name("next.json")
             tmp.write_bytes(new)
             os.utime(tmp, ns=(old.stat().st_mtime_ns + 10**9,) * 2)
@@ -141,6 +141,7 @@ def test_an_index_changing_between_requests_is_never_spliced(tmp_path, fault_ser
     assert result.action == "fetched", result.error
     assert _json(tmp_path / "pkgs", result) == new
     assert server.stats.status_counts.get(200) == 1  # the If-Range that caught the change
+    assert len(seen) > 3  # the change came after a cut, on the resuming request
 
 
 def test_stalls_and_503s_are_survived(tmp_path, fault_server) -> None:
@@ -218,3 +219,17 @@ def test_an_interrupted_download_resumes_in_the_next_run(tmp_path, fault_server,
     assert second.action == "fetched", second.error
     size = (big_channel / "linux-64" / "repodata.json").stat().st_size
     assert server.stats.bytes_sent <= size + 2  # nothing fetched twice (but probe bytes)
+
+
+def test_a_dead_host_costs_its_retries_once_not_once_per_index(tmp_path, fault_server) -> None:
+    channel = tmp_path / "channel"
+    for subdir in ("linux-64", "noarch"):
+        write_index(channel, subdir, MB // 4, zst=False)
+    mirror = fault_server(channel)
+    origin = refused_url()
+    fetcher = IndexFetcher(make_session(), FAST, {origin: [mirror.url]})
+    first = fetcher.fetch(Target(f"{origin}/linux-64"), tmp_path / "pkgs")
+    second = fetcher.fetch(Target(f"{origin}/noarch"), tmp_path / "pkgs")
+    assert first.action == second.action == "fetched"
+    assert "cannot connect" in first.tried[0] and "not asked again" not in first.tried[0]
+    assert "cannot connect" in second.tried[0] and "not asked again" in second.tried[0]

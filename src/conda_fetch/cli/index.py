@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
@@ -18,6 +19,8 @@ from conda_fetch.cli.display import Display
 from conda_fetch.cli.options import add_fetch, command, count
 from conda_fetch.config import channels
 from conda_fetch.index import (
+    CURRENT,
+    REPODATA,
     SHARDS_NOTE,
     IndexFetcher,
     IndexResult,
@@ -59,12 +62,25 @@ def run(args: argparse.Namespace) -> int:
     context = Context(args)
     subdirs = [args.platform or current_subdir(), "noarch"]
     results = fetch_indexes(context, channel_urls(args.channels, context.config), subdirs,
-                            max_age=args.max_age, force=args.force)
+                            _files_conda_reads(context.config), args.max_age, args.force)
     if args.json:
-        json.dump({"success": all(r.ok for r in results),
+        json.dump({"success": all(map(_ready, results)),
                    "indexes": [r.as_json() for r in results]}, sys.stdout, indent=2)
         sys.stdout.write("\n")
-    return 0 if all(r.ok for r in results) else 1
+    return 0 if all(map(_ready, results)) else 1
+
+
+def _files_conda_reads(config: Mapping[str, Any]) -> list[str]:
+    """``repodata.json``, after ``current_repodata.json`` for the classic solver (the one
+    that asks for it first)."""
+    solver = os.environ.get("CONDA_SOLVER") or str(config.get("solver") or "")
+    return [CURRENT, REPODATA] if solver == "classic" else [REPODATA]
+
+
+def _ready(result: IndexResult) -> bool:
+    """Fetched, fresh or unchanged; or a ``current_repodata.json`` the channel does not have
+    (conda then reads ``repodata.json``)."""
+    return result.ok or (result.target.fn == CURRENT and result.missing)
 
 
 def channel_urls(names: Sequence[str], config: Mapping[str, Any]) -> list[str]:
@@ -77,11 +93,13 @@ def channel_urls(names: Sequence[str], config: Mapping[str, Any]) -> list[str]:
 
 
 def fetch_indexes(context: Context, urls: Sequence[str], subdirs: Sequence[str],
-                  max_age: int | None = None, force: bool = False) -> list[IndexResult]:
-    """Fetch the indexes of ``urls`` for ``subdirs`` into conda's cache with the live
-    display, and print what happened."""
+                  files: Sequence[str] = (REPODATA,), max_age: int | None = None,
+                  force: bool = False) -> list[IndexResult]:
+    """Fetch the index ``files`` of ``urls`` for ``subdirs`` into conda's cache with the
+    live display, and print what happened."""
     config = context.config
-    wanted = [t for t in targets(urls, subdirs, zst=_flag(config, "repodata_use_zst", True))
+    zst = _flag(config, "repodata_use_zst", True)
+    wanted = [t for fn in files for t in targets(urls, subdirs, zst, fn)
               if not t.subdir_url.startswith("file://")]  # conda reads those itself, always
     display = None if context.args.quiet else Display(context.console)
     settings = Settings(max_age=max_age, local_ttl=_ttl(config),
@@ -97,21 +115,25 @@ def fetch_indexes(context: Context, urls: Sequence[str], subdirs: Sequence[str],
 
 
 def print_results(out: Console, results: Sequence[IndexResult], pkgs: Path) -> None:
-    """One line per index, then what to do about the failed ones."""
+    """A line per index the live display did not tell of, the counts, and what to do about
+    the failed ones."""
     for result in results:
         name = redact(result.target.url)
-        if result.action == "fetched":
-            out.print(f"[green]✓[/] {name}: {human_bytes(result.size)} fetched from "
-                      f"{redact(result.host)} ({human_bytes(result.fetched)} over the wire, "
-                      f"{result.seconds:.1f}s)", highlight=False)
+        if result.action == "fetched":  # the live display told the transfer; a mirror is news
+            if result.host != result.target.subdir_url:
+                out.print(f"[green]✓[/] {name}: {human_bytes(result.size)} from the mirror "
+                          f"{redact(result.host)}", highlight=False)
         elif result.ok:
             how = "fresh in the cache" if result.action == "fresh" else "unchanged (304)"
             out.print(f"[green]✓[/] {name}: {how}", highlight=False)
+        elif _ready(result):
+            out.print(f"[dim]-[/] {name}: not on the server (conda reads repodata.json "
+                      "instead)", highlight=False)
         else:
             out.print(f"[red]✗[/] {name}: could not be fetched", highlight=False)
             for line in result.tried:
                 out.print(f"    {redact(line)}", highlight=False)
-    failed = sum(not r.ok for r in results)
+    failed = sum(not _ready(r) for r in results)
     out.print(f"[bold]{len(results) - failed} indexes ready, {failed} failed[/]  →  "
               f"{pkgs / 'cache'}", highlight=False)
     if failed:

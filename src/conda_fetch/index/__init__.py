@@ -12,10 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from conda_fetch.index.fetch import IndexFetcher, IndexResult, Settings
-from conda_fetch.index.naming import REPODATA, CacheFiles, Target, cache_key
+from conda_fetch.index.naming import CURRENT, REPODATA, CacheFiles, Target, cache_key
 
-__all__ = ["SHARDS_NOTE", "CacheFiles", "IndexFetcher", "IndexResult", "Settings", "Target",
-           "cache_key", "fetch_all", "targets"]
+__all__ = ["CURRENT", "REPODATA", "SHARDS_NOTE", "CacheFiles", "IndexFetcher", "IndexResult",
+           "Settings", "Target", "cache_key", "fetch_all", "targets"]
 
 #: Sharded repodata (CEP-16) is fetched by conda's private code, which conda-fetch cannot
 #: reach without private API that changes between releases: it fetches the monolithic index.

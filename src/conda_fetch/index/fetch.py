@@ -22,7 +22,8 @@ from typing import Any, Protocol
 import requests
 
 from conda_fetch.engine import Engine, Job, Listener, Options, Outcome
-from conda_fetch.engine.errors import TransferError
+from conda_fetch.engine.errors import ConnectError, TransferError
+from conda_fetch.engine.hosts import host_of
 from conda_fetch.index import state as conda_state
 from conda_fetch.index import validators
 from conda_fetch.index.ask import Answer, ask
@@ -33,6 +34,7 @@ from conda_fetch.sources import candidates
 
 ROUNDS = 3  # versions or bad copies one host may cost before the next host is tried
 HOST_RETRIES = 3  # engine retries at a host when another host could take over
+UNREACHABLE_SECONDS = 60.0  # a host no connection reached is not asked again meanwhile
 
 FRESH, UNCHANGED, FETCHED, FAILED = "fresh", "unchanged", "fetched", "failed"
 
@@ -63,7 +65,7 @@ class IndexResult:
     def as_json(self) -> dict[str, object]:
         return {"url": redact(self.target.url), "action": self.action, "host": redact(self.host),
                 "size": self.size, "fetched": self.fetched, "seconds": round(self.seconds, 3),
-                "tried": [redact(t) for t in self.tried]}
+                "not_on_server": self.missing, "tried": [redact(t) for t in self.tried]}
 
 
 class Sink(Protocol):
@@ -107,6 +109,7 @@ class IndexFetcher:
         self.settings = settings or Settings()
         self.stop = threading.Event()
         self._engines: set[Engine] = set()
+        self._unreachable: dict[str, tuple[float, str]] = {}
         self._lock = threading.Lock()
 
     def cancel(self) -> None:
@@ -169,9 +172,19 @@ class IndexFetcher:
         raise _HostFailed("no index")  # pragma: no cover - the loop returns or raises
 
     def _ask(self, url: str, conditions: dict[str, str]) -> Answer:
+        """The host's answer; a host no connection reached is not asked again for a while
+        (one dead host costs its retries once, not once per index)."""
+        host = host_of(url)
+        with self._lock:
+            until, why = self._unreachable.get(host, (0.0, ""))
+        if time.monotonic() < until:
+            raise _HostFailed(f"{why} (moments ago; not asked again)")
         try:
             return ask(self.session, url, conditions, self.options, self.stop)
         except TransferError as exc:
+            if isinstance(exc, ConnectError):
+                with self._lock:
+                    self._unreachable[host] = (time.monotonic() + UNREACHABLE_SECONDS, str(exc))
             raise _HostFailed(str(exc)) from None
 
     def _download(self, target: Target, files: CacheFiles, base: str, name: str,

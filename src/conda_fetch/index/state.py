@@ -102,6 +102,7 @@ def _rewrite(files: CacheFiles) -> Iterator[dict[str, Any]]:
     yielded and written back in place (as conda does) when the block succeeds."""
     files.state.parent.mkdir(parents=True, exist_ok=True)
     with locked(files.state) as fd:
+        assert fd is not None  # created when missing
         state = _read_fd(fd)
         yield state
         data = json.dumps(state, indent=2).encode()

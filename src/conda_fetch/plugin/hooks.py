@@ -344,18 +344,23 @@ def _settings(context: Any) -> PluginSettings:
 
 
 def _mirrors(fetch_mirrors: dict[str, list[str]]) -> dict[str, list[str]]:
-    """``plugins.fetch_mirrors`` first, then the mirrors conda-fetch's own command line would
-    use: its config file and ``mirrored_channels`` (the only place a conda without plugin
-    settings, before 24.3, can name them)."""
-    from conda_fetch.config import condarc, own as own_config
+    """``plugins.fetch_mirrors`` first (read from ``.condarc`` by conda-fetch where conda,
+    before 24.3, has no plugin settings), then the mirrors conda-fetch's own command line
+    would use: its config file and ``mirrored_channels``."""
+    from conda_fetch.config import condarc
+    from conda_fetch.config import own as own_config
     from conda_fetch.sources import mirrors as mirrormap
 
     try:
         own, config = own_config.load(), condarc.load_condarc()
-    except Exception:  # noqa: BLE001 - a broken file is the command line's to report
+    except Exception:  # a broken file is the command line's to report
         return fetch_mirrors
     presets = [mirrormap.PRESETS[p] for p in own.get("presets", []) if p in mirrormap.PRESETS]
-    return mirrormap.merge(fetch_mirrors, mirrormap.from_toml_section(own),
+    plugins_section = config.get("plugins")  # conda before 24.3 leaves it to us
+    section = plugins_section.get("fetch_mirrors") if isinstance(plugins_section, dict) else None
+    written = {str(k): [str(u) for u in v] for k, v in section.items()
+               if isinstance(v, list)} if isinstance(section, dict) else {}
+    return mirrormap.merge(fetch_mirrors, written, mirrormap.from_toml_section(own),
                            mirrormap.from_mirrored_channels(config), *presets)
 
 
