@@ -200,7 +200,7 @@ class _Run:
             claim.release(remove=True)
 
 
-def _signs_of_life(part: Path) -> tuple[int, int] | None:
+def _signs_of_life(part: Path) -> tuple[int, int]:
     """Size and change time of a part file and its state: they move while someone works."""
     sizes, times = 0, 0
     for path in (part, part.with_name(part.name + ".state")):
