@@ -444,6 +444,318 @@ SCENARIOS = {"throttle": throttle, "cut": cut, "unlimited": unlimited, "small": 
              "resume": resume, "mirrors": mirrors, **INDEX_SCENARIOS}
 
 
+# == The engine at scale and under real failure patterns ===================================
+# Every tool runs RUNS times per scenario, each time into a fresh folder, against the
+# same server process; the table shows the median wall time with the CPU seconds and peak
+# memory of that run. py-rattler (the engine of pixi) runs when importable (it is not a
+# dependency of conda-fetch: `pip install py-rattler` beside the benchmark), conda when
+# importable, aria2c when installed; each is skipped with the reason otherwise.
+
+RUNS = int(os.environ.get("BENCH_RUNS", "3"))  # fewer only to try the benchmark out
+SMALL_1000 = [(f"s{i:04d}-1.0-0.conda", 10_000 + (i * 7919) % 40_000) for i in range(1000)]
+
+
+def _env_sizes() -> list[tuple[str, int]]:
+    """120 packages shaped like a PyTorch environment: a few large, most small, 616 MiB."""
+    large = [256, 96, 64, 40, 24, 16, 12, 8, 8, 6]
+    small = [20_000 * (150 ** ((i * 37 % 110) / 110)) for i in range(110)]
+    rest = 616 * MiB - sum(large) * MiB
+    scale = rest / sum(small)
+    sizes = [m * MiB for m in large] + [int(x * scale) for x in small]
+    return [(f"e{i:03d}-1.0-0.conda", size) for i, size in enumerate(sizes)]
+
+
+def _busy_sizes() -> list[tuple[str, int]]:
+    """46 packages from 60 kB to 2 MB, 24 MB in all."""
+    return [(f"b{i:02d}-1.0-0.conda", 60_000 + (i * 104_729) % 1_940_000) for i in range(46)]
+
+
+@dataclass
+class Run:
+    wall: float
+    ok: bool
+    cpu: float
+    peak_mb: float
+    output: str = ""
+
+
+def measured(command: list[str], timeout: float = 900.0) -> Run:
+    """Run ``command``: wall seconds, success, CPU seconds (user + system, children
+    included) and peak RSS. Data written earlier is flushed first."""
+    os.sync()
+    started = time.monotonic()
+    with tempfile.TemporaryFile("w+") as out:
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, text=True)
+        deadline = started + timeout
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                proc.kill()
+            time.sleep(0.01)
+        wall = time.monotonic() - started
+        out.seek(0)
+        text = out.read()
+    return Run(wall, os.waitstatus_to_exitcode(status) == 0, usage.ru_utime + usage.ru_stime,
+               usage.ru_maxrss / 1024, text)
+
+
+def rattler_command(urls: list[str], out: Path) -> list[str] | None:
+    """py-rattler fetching every URL, 50 at once (pixi's default), or ``None`` if absent."""
+    try:
+        import rattler  # noqa: F401
+    except ImportError:
+        return None
+    listing = out / "rattler-urls.txt"
+    listing.write_text("\n".join(urls))
+    script = (
+        "import asyncio, os, sys\n"
+        "from pathlib import Path\n"
+        "from rattler.networking import Client\n"
+        "from rattler.package_streaming import download_to_path\n"
+        "async def main(out, urls):\n"
+        "    client, gate = Client(), asyncio.Semaphore(50)\n"
+        "    async def one(url):\n"
+        "        async with gate:\n"
+        "            await download_to_path(client, url, Path(out) / url.rsplit('/', 1)[1])\n"
+        "    await asyncio.gather(*(one(u) for u in urls))\n"
+        "asyncio.run(main(sys.argv[1], open(sys.argv[2]).read().split()))\n"
+        "sys.stdout.flush()\n"
+        "os._exit(0)  # py-rattler can crash while the interpreter shuts down\n"
+    )
+    return [sys.executable, "-c", script, str(out), str(listing)]
+
+
+def conda_command(plan: Path, out: Path) -> list[str] | None:
+    """conda itself fetching the explicit plan into a scratch prefix, or ``None``."""
+    exe = shutil.which("conda")
+    if exe is None:
+        return None
+    return ["env", f"CONDA_PKGS_DIRS={out}", exe, "create", "--yes", "--quiet",
+            "--download-only", "--prefix", str(out / "prefix"), "--file", str(plan)]
+
+
+def aria2_command(urls: list[str], digests: dict[str, str], out: Path, jobs: int,
+                  split: int) -> list[str] | None:
+    """aria2c with ``jobs`` files at once and up to ``split`` connections per file."""
+    if not shutil.which("aria2c"):
+        return None
+    command = aria2(urls, digests, out)
+    for flag, value in (("-j", jobs), ("-x", split), ("-s", split)):
+        command[command.index(flag) + 1] = str(value)
+    command[command.index("--retry-wait=0")] = "--retry-wait=1"  # else a 503 is final
+    return command
+
+
+@dataclass
+class Row:
+    tool: str
+    run: Run | None
+    skipped: str = ""
+
+
+def side_by_side(work: Path, files: list[tuple[str, int]], server_args: list[str],
+                 aria2_jobs: int = 16, aria2_split: int = 16) -> dict[str, Row]:
+    """Each tool RUNS times against one server process; the median run of each."""
+    root = work / "channel"
+    digests = make_files(root, files)
+    stats = work / "stats.json"
+    server = Server(root, server_args, stats)
+    urls = [f"{server.url}/noarch/{name}" for name, _ in files]
+    plan = write_plan(work / "plan.txt", urls, digests)
+    rows: dict[str, Row] = {}
+    try:
+        for tool in ("conda-fetch", "aria2c", "rattler", "conda"):
+            runs: list[Run] = []
+            reason = ""
+            for n in range(RUNS):
+                out = work / f"{tool}-{n}"
+                out.mkdir()
+                if tool == "conda-fetch":
+                    command: list[str] | None = conda_fetch(plan, out, "--quiet")
+                elif tool == "aria2c":
+                    command = aria2_command(urls, digests, out, aria2_jobs, aria2_split)
+                elif tool == "rattler":
+                    command = rattler_command(urls, out)
+                else:
+                    command = conda_command(plan, out)
+                if command is None:
+                    reason = {"aria2c": "aria2c is not installed",
+                              "rattler": "py-rattler is not importable here",
+                              "conda": "conda is not installed here"}[tool]
+                    shutil.rmtree(out)
+                    break
+                run = measured(command)
+                run.ok = run.ok and _all_correct(out, digests)
+                runs.append(run)
+                shutil.rmtree(out)
+            median = sorted(runs, key=lambda r: r.wall)[len(runs) // 2] if runs else None
+            rows[tool] = Row(tool, median, skipped=reason)
+    finally:
+        server.close()
+        shutil.rmtree(root)
+    return rows
+
+
+def _scale_rows(label: str, rows: dict[str, Row]) -> Rows:
+    out: Rows = []
+    for n, row in enumerate(rows.values()):
+        name = label if n == 0 else ""
+        if row.run is None:
+            print(f"{name:<40} {row.tool:<16} skipped: {row.skipped}")
+            continue
+        out.append((name, Result(row.tool, row.run.wall, 0, row.run.ok, row.run.peak_mb)))
+        print(f"{name:<40} {row.tool:<16} {row.run.wall:>7.2f} s  {row.run.cpu:>6.2f} CPU s  "
+              f"{row.run.peak_mb:>5.0f} MB peak  {'ok' if row.run.ok else 'FAILED'}")
+    return []  # printed here, with CPU seconds
+
+
+def _versus(ours: Row, other: Row, name: str, limit: float = 1.0) -> list[Target]:
+    """``ours`` takes at most ``limit`` times ``other``'s time (skipped tools: no target;
+    a tool that did not deliver every file correctly: ours must have)."""
+    if other.run is None or ours.run is None:
+        return []
+    if not other.run.ok:
+        return [Target(f"{name} (it failed)", 0.0, limit, False, ok=ours.run.ok)]
+    return [Target(name, ours.run.wall / other.run.wall, limit, False, ok=ours.run.ok)]
+
+
+def small_files(work: Path, latency: float) -> tuple[Rows, list[Target]]:
+    args = ["--latency", str(latency)] if latency else []
+    rows = side_by_side(work, SMALL_1000, args)
+    ours = rows["conda-fetch"]
+    label = f"1000 files 10-50 kB, {latency * 1000:g} ms latency"
+    _scale_rows(label, rows)
+    tag = f"1000 small, {latency * 1000:g} ms"
+    targets = [*_versus(ours, rows["aria2c"], f"{tag}: time vs aria2c"),
+               *_versus(ours, rows["rattler"], f"{tag}: time vs rattler")]
+    if ours.run is not None and not latency:
+        targets.append(Target(f"{tag}: CPU per file", ours.run.cpu / len(SMALL_1000) * 1000,
+                              1.0, False, " ms", ok=ours.run.ok))
+    return [], targets
+
+
+def small_fast(work: Path) -> tuple[Rows, list[Target]]:
+    return small_files(work, 0.0)
+
+
+def small_latency(work: Path) -> tuple[Rows, list[Target]]:
+    return small_files(work, 0.06)
+
+
+def env_throttled(work: Path) -> tuple[Rows, list[Target]]:
+    from conda_fetch.engine import Options
+
+    files = _env_sizes()
+    rate = 4 * MiB
+    rows = side_by_side(work, files, ["--throttle", str(rate)])
+    _scale_rows("PyTorch-like 120 pkgs 616 MiB, 4 MB/s/conn", rows)
+    ours = rows["conda-fetch"]
+    defaults = Options()
+    limit = sum(size for _, size in files) / (min(defaults.connections, defaults.per_host) * rate)
+    targets = _versus(ours, rows["aria2c"], "throttled env: time vs aria2c (16 per file)")
+    if ours.run is not None:
+        targets.insert(0, Target("throttled env: time vs the limit of its connections",
+                                 ours.run.wall / limit, 1.05, False, ok=ours.run.ok))
+    return [], targets
+
+
+def env_latency(work: Path) -> tuple[Rows, list[Target]]:
+    rows = side_by_side(work, _env_sizes(), ["--latency", "0.06"])
+    _scale_rows("PyTorch-like 120 pkgs 616 MiB, 60 ms", rows)
+    return [], _versus(rows["conda-fetch"], rows["rattler"], "env with latency: time vs rattler")
+
+
+def busy_mirror(work: Path) -> tuple[Rows, list[Target]]:
+    args = ["--throttle", "200000", "--status-rate", "0.05", "--cut-after", str(1_500_000)]
+    rows = side_by_side(work, _busy_sizes(), args, aria2_jobs=8, aria2_split=1)
+    _scale_rows("busy mirror: 46 pkgs, 200 kB/s, 5% 503, cuts", rows)
+    return [], _versus(rows["conda-fetch"], rows["aria2c"], "busy mirror: time vs aria2c -j8")
+
+
+def dead_host(work: Path) -> tuple[Rows, list[Target]]:
+    """Five files on a host that refuses every connection: all must fail, soon, saying why."""
+    base = _refused()
+    plan = work / "plan.txt"
+    plan.write_text("@EXPLICIT\n" + "".join(
+        f"{base}/noarch/d{i}-1.0-0.conda#sha256:{'0' * 64}\n" for i in range(5)))
+    run = measured(conda_fetch(plan, work / "pkgs"))
+    said = "connection refused" in run.output
+    print(f"{'dead host: 5 files, connection refused':<40} {'conda-fetch':<16} "
+          f"{run.wall:>7.2f} s  {run.cpu:>6.2f} CPU s  exit {'1' if not run.ok else '0'}"
+          f"{', reason printed' if said else ', NO reason printed'}")
+    return [], [Target("dead host: all failed within", run.wall, 60, False, " s",
+                       ok=not run.ok and said)]
+
+
+def corrupt_mix(work: Path) -> tuple[Rows, list[Target]]:
+    """A fast mirror corrupting every response beside a slow and a good one, the channel's
+    own host refusing; against the good mirror alone."""
+    files = [(f"c{i}-1.0-0.conda", size * MiB) for i, size in enumerate([24, 16, 8, 8, 4, 4])]
+    root = work / "channel"
+    digests = make_files(root, files)
+    payload = sum(size for _, size in files)
+    good_args = ["--throttle", str(8 * MiB)]
+    kinds = {"corrupt": ["--corrupt-every", str(MiB)], "slow": ["--throttle", str(MiB)],
+             "good": good_args}
+
+    def run(label: str, mirrors: list[list[str]]) -> tuple[Run, int]:
+        servers = [Server(root, args, work / f"{label}-{n}.json")
+                   for n, args in enumerate(mirrors)]
+        channel = _refused()
+        urls = [f"{channel}/noarch/{name}" for name, _ in files]
+        maps = [arg for s in servers for arg in ("--mirror", f"{channel}={s.url}")]
+        out = work / label
+        out.mkdir()
+        result = measured(conda_fetch(write_plan(work / "plan.txt", urls, digests), out,
+                                      "--quiet", *maps))
+        result.ok = result.ok and _all_correct(out, digests)
+        shutil.rmtree(out)
+        return result, sum(s.close() for s in servers)
+
+    alone = [run(f"good-{n}", [good_args]) for n in range(RUNS)]
+    mixed = [run(f"mix-{n}", list(kinds.values())) for n in range(RUNS)]
+    shutil.rmtree(root)
+    base = sorted(alone, key=lambda r: r[0].wall)[RUNS // 2]
+    mix = sorted(mixed, key=lambda r: r[0].wall)[RUNS // 2]
+    for label, (result, sent) in (("good mirror alone", base), ("corrupt+slow+good", mix)):
+        print(f"{'corrupt mix: ' + label:<40} {'conda-fetch':<16} {result.wall:>7.2f} s  "
+              f"{result.cpu:>6.2f} CPU s  {sent / MiB:>6.1f} MB sent  "
+              f"{'ok' if result.ok else 'FAILED'}")
+    return [], [
+        Target("corrupt mix: time vs the good mirror alone", mix[0].wall / base[0].wall, 1.3,
+               False, ok=mix[0].ok),
+        Target("corrupt mix: bytes over the payload", mix[1] / payload - 1, 0.10, False, "%",
+               ok=mix[0].ok),
+    ]
+
+
+def resume_unsized(work: Path) -> tuple[Rows, list[Target]]:
+    """One 64 MB file known by its md5 only (no size): killed at half, run again."""
+    root = work / "channel"
+    make_files(root, BIG)
+    md5 = hashlib.md5((root / "noarch" / BIG[0][0]).read_bytes()).hexdigest()
+    server = Server(root, ["--throttle", str(4 * MiB)], work / "stats.json")
+    plan = work / "plan.txt"
+    plan.write_text(f"@EXPLICIT\n{server.url}/noarch/{BIG[0][0]}#{md5}\n")
+    out = work / "pkgs"
+    seconds, ok, _ = killed_then_rerun(conda_fetch(plan, out, "--quiet"),
+                                       lambda: _on_disk(out), BIG[0][1] // 2)
+    extra = server.close() / BIG[0][1] - 1
+    print(f"{'64 MB, md5 only, kill -9 at 50%, rerun':<40} {'conda-fetch':<16} "
+          f"{seconds:>7.2f} s  {extra:+.1%} bytes  {'ok' if ok else 'FAILED'}")
+    return [], [Target("resume without size: bytes over the payload", extra, 0.05, False, "%",
+                       ok=ok)]
+
+
+SCENARIOS.update({
+    "small-fast": small_fast, "small-latency": small_latency, "env-throttled": env_throttled,
+    "env-latency": env_latency, "busy-mirror": busy_mirror, "dead-host": dead_host,
+    "corrupt-mix": corrupt_mix, "resume-unsized": resume_unsized,
+})
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("only", nargs="*", metavar="SCENARIO", help=", ".join(SCENARIOS))

@@ -1,3 +1,3 @@
 """conda-fetch: get conda packages through bad networks into conda's package cache."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -1,6 +1,7 @@
-"""Writing files without following links someone else planted: every new file is created
-with ``O_EXCL`` (and ``O_NOFOLLOW``) under a fresh name in its target folder, filled,
-flushed, then renamed over the target, so a symlink at the target is replaced, not followed."""
+"""Files without following links someone else planted: an output is written under a fresh
+``O_EXCL`` name in its folder, flushed, then renamed over its target (a symlink there is
+replaced, not followed); a scratch file is created with ``O_EXCL | O_NOFOLLOW``; an input is
+read only if it is a regular file, so a FIFO or a device never blocks or floods a reader."""
 
 from __future__ import annotations
 
@@ -13,26 +14,39 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
+from conda_fetch.errors import CondaFetchError
+
 NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 FICLONE = 0x40049409  # Linux ioctl: share the source's blocks (copy-on-write) where supported
 CHUNK = 1 << 20
 
 
+class WriteError(CondaFetchError, OSError):
+    """A named output could not be written (one line for the user, exit code 1)."""
+
+
 @contextmanager
 def replacing(target: Path) -> Iterator[BinaryIO]:
     """A new, exclusive file in ``target``'s folder, renamed to ``target`` when the block
-    ends without an error (removed otherwise)."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name[:80]}.", suffix=".tmp")
+    ends without an error (removed otherwise). Raises :class:`WriteError` when the folder
+    cannot take it."""
+    try:
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name[:80]}.",
+                                   suffix=".tmp")
+    except OSError as exc:
+        raise WriteError(f"cannot write {target}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "wb") as stream:
             yield stream
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         with suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and not isinstance(exc, WriteError):
+            raise WriteError(f"cannot write {target}: {exc.strerror or exc}") from None
         raise
 
 
@@ -67,12 +81,18 @@ class Source(Protocol):
     def fileno(self) -> int: ...
 
 
-def copy_new(source: Source, target: Path) -> None:
-    """Copy the open file ``source`` into ``target``, created here and now (``O_EXCL``,
-    never through a link): a reflink where the file system can, else the bytes."""
+def create_new(target: Path) -> BinaryIO:
+    """``target`` created here and now for writing (``O_EXCL``, never through a link);
+    fails if anything is at that name."""
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW
                  | getattr(os, "O_BINARY", 0), 0o644)
-    with os.fdopen(fd, "wb") as out:
+    return os.fdopen(fd, "wb")
+
+
+def copy_new(source: Source, target: Path) -> None:
+    """Copy the open file ``source`` into ``target`` (see :func:`create_new`): a reflink
+    where the file system can, else the bytes."""
+    with create_new(target) as out:
         if not _reflink(source, out):
             source.seek(0)
             shutil.copyfileobj(source, out, CHUNK)

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
 
 from conda_fetch.cache import CacheLockError, PackageCache
-from conda_fetch.cache.lock import Claim
+from conda_fetch.cache.lock import Claim, make_room_for_claims
 from conda_fetch.engine import Engine, Job, Listener, Options, Outcome
 from conda_fetch.plan.records import Record
 from conda_fetch.redact import redact
 from conda_fetch.sources import candidates
 
+CLAIM_BATCH = 256
 HOLDER_POLL = 0.2
 HOLDER_IDLE_LIMIT = 600.0  # a process holding a file's lock without touching it: hung
 
@@ -86,25 +87,34 @@ def fetch_into_cache(
     """
     started = time.monotonic()
     report = Report()
+    make_room_for_claims(CLAIM_BATCH)
     run = _Run(Engine(session, options, listener, ranking), cache, mirrors, report)
     try:
-        busy = run.fetch(_todo(records, cache, report))
-        run.fetch([record for record in busy if run.wait_for(record)])
+        todo = _todo(records, cache, report)
+        busy = [r for batch in _batches(todo) for r in run.fetch(batch)]
+        for batch in _batches(busy):
+            run.fetch([record for record in batch if run.wait_for(record)])
     finally:
         run.release()
     report.seconds = time.monotonic() - started
     return report
 
 
+def _batches(records: list[Record]) -> Iterator[list[Record]]:
+    """``records`` in groups of :data:`CLAIM_BATCH`: a claim holds a file descriptor, and a
+    plan of thousands of files must not hold thousands at once."""
+    for start in range(0, len(records), CLAIM_BATCH):
+        yield records[start:start + CLAIM_BATCH]
+
+
 def _todo(records: Iterable[Record], cache: PackageCache, report: Report) -> list[Record]:
     """The records conda would download; the others go to ``report``."""
     todo = []
     for record in records:
-        conflict = cache.foreign(record)
-        if conflict:
-            report.failed.append((record, conflict))
-        elif cache.status(record):
+        if cache.status(record):
             report.cached.append(record)
+        elif conflict := cache.foreign(record):
+            report.failed.append((record, conflict))
         else:
             todo.append(record)
     return todo
@@ -119,21 +129,23 @@ class _Run:
     mirrors: Mapping[str, Sequence[str]] | None
     report: Report
     claims: dict[str, Claim] = field(default_factory=dict)
+    checked: set[str] = field(default_factory=set)  # looked at under its claim already
+    refused: set[str] = field(default_factory=set)  # their claim cannot be taken: failed
 
     def fetch(self, records: list[Record]) -> list[Record]:
         """Fetch the records that can be claimed now; returns those another process holds."""
         mine, busy = {}, []
         for record in records:
-            try:
-                claim = self.claims.get(record.fn) or self.cache.claim(record)
-            except CacheLockError as exc:  # a link planted where the lock file goes
-                self.report.failed.append((record, str(exc)))
-                continue
+            claim = self.claims.pop(record.fn, None) or self._claim(record)
             if claim is None:
-                busy.append(record)
-                continue
-            self.claims[record.fn] = claim
-            mine[record.fn] = record
+                if record.fn not in self.refused:
+                    busy.append(record)
+            elif record.fn not in self.checked and self.cache.status(record):
+                claim.release()  # placed by another process since it was first looked at
+                self.report.cached.append(record)
+            else:
+                self.claims[record.fn] = claim
+                mine[record.fn] = record
         jobs = [_job(record, self.cache, self.mirrors) for record in mine.values()]
         self.engine.listener.queued(jobs)
         outcomes = self.engine.run(jobs, lambda job: self.cache.commit(mine[job.name], job.part))
@@ -149,12 +161,24 @@ class _Run:
             self.claims.pop(job.name).release()  # never held while waiting for another
         return busy
 
+    def _claim(self, record: Record) -> Claim | None:
+        """``record``'s claim, or ``None``: another process holds it, or it cannot be taken
+        at all (a link planted where the lock file goes), which fails the file."""
+        try:
+            return self.cache.claim(record)
+        except CacheLockError as exc:
+            self.report.failed.append((record, str(exc)))
+            self.refused.add(record.fn)
+            return None
+
     def wait_for(self, record: Record) -> bool:
         """Wait while another process holds ``record``; whether it is still to fetch
         (``False``: found placed, or given up because the holder looks hung)."""
         part = self.cache.part_path(record)
         seen, since = _signs_of_life(part), time.monotonic()
-        while (claim := self.cache.claim(record)) is None:
+        while (claim := self._claim(record)) is None:
+            if record.fn in self.refused:
+                return False
             now = _signs_of_life(part)
             if now != seen:
                 seen, since = now, time.monotonic()
@@ -168,6 +192,7 @@ class _Run:
             self.report.cached.append(record)
             return False
         self.claims[record.fn] = claim
+        self.checked.add(record.fn)
         return True
 
     def release(self) -> None:

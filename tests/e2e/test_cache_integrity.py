@@ -161,7 +161,7 @@ def test_a_refused_move_leaves_the_original(tmp_path, channel, packages) -> None
     assert not (pkgs / packages["alpha"].name).exists()
 
 
-def test_doctor_reports_links_and_fix_replaces_them(tmp_path, capsys, packages) -> None:
+def test_doctor_reports_links_and_fix_removes_them(tmp_path, capsys, packages) -> None:
     pkgs = tmp_path / "pkgs"
     pkgs.mkdir()
     outside = tmp_path / "outside.conda"
@@ -176,9 +176,9 @@ def test_doctor_reports_links_and_fix_replaces_them(tmp_path, capsys, packages) 
     assert "2 links in place of an archive" in err and "dangling link" in err
     assert _snapshot(pkgs) == before  # without --fix, doctor only reads
     main(["doctor", "--pkgs-dir", str(pkgs), "--channel", "file:///nonexistent", "--fix"])
-    assert not (pkgs / packages["alpha"].name).is_symlink()
-    assert (pkgs / packages["alpha"].name).read_bytes() == packages["alpha"].read_bytes()
+    assert not os.path.lexists(pkgs / packages["alpha"].name)
     assert not os.path.lexists(pkgs / packages["beta"].name)
+    assert outside.read_bytes() == packages["alpha"].read_bytes()  # the target is left alone
 
 
 def test_export_only_reads(tmp_path, capsys, channel, packages) -> None:
@@ -256,3 +256,19 @@ def test_writes_replace_planted_links_instead_of_following_them(tmp_path, channe
     for name in ("env.tar", "env.explicit.txt", "list.txt"):
         assert not (out / name).is_symlink()
     assert tarfile.is_tarfile(out / "env.tar")
+
+
+def test_a_lock_file_planted_as_a_link_fails_that_file_only(tmp_path, capsys, channel, packages,
+                                                            fault_server) -> None:
+    server = fault_server(channel)
+    pkgs = tmp_path / "pkgs"
+    (pkgs / ".conda-fetch").mkdir(parents=True)
+    victim = tmp_path / "victim"
+    (pkgs / ".conda-fetch" / f"{packages['alpha'].name}.lock").symlink_to(victim)
+    plan, _ = _plan(tmp_path, channel, server.url)
+    assert main(["get", str(plan), "--pkgs-dir", str(pkgs), "--json", *QUICK]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert [e["fn"] for e in report["failed"]] == [packages["alpha"].name]
+    assert "lock file" in report["failed"][0]["error"]
+    assert [e["fn"] for e in report["fetched"]] == [packages["beta"].name]
+    assert not victim.exists() and not (pkgs / packages["alpha"].name).exists()

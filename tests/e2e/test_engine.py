@@ -185,7 +185,8 @@ def test_ctrl_c_keeps_what_was_fetched_and_the_next_run_resumes(tmp_path, served
     server, sha, size = served
     server.faults = Faults(stall_after=3 * MiB // 2)
     state = tmp_path / "work" / "f.conda.part.state"
-    one_patient_connection = Options(split=1, stall_seconds=60, checkpoint_bytes=256 << 10)
+    one_patient_connection = Options(split=1, min_split=256 << 10, stall_seconds=60,
+                                     checkpoint_bytes=256 << 10)  # large: it keeps state
     over = threading.Event()
 
     def press_ctrl_c_after_1_mib() -> None:
@@ -250,3 +251,13 @@ def test_a_source_whose_scheme_cannot_be_served_is_set_aside_at_once(tmp_path, s
     assert outcome.ok, outcome.error
     assert hashlib.sha256(delivered[0]).hexdigest() == sha
     assert recorder.faults.count("connect") == 0
+
+
+def test_one_engine_runs_batch_after_batch(tmp_path, served) -> None:
+    server, sha, size = served
+    engine = Engine(make_session(), FAST)
+    for batch in ("first", "second"):
+        job = Job("f.conda", [server.url_for("f.conda")], tmp_path / batch / "f.conda.part",
+                  size, sha)
+        outcome = engine.run([job], lambda j: None)[0]
+        assert outcome.ok, (batch, outcome.error)

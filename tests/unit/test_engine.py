@@ -130,7 +130,7 @@ def test_a_failing_host_is_set_aside_with_growing_backoff_then_tried_again() -> 
     for _ in range(4):
         board._state("http://a.example").aside_until = 0.0  # its pause is over
         assert board.take([A]) == A
-        board.release(A, 0, 0.1, ConnectError("refused"))
+        board.release(A, 0, 0.0, ConnectError("refused"))  # tries one after another
         pauses.append(board.wait([A]))
     assert all(400 <= p <= 1000 * 2 ** n for n, p in enumerate(pauses))  # with jitter
 

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from conda_fetch.cache.urls import append_url
-from conda_fetch.files import copy_new, open_regular, replacing, write_atomically
+from conda_fetch.files import WriteError, copy_new, open_regular, replacing, write_atomically
 
 
 def test_replacing_a_planted_link_replaces_the_link(tmp_path) -> None:
@@ -64,3 +64,9 @@ def test_urls_txt_that_is_a_link_is_not_appended_through(tmp_path) -> None:
     with pytest.raises(OSError):
         append_url(pkgs, "https://h/noarch/a-1-0.conda")
     assert victim.read_text() == "precious\n"
+
+
+def test_an_output_that_cannot_be_written_is_one_line_for_the_user(tmp_path) -> None:
+    with pytest.raises(WriteError, match=r"cannot write .*missing/out\.txt") as info:
+        write_atomically(tmp_path / "missing" / "out.txt", "x")
+    assert isinstance(info.value, OSError) and info.value.exit_code == 1

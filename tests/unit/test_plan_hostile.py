@@ -64,6 +64,15 @@ def test_deep_nesting_is_bad_input(text: str) -> None:
     _refused(text, "nested too deeply|not a plan")
 
 
+@pytest.mark.parametrize("text", [
+    "version: 1\npackage:\n? name: zlib\n  url: x\n",  # a mapping as a key (found by fuzzing)
+    "version: 1\npackage:\n- url: {a: 1}\n  platform: linux-64\n",
+    "version: 1\npackage:\n" + "  " * 200 + "- x\n",
+])
+def test_yaml_the_parser_chokes_on_is_bad_input(text: str) -> None:
+    _refused(text, "plan")
+
+
 def test_a_plan_larger_than_any_real_one_is_refused_unread(tmp_path) -> None:
     path = tmp_path / "huge.txt"
     with open(path, "wb") as stream:

@@ -11,7 +11,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import ClassVar
 
@@ -42,14 +42,14 @@ class Claim:
     _held: ClassVar[set[str]] = set()
     _registry = threading.Lock()
 
-    def __init__(self, path: Path, fd: int) -> None:
-        self.path, self._fd = path, fd
+    def __init__(self, path: Path, fd: int, key: str) -> None:
+        self.path, self._fd, self._key = path, fd, key
 
     @classmethod
     def take(cls, path: Path, *, create: bool = True) -> Claim | None:
         """The lock on ``path`` if no one holds it now, else ``None``. Never follows a
         symlink; with ``create`` false, a missing file is ``None`` too."""
-        key = os.path.abspath(path)
+        key = os.path.realpath(path)  # one key however the folder is reached (links)
         with cls._registry:
             if key in cls._held:
                 return None
@@ -69,7 +69,7 @@ class Claim:
                 os.close(fd)
                 return None
             cls._held.add(key)
-        return cls(path, fd)
+        return cls(path, fd, key)
 
     @classmethod
     def wait(cls, path: Path, *, attempts: int = ATTEMPTS, sleep: float = SLEEP,
@@ -102,7 +102,23 @@ class Claim:
             finally:
                 os.close(self._fd)
                 self._fd = -1
-                self._held.discard(os.path.abspath(self.path))
+                self._held.discard(self._key)
+
+
+def make_room_for_claims(count: int) -> None:
+    """Raise this process's soft limit on open files, where it is lower than ``count`` plus a
+    margin for connections and part files (macOS starts at 256), as far as the hard limit
+    allows; each :class:`Claim` holds a descriptor."""
+    try:
+        import resource
+    except ImportError:  # Windows: no such limit to raise
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = count + 256
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        with suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 @contextmanager

@@ -10,12 +10,17 @@ because conda adopts a complete ``.partial`` without checking who wrote it.
 One process at a time works on a file: :meth:`PackageCache.claim` locks
 ``.conda-fetch/<fn>.lock`` for the whole life of its part file (fetch, verify, place),
 and placing also takes conda's own lock on ``<fn>.partial`` when conda has one.
+
+An archive once verified is not hashed again while nothing about it changed: its
+size, times, inode and device are noted in ``.conda-fetch/verified`` with the checksum
+it matched (``rehash=True`` hashes every archive anyway).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -29,6 +34,7 @@ from conda_fetch.jsonfile import read_object
 from conda_fetch.plan.records import EXTENSIONS, Record, stem, subdir_of
 
 WORKDIR = ".conda-fetch"
+VERIFIED = "verified"
 CACHED = "cached"
 EXTRACTED = "extracted"
 
@@ -36,9 +42,13 @@ EXTRACTED = "extracted"
 class PackageCache:
     """A conda ``pkgs`` directory at ``root``. It knows nothing of HTTP."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, rehash: bool = False) -> None:
         self.root = Path(root)
+        self.rehash = rehash
         self._urls_memo: tuple[tuple[int, int] | None, dict[str, str]] = (None, {})
+        self._stamps: dict[str, str] | None = None
+        self._urls_lock = threading.Lock()  # one appender at a time in this process
+        self._workdir_made = False
 
     @property
     def scratch(self) -> Path:
@@ -47,11 +57,14 @@ class PackageCache:
 
     @property
     def workdir(self) -> Path:
-        """:attr:`scratch`, created on demand; refused if someone made it a link."""
+        """:attr:`scratch`, created on demand (once); refused if someone made it a link."""
         path = self.scratch
-        path.mkdir(parents=True, exist_ok=True)
-        if path.is_symlink() or not path.is_dir():
-            raise CondaFetchError(f"{path} is not a folder of this cache (a link?); remove it")
+        if not self._workdir_made:
+            path.mkdir(parents=True, exist_ok=True)
+            if path.is_symlink() or not path.is_dir():
+                raise CondaFetchError(f"{path} is not a folder of this cache (a link?); "
+                                      "remove it")
+            self._workdir_made = True
         return path
 
     def part_path(self, record: Record) -> Path:
@@ -101,7 +114,7 @@ class PackageCache:
         its place, reads as ``None`` (:meth:`commit` replaces it).
         """
         if os.path.lexists(self.root / record.fn):
-            if not self._archive_ok(record):
+            if not self._archive_ok(record, note=repair):
                 return None
             if repair:
                 self._note_url(record)
@@ -109,11 +122,12 @@ class PackageCache:
         return EXTRACTED if self._extracted_ok(record) else None
 
     def foreign(self, record: Record) -> str | None:
-        """Why ``<root>/<fn>`` must not be replaced by ``record``'s file: it holds other
-        bytes of the same name for another platform (``python_abi-3.12-5_cp312.conda`` is
-        named alike on every one). ``None`` when replacing it is fine."""
+        """Why ``<root>/<fn>``, known not to be ``record``'s file (:meth:`status` said so),
+        must not be replaced by it: it is the archive of the same name for another platform
+        (``python_abi-3.12-5_cp312.conda`` is named alike on every one). ``None`` when
+        replacing it is fine."""
         target = self.root / record.fn
-        if not target.is_file() or target.is_symlink() or self._archive_ok(record):
+        if not target.is_file() or target.is_symlink():
             return None
         theirs, ours = self._subdir_of_archive(record.fn), subdir_of(record.url)
         if theirs and ours and theirs != ours:
@@ -140,21 +154,21 @@ class PackageCache:
         ``path`` is dropped instead. Another platform's archive is never replaced.
         """
         target = self.root / record.fn
-        conflict = self.foreign(record)
-        if conflict:
-            raise CondaFetchError(conflict)
         with locked(self.root / f"{record.fn}.partial", create=False):
             if target.is_file() and not target.is_symlink() and self._archive_ok(record):
                 path.unlink(missing_ok=True)
+            elif conflict := self.foreign(record):
+                raise CondaFetchError(conflict)
             else:
                 self._drop_extracted(record, replacing=True)
                 _replace_durably(path, target)
+                self._stamp(record)
             self._note_url(record)
         return target
 
     # -- archives and urls.txt -------------------------------------------------
 
-    def _archive_ok(self, record: Record) -> bool:
+    def _archive_ok(self, record: Record, note: bool = True) -> bool:
         """Whether ``<root>/<fn>`` is ``record``'s file (a regular file, not a link); with
         nothing to check, whether ``urls.txt`` already names its URL."""
         path = self.root / record.fn
@@ -162,20 +176,80 @@ class PackageCache:
             return False
         if record.size is None and record.digest is None:
             return self._latest_url(record.fn) == record.url
-        return mismatch(self.root / record.fn, record) is None
+        if not self.rehash and self._stamps_of().get(record.fn) == self._stamp_line(record):
+            return True
+        if mismatch(self.root / record.fn, record) is not None:
+            return False
+        if note:
+            self._stamp(record)
+        return True
+
+    # -- archives verified before ------------------------------------------------------
+
+    def _stamp_line(self, record: Record) -> str | None:
+        """What ``<root>/<fn>`` is now, and what it was verified against, as one line."""
+        try:
+            info = (self.root / record.fn).stat()
+        except OSError:
+            return None
+        algorithm, digest = record.digest or ("size", "")
+        return (f"{record.fn}\t{info.st_size}\t{info.st_mtime_ns}\t{info.st_ctime_ns}\t"
+                f"{info.st_ino}\t{info.st_dev}\t{record.size}\t{algorithm}:{digest}")
+
+    def _stamps_of(self) -> dict[str, str]:
+        """File name → its latest line in ``.conda-fetch/verified`` (read once)."""
+        if self._stamps is None:
+            self._stamps = {}
+            try:
+                text = (self.root / WORKDIR / VERIFIED).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                text = ""
+            for line in text.splitlines():
+                self._stamps[line.split("\t", 1)[0]] = line
+        return self._stamps
+
+    def _stamp(self, record: Record) -> None:
+        """Note that ``<root>/<fn>``, as it is now, matched ``record``."""
+        line = self._stamp_line(record)
+        if line is None or self._stamps_of().get(record.fn) == line:
+            return
+        self._stamps_of()[record.fn] = line
+        with suppress(OSError):  # only a cost: the archive is hashed again next time
+            fd = os.open(self.workdir / VERIFIED,
+                         os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0),
+                         0o644)
+            try:
+                os.write(fd, (line + "\n").encode("utf-8"))
+            finally:
+                os.close(fd)
 
     def _note_url(self, record: Record) -> None:
         """Make ``record.url`` the latest ``urls.txt`` line for its file name, and make
         sure conda does not take a stale extracted record over that line."""
-        if self._latest_url(record.fn) != record.url:
-            append_url(self.root, record.url)
+        with self._urls_lock:
+            if self._latest_url(record.fn) != record.url:
+                self._append_url(record)
         self._drop_extracted(record)
+
+    def _append_url(self, record: Record) -> None:
+        """Append ``record.url``; what was read of ``urls.txt`` stays valid when only this
+        line was added, so a run appending thousands of lines reads it once."""
+        seen, urls = self._urls_memo
+        appended = append_url(self.root, record.url)
+        try:
+            info = (self.root / URLS_TXT).stat()
+        except OSError:
+            return
+        if seen is not None and info.st_size == seen[0] + appended:
+            urls[record.fn] = record.url
+            self._urls_memo = ((info.st_size, info.st_mtime_ns), urls)
 
     def _latest_url(self, fn: str) -> str | None:
         """The URL conda would take for ``fn``; ``urls.txt`` is re-read only when it changed."""
         try:
             info = (self.root / URLS_TXT).stat()
         except FileNotFoundError:
+            self._urls_memo = ((0, 0), {})
             return None
         key = (info.st_size, info.st_mtime_ns)
         seen, urls = self._urls_memo
@@ -225,21 +299,11 @@ def _facts_agree(meta: dict[str, Any], record: Record) -> bool:
 
 
 def _replace_durably(source: Path, target: Path) -> None:
-    """``os.replace`` with the data flushed before and the directory entry after."""
+    """``os.replace`` with the data flushed first, so the name never points at bytes
+    that a crash could lose. (A rename lost in a crash only means fetching again.)"""
     fd = os.open(source, os.O_RDWR if os.name == "nt" else os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
     os.replace(source, target)
-    if os.name != "nt":
-        _fsync_directory(target.parent)
-
-
-def _fsync_directory(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        with suppress(OSError):  # some filesystems cannot sync a directory
-            os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -24,10 +24,11 @@ def read_urls(pkgs: Path) -> dict[str, str]:
     return urls
 
 
-def append_url(pkgs: Path, url: str) -> None:
+def append_url(pkgs: Path, url: str) -> int:
     """Append ``url`` as one line with a single ``O_APPEND`` write, so concurrent
-    appenders never tear lines. A line break is put first if the file ends mid-line;
-    racing another appender, that may leave a blank line, which readers skip."""
+    appenders never tear lines, and flush it to disk; the number of bytes appended.
+    A line break is put first if the file ends mid-line; racing another appender,
+    that may leave a blank line, which readers skip."""
     path = pkgs / URLS_TXT
     data = (url + NEWLINE).encode("utf-8")
     if _ends_mid_line(path):
@@ -35,10 +36,12 @@ def append_url(pkgs: Path, url: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | NOFOLLOW, 0o666)
     try:
         written = os.write(fd, data)
+        os.fsync(fd)
     finally:
         os.close(fd)
     if written != len(data):
         raise OSError(f"short write to {path}: {written} of {len(data)} bytes")
+    return written
 
 
 def _ends_mid_line(path: Path) -> bool:

@@ -59,9 +59,10 @@ def add_output(parser: argparse.ArgumentParser, json: bool = True) -> None:
 
 
 def add_platform(parser: argparse.ArgumentParser) -> None:
-    """``--platform``: the subdir taken from lock files."""
+    """``--platform``: the target subdir; lock files are read for it, other plans must match."""
     parser.add_argument("--platform", metavar="SUBDIR",
-                        help="platform to take from a lock file (default: this machine's)")
+                        help="target platform (default: CONDA_SUBDIR, else this machine's): "
+                             "taken from a lock file; a plan for another one is refused")
 
 
 def add_mirrors(parser: argparse.ArgumentParser) -> None:

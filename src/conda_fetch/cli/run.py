@@ -65,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
         context.console.print(f"Asking {_tool(command)} for its plan: {' '.join(planner[1:])}",
                               highlight=False)
         records = records_from_text(_dry_run(planner, env, context.console),
-                                    f"{command[0]} --dry-run --json")
+                                    f"{command[0]} --dry-run --json",
+                                    platform=_tool_platform(command))
     if records:
         status = context.finish(context.fetch(records))
         if status != 0:
@@ -137,9 +138,15 @@ def _fetch_indexes(context: Context, command: list[str]) -> None:
     named = _flag_values(command, _CHANNEL_FLAGS)
     if "--override-channels" not in command:
         named += list(context.config.get("channels") or ["defaults"])
-    subdir = (_flag_values(command, ("--platform", "--subdir")) or [current_subdir()])[-1]
+    subdir = _tool_platform(command) or current_subdir()
     fetch_indexes(context, channel_urls(list(dict.fromkeys(named)), context.config),
                   [subdir, "noarch"])
+
+
+def _tool_platform(command: list[str]) -> str | None:
+    """The platform the tool was told to plan for (its plan is then for that one)."""
+    given = _flag_values(command, ("--platform", "--subdir"))
+    return given[-1] if given else None
 
 
 def _flag_values(words: list[str], flags: tuple[str, ...]) -> list[str]:

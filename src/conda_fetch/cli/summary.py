@@ -25,8 +25,10 @@ _KINDS = (
     (MISSING, re.compile(r"HTTP 4(04|10)\b")),
     (DISK, re.compile(r"No space left|Errno 28|Disk quota", re.IGNORECASE)),
     (CHECKSUM, re.compile(r"differs from expected|server has \d+ bytes, expected")),
-    (NETWORK, re.compile(r"cannot connect|no answer from|SSL|certificate|NameResolution|"
-                         r"getaddrinfo|Proxy|HTTP 40[137]\b", re.IGNORECASE)),
+    (NETWORK, re.compile(r"cannot connect|no answer|connection refused|not resolved|"
+                         r"unreachable|connection timed out|connection reset|TLS failed|SSL|"
+                         r"certificate|NameResolution|getaddrinfo|Proxy|HTTP 40[137]\b",
+                         re.IGNORECASE)),
     (CUT, re.compile(r"connection closed|broke|sent nothing|too slow|HTTP (5\d\d|429)\b|"
                      r"interrupted")),
 )

@@ -18,6 +18,7 @@ import requests
 
 from conda_fetch.engine.hosts import host_of
 from conda_fetch.engine.partfile import RangeSet
+from conda_fetch.engine.session import HttpGetter
 
 PIECE = 1 << 20
 WORKERS = 4
@@ -28,7 +29,7 @@ Difference = tuple[int, int]
 
 
 def suspects(
-    session: requests.Session,
+    session: HttpGetter,
     served: dict[str, RangeSet],
     others: Callable[[str], list[str]],
     fd: int,
@@ -53,7 +54,7 @@ def suspects(
     return found[0] if found else []
 
 
-def cross_check(session: requests.Session, url: str, witnesses: list[str], fd: int,
+def cross_check(session: HttpGetter, url: str, witnesses: list[str], fd: int,
                 start: int, end: int, timeout: float) -> list[str]:
     """Compare ``[start, end)`` of the part file, served by ``url``, with the first witness
     able to serve it all; the URLs to blame (see :func:`decide`), none when they agree or
@@ -83,7 +84,7 @@ def _interleaved(served: dict[str, RangeSet]) -> list[tuple[str, int, int]]:
     return order
 
 
-def decide(session: requests.Session, url: str, witnesses: list[str],
+def decide(session: HttpGetter, url: str, witnesses: list[str],
            difference: Difference, timeout: float) -> list[str]:
     """``url`` (its byte was on disk) and ``witnesses[0]`` disagree at an offset: another
     source decides when one can answer (one URL returned), else both are suspects."""
@@ -103,7 +104,7 @@ class NoAnswer(Exception):
     """A witness could not serve the range to compare."""
 
 
-def first_difference(session: requests.Session, url: str, fd: int, start: int, end: int,
+def first_difference(session: HttpGetter, url: str, fd: int, start: int, end: int,
                      timeout: float) -> Difference | None:
     """The first offset in ``[start, end)`` where ``url`` serves other bytes than the part
     file holds, ``None`` when all agree; :class:`NoAnswer` when ``url`` stops sending.
@@ -134,7 +135,7 @@ def first_difference(session: requests.Session, url: str, fd: int, start: int, e
     return None
 
 
-def _fetch(session: requests.Session, url: str, start: int, end: int, timeout: float) -> bytes:
+def _fetch(session: HttpGetter, url: str, start: int, end: int, timeout: float) -> bytes:
     response = session.get(url, headers={"Range": f"bytes={start}-{end - 1}",
                                          "Accept-Encoding": "identity"}, timeout=(timeout, timeout))
     return response.content if response.status_code == 206 else b""

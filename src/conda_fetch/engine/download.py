@@ -5,28 +5,36 @@ Vocabulary after aria2: the file is a set of *pieces* already on disk
 A connection with nothing left to do takes an unclaimed gap, or else takes the
 second half of the largest segment still running, so slow connections are
 relieved by fast ones and every connection stays busy until the end.
+
+A file no larger than ``min_split`` (nor 4 MiB) is one request: it is not split and
+keeps no resume state. The bytes are hashed as they arrive in order, so verification only
+reads what arrived out of order.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from conda_fetch.engine.job import Job
+from conda_fetch.engine.errors import PermanentError, SlowError, TransferError
 from conda_fetch.engine.hosts import host_of
+from conda_fetch.engine.job import Job
 from conda_fetch.engine.options import Options
 from conda_fetch.engine.partfile import PartFile, RangeSet
-from conda_fetch.engine.errors import PermanentError, TransferError
-
 
 SAMPLE_BYTES = 256 << 10
 LAGGARD_AGE = 0.3
 LAGGARD_MIN = 64 << 10
 TAIL_SECONDS = 1.0
+SMALL_FILE = 4 << 20
+HASH_CHUNK = 1 << 20
+HASH_CATCH_UP = 8 << 20
 
 
 @dataclass(eq=False)
@@ -38,6 +46,7 @@ class Segment:
     url: str = ""
     start: int = 0
     began: float = field(default_factory=time.monotonic)
+    answered: bool = False
 
     def remaining(self) -> int | None:
         return None if self.end is None else max(0, self.end - self.pos)
@@ -56,8 +65,8 @@ class Download:
         self.lock = threading.Lock()
         self._save_lock = threading.Lock()
         self.part = PartFile(job.part, _identity(job))
-        self.done = self.part.load()
         self.size = job.size
+        self.done = self.part.load()
         self.ranges_ok: bool | None = None
         self.segments: list[Segment] = []
         self.failures: Counter[str] = Counter()
@@ -65,6 +74,8 @@ class Download:
         self.fetched = 0
         self.resumed = self.done.total()
         self.faults: Counter[str] = Counter()
+        self.recovered = 0
+        self._unrecovered = 0
         self.error: str | None = None
         self.bad_urls: dict[str, str] = {}
         self.avoid: set[str] = set()
@@ -75,8 +86,13 @@ class Download:
         self.on_sample: Callable[[Segment], None] | None = None
         self.checks: list[threading.Thread] = []
         self.started_at = time.monotonic()
+        self.resume_at = 0.0  # after a failed try: no new connection before this
         self._unsaved = 0
         self._saved_at = time.monotonic()
+        self._hash_lock = threading.Lock()
+        self._hasher: Any = None
+        self._hashed = 0
+        self._reset_hash()
         self.fd = self.part.open()
 
     # -- what the display reads -------------------------------------------------
@@ -100,6 +116,30 @@ class Download:
     def failed(self) -> bool:
         return self.error is not None
 
+    def small(self) -> bool:
+        """One request's worth (at most ``min_split``, and at most ``SMALL_FILE`` whatever
+        ``min_split`` says): claimed whole, no resume state. (Only the end game may still
+        halve a slow one for an idle connection, see :meth:`_tail`.)"""
+        return self.size is not None and self.size <= min(self.options.min_split, SMALL_FILE)
+
+    def tiny(self) -> bool:
+        """Too small to be worth a second connection ever."""
+        return self.size is not None and self.size < 2 * LAGGARD_MIN
+
+    def share(self) -> int:
+        """The bytes one more connection would carry for this file (0: none to take)."""
+        with self.lock:
+            if self.failed() or self.complete():
+                return 0
+            missing = (self.size if self.size is not None else self.options.min_split) - (
+                self.done.total())
+            if not self.segments:
+                return max(missing, 1)
+            if self.ranges_ok is not True or self.tiny() or len(self.segments) >= (
+                    self.options.split) or self._claimable() is None:
+                return 0
+            return max(missing // (len(self.segments) + 1), 1)
+
     def candidates(self) -> list[str]:
         """The file's URLs not refused for it and not set aside while hunting bad data."""
         return [u for u in self.job.urls if u not in self.bad_urls and host_of(u) not in self.avoid]
@@ -110,6 +150,7 @@ class Download:
             return (
                 self.ranges_ok is True
                 and not self.failed()
+                and not self.tiny()
                 and len(self.segments) < self.options.split
                 and self._claimable() is not None
             )
@@ -136,8 +177,12 @@ class Download:
         if self.ranges_ok is False:
             return (0, self.size)
         start = self.done.covered_until(0)
-        if self.size is None:  # ask for a piece only: the answer tells the size
-            return (start, start + self.options.min_split if self.ranges_ok is None else None)
+        if self.size is None:  # ask for a piece only (the answer tells the size), up to
+            after = self.done.next_start(start)  # the next range already on disk
+            if self.ranges_ok is None or after is not None:
+                piece = start + self.options.min_split
+                return (start, piece if after is None else min(piece, after))
+            return (start, None)
         return self._bounded(self.done.gaps(self.size)[0])
 
     def _bounded(self, gap: tuple[int, int]) -> tuple[int, int]:
@@ -164,11 +209,12 @@ class Download:
         running = [s for s in self.segments if s.end is not None]
         if not running:
             return None
-        victim = max(running, key=lambda s: s.remaining() or 0)
-        if (victim.remaining() or 0) < 2 * self.options.min_split:
-            victim = self._laggard(running) or self._tail(victim)
-            if victim is None:
-                return None
+        largest = max(running, key=lambda s: s.remaining() or 0)
+        victim: Segment | None = largest
+        if (largest.remaining() or 0) < 2 * self.options.min_split:
+            victim = self._laggard(running) or self._tail(largest)
+        if victim is None:
+            return None
         left = victim.remaining() or 0
         middle = victim.pos + left // 2
         span = (middle, victim.end)
@@ -185,9 +231,12 @@ class Download:
 
     def _tail(self, largest: Segment) -> Segment | None:
         """At the end of a file, the largest segment if it would still take more than
-        ``TAIL_SECONDS`` at the best rate seen: halving it spares idle connections the wait."""
+        ``TAIL_SECONDS`` at the best rate seen (or, before any, at its own after a while):
+        halving it spares idle connections the wait."""
         left = largest.remaining() or 0
-        worth = left >= 2 * LAGGARD_MIN and left > TAIL_SECONDS * self.best_rate > 0
+        now = time.monotonic()
+        rate = self.best_rate or (largest.rate(now) if now - largest.began > LAGGARD_AGE else 0)
+        worth = left >= 2 * LAGGARD_MIN and left > TAIL_SECONDS * rate > 0
         return largest if worth else None
 
     def release(self, seg: Segment) -> None:
@@ -215,7 +264,8 @@ class Download:
                 self.size = total
                 for running in self.segments:
                     end = running.pos + self._piece() if running.end is None else running.end
-                    running.end = min(total, end)
+                    after = self.done.next_start(running.pos)
+                    running.end = min(total, end, total if after is None else after)
             if ranges:
                 if self.ranges_ok is None:
                     self.ranges_ok = True
@@ -227,26 +277,77 @@ class Download:
             seg.pos = seg.start = 0
             seg.end = self.size
 
-    def advance(self, seg: Segment, count: int) -> None:
-        """``count`` bytes were written at ``seg.pos`` (not counted from a distrusted URL)."""
+    def advance(self, seg: Segment, data: bytes | memoryview) -> None:
+        """``data`` was written at ``seg.pos`` (not counted from a distrusted URL)."""
+        count, at = len(data), seg.pos
         with self.lock:
-            if seg.url in self.distrusted:
-                seg.pos += count
-                return
-            self.done.add(seg.pos, seg.pos + count)
-            self.served.setdefault(seg.url, RangeSet()).add(seg.pos, seg.pos + count)
             seg.pos += count
-            self.fetched += count
-            self.failures.clear()
-            self._unsaved += count
-            due = self._unsaved >= self._checkpoint_bytes() or (
-                time.monotonic() - self._saved_at >= self.options.checkpoint_seconds
+            trusted = seg.url not in self.distrusted
+            if trusted:
+                self.done.add(at, at + count)
+                self.served.setdefault(seg.url, RangeSet()).add(at, at + count)
+                self.fetched += count
+                self.recovered += self._unrecovered
+                self._unrecovered = 0
+                self._unsaved += count
+            due = trusted and not self.small() and (
+                self._unsaved >= self._checkpoint_bytes()
+                or time.monotonic() - self._saved_at >= self.options.checkpoint_seconds
             )
+        self._hash_written(at, data if trusted else None)
         if due:
             self.checkpoint(block=False)
 
+    # -- hashing in order ----------------------------------------------------------
+    def _reset_hash(self) -> None:
+        digest = self.job.digest
+        self._hasher = hashlib.new(digest[0]) if digest else None
+        self._hashed = 0
+
+    def _hash_written(self, at: int, data: bytes | memoryview | None) -> None:
+        """Extend the hash of the file's first bytes with what was just written at ``at``;
+        a write below what was hashed already starts the hash over."""
+        if self._hasher is None:
+            return
+        with self._hash_lock:
+            if at < self._hashed or data is None:
+                self._reset_hash()
+            elif at == self._hashed:
+                self._hasher.update(data)
+                self._hashed += len(data)
+            self._catch_up(HASH_CATCH_UP)
+
+    def _catch_up(self, limit: int | None) -> None:
+        """Hash, from disk, up to ``limit`` bytes (all: ``None``) that already follow the
+        hashed prefix without a gap. Called with the hash lock held."""
+        with self.lock:
+            until = self.done.covered_until(self._hashed)
+        if limit is not None:
+            until = min(until, self._hashed + limit)
+        while self._hashed < until:
+            data = os.pread(self.fd, min(HASH_CHUNK, until - self._hashed), self._hashed)
+            if not data:
+                break
+            self._hasher.update(data)
+            self._hashed += len(data)
+
+    def digest(self) -> str | None:
+        """The hex digest of the first ``size`` bytes, reading only what was not hashed yet
+        (``None`` when the job has no checksum)."""
+        if self._hasher is None:
+            return None
+        assert self.size is not None
+        with self._hash_lock:
+            if self._hashed > self.size:
+                self._reset_hash()
+            self._catch_up(None)
+            if self._hashed != self.size:
+                return None
+            return str(self._hasher.hexdigest())
+
     def sampled(self, seg: Segment) -> None:
-        """``seg`` holds its first ``SAMPLE_BYTES``: the engine may cross-check them."""
+        """``seg`` holds its first ``SAMPLE_BYTES`` (or all of a shorter range): the engine
+        may cross-check them."""
         if self.on_sample is not None:
             self.on_sample(seg)
 
@@ -260,8 +361,9 @@ class Download:
         return max(self.options.checkpoint_bytes, (self.size or 0) // 64)
 
     def checkpoint(self, block: bool = True) -> None:
-        """Make the ranges on disk survive a crash (see :class:`PartFile`)."""
-        if not self._save_lock.acquire(blocking=block):
+        """Make the ranges on disk survive a crash (see :class:`PartFile`); a small file
+        is fetched again whole instead."""
+        if self.small() or not self._save_lock.acquire(blocking=block):
             return
         try:
             with self.lock:
@@ -283,19 +385,69 @@ class Download:
         """
         with self.lock:
             self.faults[error.kind] += 1
+            self._unrecovered += 1
             if error.permanent:
                 self.bad_urls[seg.url] = str(error)
                 if not self.candidates():
                     self.error = str(error)
                 return
             host = host_of(seg.url)
-            if seg.pos > seg.start or seg.began < self._failed_at.get(host, 0.0):
+            if seg.pos > seg.start and not isinstance(error, SlowError):
+                self.failures.clear()  # progress: the tries in a row start again
+                return
+            if seg.began < self._failed_at.get(host, 0.0):
                 return
             self.failures[host] += 1
             self._failed_at[host] = time.monotonic()
             retries = self.options.retries
-            if all(self.failures[host_of(url)] > retries for url in sources):
+            if sources and all(self.failures[host_of(url)] > retries for url in sources):
                 self.error = f"{error} (gave up after {retries} retries)"
+
+    def succeeded(self) -> None:
+        """A connection finished its range: the tries in a row start again."""
+        with self.lock:
+            self.failures.clear()
+
+    def tries(self, url: str) -> int:
+        """Failed tries in a row at ``url``'s host for this file."""
+        with self.lock:
+            return self.failures[host_of(url)]
+
+    def count_fault(self, kind: str) -> None:
+        with self.lock:
+            self.faults[kind] += 1
+            self._unrecovered += 1
+
+    def set_avoid(self, hosts: set[str]) -> None:
+        """Use no URL of ``hosts`` for this file until set otherwise."""
+        with self.lock:
+            self.avoid = set(hosts)
+
+    def add_check(self, check: threading.Thread) -> None:
+        with self.lock:
+            self.checks.append(check)
+
+    def take_check(self) -> threading.Thread | None:
+        """A cross-check still to wait for, if any."""
+        with self.lock:
+            return self.checks.pop() if self.checks else None
+
+    def blame(self, host: str) -> bool:
+        """Record ``host`` as caught serving corrupt bytes; False if it already was."""
+        with self.lock:
+            if host in self.blamed:
+                return False
+            self.blamed.append(host)
+            self.faults["corrupt"] += 1
+            return True
+
+    def distrust_host(self, host: str) -> None:
+        """:meth:`distrust` every URL of ``host`` that served this file or is serving it."""
+        with self.lock:
+            urls = {u for u in self.served if host_of(u) == host}
+            urls.update(s.url for s in self.segments if s.url and host_of(s.url) == host)
+        for url in urls:
+            self.distrust(url)
 
     def distrust(self, url: str) -> None:
         """Stop ``url``'s running segments, and fetch every range it served again."""
@@ -312,7 +464,9 @@ class Download:
             ranges = self.served.pop(url, RangeSet())
             for start, end in ranges.as_list():
                 self.done.remove(start, end)
-            return ranges
+        with self._hash_lock:
+            self._reset_hash()
+        return ranges
 
     def fail(self, message: str) -> None:
         with self.lock:
@@ -327,6 +481,19 @@ class Download:
             self.size = self.job.size
         self.part.forget_state()
         os.ftruncate(self.fd, 0)
+        with self._hash_lock:
+            self._reset_hash()
+
+    def on_disk(self) -> int:
+        """The part file's size."""
+        return os.fstat(self.fd).st_size
+
+    def truncate(self, size: int) -> None:
+        """Cut the part file to ``size`` bytes."""
+        with self._hash_lock:
+            os.ftruncate(self.fd, size)
+            if self._hashed > size:
+                self._reset_hash()
 
     def close(self) -> None:
         os.close(self.fd)

@@ -38,6 +38,13 @@ class StallError(TransferError):
     kind = "stall"
 
 
+class SlowError(StallError):
+    """The connection kept sending, but below the floor of bytes per second: counted as a
+    failed try of its source even after progress, so a dripping source is given up."""
+
+    kind = "slow"
+
+
 class CutError(TransferError):
     """The connection broke before its range was complete."""
 
@@ -48,6 +55,16 @@ class ConnectError(TransferError):
     """No connection could be made (refused, unreachable, DNS)."""
 
     kind = "connect"
+
+
+class HostError(PermanentError):
+    """No URL on this host can work in this run (a certificate that fails verification)."""
+
+
+class DiskError(PermanentError):
+    """Writing the file here failed (disk full, file too large): no source can mend it."""
+
+    kind = "disk"
 
 
 class StatusError(TransferError):

@@ -24,7 +24,11 @@ class Listener:
         """A file began (or resumed) transferring."""
 
     def fault(self, download: Download, kind: str, message: str) -> None:
-        """An attempt failed (``kind``: cut, stall, http, refused, connect, verify)."""
+        """An attempt failed (``kind``: cut, stall, slow, http, refused, connect, disk,
+        verify, corrupt). ``message`` says why in words and what happens next, e.g.
+        ``127.0.0.1:8000: connection refused; try 3 of 11 in 8 s``: a front end shows it
+        while waiting, or logs it as a line where there is no live display. Faults
+        followed by progress count in ``download.recovered``."""
 
     def finished(self, outcome: Outcome) -> None:
         """A file was delivered or given up."""

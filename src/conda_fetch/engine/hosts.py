@@ -7,8 +7,16 @@ its ``Retry-After`` asks (no new request goes to it before), else for an exponen
 backoff with jitter, during which other hosts are preferred but its connections
 carry on (a mirror refusing a fifth connection still serves four). The first bytes each host serves are compared with another host's copy
 (once per run), and a host caught serving corrupt bytes is excluded for the rest
-of the run. No host ever gets more than ``per_host`` connections at once, nor more
-than it was serving when it refused one more with a 429 or 5xx (a limit per client).
+of the run; until its first bytes were compared, a host of a file that several
+hosts serve gets one connection at a time, so a corrupting mirror costs one piece,
+not a file. No host ever gets more than ``per_host`` connections at once. A 429 or
+5xx while several connections are in use lowers the host's cap below that number
+(a limit per client, or passing overload); every answered request raises it again by
+``1/cap`` (additive increase, multiplicative decrease), so a cap lasts only while the
+refusals do. Tries that overlap in time count as one: eight connections refused at
+once are one failed try. A host that has never answered (refused, unreachable, name
+not resolved) is given up for the whole run after ``retries`` tries or
+``give_up_after`` seconds, so every file it serves fails at once, with the reason.
 """
 
 from __future__ import annotations
@@ -19,11 +27,10 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from conda_fetch.engine.errors import SlowError, TransferError
 from conda_fetch.engine.options import Options
-from conda_fetch.engine.errors import TransferError
 
-
-MIN_LEARNED_CAP = 2  # a refusal while serving fewer may be passing trouble, not a limit
+PROBE_SLOWER = 8
 
 
 def backoff(failures: int, base: float, cap: float, rng: random.Random = random._inst) -> float:
@@ -54,7 +61,12 @@ class HostState:
     closed: bool = False
     excluded: str = ""
     checked: bool = False
-    cap: int | None = None
+    trusted: bool = False
+    cap: float | None = None
+    answered: bool = False
+    down_since: float | None = None
+    last_failed: float = 0.0
+    refused_at: int | None = None
 
 
 class HostBoard:
@@ -89,13 +101,17 @@ class HostBoard:
 
     def _eligible(self, urls: list[str]) -> list[str]:
         now = time.monotonic()
-        ready = [u for u in urls if self._ready(self._state(host_of(u)), now)]
+        several = len({host_of(u) for u in urls}) > 1
+        ready = [u for u in urls if self._ready(self._state(host_of(u)), now, several)]
         rested = [u for u in ready if self._state(host_of(u)).aside_until <= now]
         serving = [u for u in ready if self._state(host_of(u)).active]
         return rested or serving  # only hosts set aside and idle: wait them out
 
-    def _ready(self, state: HostState, now: float) -> bool:
-        busy = state.active >= min(self.options.per_host, state.cap or self.options.per_host)
+    def _ready(self, state: HostState, now: float, several: bool = False) -> bool:
+        """Whether ``state``'s host may take one more connection now; where ``several``
+        hosts serve a file, one not yet trusted (see :meth:`trust`) gets one at a time."""
+        limit = 1 if several and not state.trusted else self._limit(state)
+        busy = state.active >= limit
         return not (state.excluded or busy or (state.closed and state.aside_until > now))
 
     @staticmethod
@@ -105,23 +121,64 @@ class HostBoard:
         untried = state.speed is None and not state.active
         return (-state.failures, untried, (state.speed or 0.0) / (state.active + 1), -order)
 
-    def release(self, url: str, count: int, seconds: float, error: TransferError | None) -> None:
+    def _limit(self, state: HostState) -> int:
+        """How many connections ``state``'s host may have now."""
+        return self.options.per_host if state.cap is None else int(state.cap)
+
+    def release(self, url: str, count: int, seconds: float, error: TransferError | None,
+                answered: bool = True) -> None:
         """A connection to ``url`` ended after ``count`` bytes in ``seconds``, with ``error``
-        when it failed; a host that failed without sending a byte is set aside."""
+        when it failed (``answered``: whether any HTTP answer came back); a host that
+        failed without sending a byte, or below the floor of speed, is set aside."""
         with self._lock:
             state = self._state(host_of(url))
+            in_use = state.active
             state.active -= 1
+            state.answered = state.answered or answered
             if count and seconds > 0:
                 rate = count / seconds
                 state.speed = rate if state.speed is None else 0.7 * state.speed + 0.3 * rate
-            if count:
-                state.failures = 0
+            if error is None:
+                self._raise_cap(state)
+            if count and not isinstance(error, SlowError):
+                state.failures, state.down_since = 0, None
             elif error is not None and not error.permanent:
-                if error.kind == "http" and state.active >= MIN_LEARNED_CAP:
-                    state.cap = state.active  # it refuses one more while serving these
-                state.failures += 1
-                state.aside_until = time.monotonic() + self._pause(state.failures, error)
-                state.closed = error.retry_after is not None
+                self._count_failure(state, url, error, in_use, time.monotonic() - seconds)
+
+    def _raise_cap(self, state: HostState) -> None:
+        """One more answer: ``1/cap`` more room, eight times slower just below where the
+        host refused each time (a limit per client is probed rarely; refusals at several
+        levels are overload, and the cap climbs back at the usual pace)."""
+        if state.cap is not None:
+            limit = state.refused_at
+            near = limit is not None and limit - 1 <= state.cap < limit
+            state.cap += 1 / state.cap / (PROBE_SLOWER if near else 1)
+            if state.cap >= self.options.per_host:
+                state.cap = None
+
+    def _count_failure(self, state: HostState, url: str, error: TransferError, in_use: int,
+                       began: float) -> None:
+        """Lower the cap on a refusal, set the host aside, give up a host never answered."""
+        now = time.monotonic()
+        if error.kind == "http" and in_use > 1:
+            state.cap = max(1.0, min(float(self._limit(state)), in_use - 1.0))
+            # refused again where it once served: overload that comes and goes, not a limit
+            below = state.refused_at is not None and in_use < state.refused_at
+            state.refused_at = None if below else in_use
+        if began < state.last_failed:
+            return  # this try overlapped one already counted
+        state.last_failed = now
+        state.failures += 1
+        state.down_since = state.down_since or began
+        state.aside_until = now + self._pause(state.failures, error)
+        if not state.answered:  # the try that may give it up comes when it is due
+            state.aside_until = min(state.aside_until,
+                                    state.down_since + self.options.give_up_after)
+        state.closed = error.retry_after is not None
+        dead = state.failures > self.options.retries or (
+            now - state.down_since >= self.options.give_up_after)
+        if not state.answered and dead:
+            state.excluded = str(error)
 
     def _pause(self, failures: int, error: TransferError) -> float:
         options = self.options
@@ -140,7 +197,7 @@ class HostBoard:
         """``urls`` by measured speed of their hosts, fastest first, never measured last."""
         with self._lock:
             speeds = {u: self._state(host_of(u)).speed for u in urls}
-        return sorted(urls, key=lambda u: -(speeds[u] if speeds[u] is not None else -1.0))
+        return sorted(urls, key=lambda u: -(speed if (speed := speeds[u]) is not None else -1.0))
 
     def claim_check(self, url: str) -> bool:
         """True once per host: the caller cross-checks its first bytes against another host."""
@@ -151,10 +208,22 @@ class HostBoard:
             state.checked = True
             return True
 
+    def trust(self, url: str) -> None:
+        """``url``'s host served bytes another host confirmed (or none could compare them):
+        it may take more than one connection of a file that several hosts serve."""
+        with self._lock:
+            self._state(host_of(url)).trusted = True
+
     def exclude(self, url: str, reason: str) -> None:
         """Never use this host again in this run."""
         with self._lock:
             self._state(host_of(url)).excluded = reason
+
+    def reasons(self, urls: list[str]) -> list[str]:
+        """Why the hosts of ``urls`` were given up, each once."""
+        with self._lock:
+            found = (self._state(host_of(u)).excluded for u in urls)
+            return list(dict.fromkeys(r for r in found if r))
 
     def usable(self, urls: list[str]) -> list[str]:
         """``urls`` whose host is not excluded."""

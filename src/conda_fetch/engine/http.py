@@ -80,12 +80,10 @@ class _Session(requests.Session):
 
 def make_session(settings: HttpSettings | None = None, pool_size: int = 16) -> requests.Session:
     """A session pooling up to ``pool_size`` connections per host, safe to share
-    between the engine's threads. It asks for every body as is (``Accept-Encoding:
-    identity``): packages are bytes to verify, not text to decompress."""
+    between the engine's threads."""
     settings = settings or HttpSettings()
     session = _Session(settings.verify)
     session.headers["User-Agent"] = settings.user_agent
-    session.headers["Accept-Encoding"] = "identity"
     session.proxies.update(settings.proxies)
     if settings.client_cert:
         session.cert = settings.client_cert

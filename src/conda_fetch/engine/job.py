@@ -35,8 +35,9 @@ class Job:
 @dataclass
 class Outcome:
     """How one job ended. ``fetched`` counts bytes received over the wire;
-    ``resumed`` the bytes an earlier run had already saved; ``blamed`` the hosts
-    caught serving corrupt bytes."""
+    ``resumed`` the bytes an earlier run had already saved; ``faults`` every failed try
+    by kind, ``recovered`` those followed by progress; ``blamed`` the hosts caught
+    serving corrupt bytes."""
 
     job: Job
     ok: bool
@@ -46,4 +47,5 @@ class Outcome:
     resumed: int = 0
     seconds: float = 0.0
     faults: Counter[str] = field(default_factory=Counter)
+    recovered: int = 0
     blamed: list[str] = field(default_factory=list)

@@ -11,27 +11,34 @@ MiB = 1 << 20
 class Options:
     """How hard and how patiently the engine works.
 
-    ``files``: files transferred at once. ``split``: connections one file may use.
-    ``connections``: connections in all, across files. ``min_split``: a file
+    ``files``: files open at once. ``split``: connections one file may use.
+    ``connections``: connections in all, across files. ``per_host``: connections one
+    host may get at most (16, as aria2 allows at most per server): a host that refuses
+    one more with a 429 or 503 gets fewer until its answers earn them back (see
+    :class:`~conda_fetch.engine.hosts.HostBoard`). ``min_split``: a file
     is cut into ranges no smaller than this. ``retries``: failed attempts in a
     row without progress, at each of a file's hosts, before the file is given up;
     a failing host waits its ``Retry-After`` (at most ``retry_after_max``) or an
     exponential backoff with jitter (``backoff_base``, ``backoff_max``) before its
     next try. ``stall_seconds`` and
     ``stall_speed``: a connection slower than ``stall_speed`` bytes/s for
-    ``stall_seconds`` is dropped and its range fetched again.
+    ``stall_seconds`` is dropped and its range fetched again (a try that failed, even
+    after progress). ``give_up_after``: a host that never answered (refused, name not
+    resolved, unreachable) is given up for the whole run after this many seconds of
+    failed tries, or after ``retries`` of them.
     """
 
-    files: int = 8
+    files: int = 16
     split: int = 8
     connections: int = 16
-    per_host: int = 8
+    per_host: int = 16
     min_split: int = 4 * MiB
     retries: int = 10
     verify_retries: int = 2
     backoff_base: float = 0.5
     backoff_max: float = 30.0
     retry_after_max: float = 120.0
+    give_up_after: float = 30.0
     connect_timeout: float = 9.15
     stall_seconds: float = 10.0
     stall_speed: int = 1024

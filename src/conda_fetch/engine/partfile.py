@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import json
 import os
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from typing import Any
 class RangeSet:
     """Disjoint, sorted half-open byte ranges ``[start, end)``."""
 
-    def __init__(self, ranges: list[tuple[int, int]] | None = None) -> None:
+    def __init__(self, ranges: Iterable[Sequence[int]] | None = None) -> None:
         self._starts: list[int] = []
         self._ends: list[int] = []
         for start, end in ranges or ():
@@ -68,6 +69,11 @@ class RangeSet:
         if i >= 0 and self._ends[i] > start:
             return self._ends[i]
         return start
+
+    def next_start(self, pos: int) -> int | None:
+        """The start of the first covered run after ``pos``, if any."""
+        i = bisect.bisect_right(self._starts, pos)
+        return self._starts[i] if i < len(self._starts) else None
 
     def as_list(self) -> list[list[int]]:
         return [[s, e] for s, e in zip(self._starts, self._ends)]

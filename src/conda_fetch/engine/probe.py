@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import requests
 
 from conda_fetch.engine.hosts import host_of
+from conda_fetch.engine.session import HttpGetter
 from conda_fetch.redact import redact
 
 
@@ -25,7 +26,7 @@ class Probe:
         return host_of(self.base)
 
 
-def probe(session: requests.Session, base: str, path: str, amount: int,
+def probe(session: HttpGetter, base: str, path: str, amount: int,
           timeout: float = 10.0) -> Probe:
     """GET the first ``amount`` bytes of ``base/path`` and time it."""
     started = time.monotonic()

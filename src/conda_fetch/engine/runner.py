@@ -1,29 +1,38 @@
 """The engine: many files at once, several connections per large file, retries,
-verification, and a clean stop on Ctrl-C."""
+verification, and a clean stop on Ctrl-C.
+
+Two kinds of threads work together. A *file* thread follows one file through its
+life (fetch, verify, hunt for bad bytes, deliver). A fixed pool of *connection*
+threads does the transfers: each time one is free it takes the piece of work that
+gains most, from whichever file needs it (the most bytes for one more connection,
+so the largest files start first and a released connection goes where it saves the
+most time), within what each host can take (:class:`HostBoard`). Many small files
+therefore have as many requests in flight as there are connections, and a large
+file never runs on one connection while others idle.
+"""
 
 from __future__ import annotations
 
-import os
+import contextlib
 import queue
 import threading
 import time
 from collections.abc import Callable, Iterable
 
-import requests
-
 from conda_fetch.engine.blame import cross_check, suspects
 from conda_fetch.engine.download import SAMPLE_BYTES, Download, Segment
+from conda_fetch.engine.errors import HostError, TransferError
 from conda_fetch.engine.events import Listener
-from conda_fetch.engine.job import Job, Outcome
 from conda_fetch.engine.hosts import HostBoard, host_of
+from conda_fetch.engine.job import Job, Outcome
 from conda_fetch.engine.options import Options
-from conda_fetch.engine.errors import TransferError
+from conda_fetch.engine.session import HttpGetter
 from conda_fetch.engine.transfer import Cancelled, fetch_segment
 from conda_fetch.hashing import file_digest
 from conda_fetch.redact import redact
 
 Deliver = Callable[[Job], object]  # what it returns is ignored
-BUSY_POLL = 0.1
+IDLE_POLL = 0.5
 
 
 class Engine:
@@ -31,7 +40,7 @@ class Engine:
 
     def __init__(
         self,
-        session: requests.Session,
+        session: HttpGetter,
         options: Options | None = None,
         listener: Listener | None = None,
         ranking: dict[str, float] | None = None,
@@ -40,66 +49,91 @@ class Engine:
         self.options = options or Options()
         self.listener = listener or Listener()
         self.board = HostBoard(self.options, ranking)
-        self.active: list[Download] = []
-        self._slots = threading.BoundedSemaphore(self.options.connections)
+        self.active: list[Download] = []  # open files (for the display and for Ctrl-C)
+        self._wanting: list[Download] = []  # files whose bytes connections are fetching
         self._stop = threading.Event()
-        self._lock = threading.Lock()
+        self._finished = False
+        self._files_lock = threading.Lock()  # guards ``active``
+        self._lock = threading.Lock()  # guards ``_wanting`` and the choice of work
+        self._wake = threading.Condition(self._lock)  # idle connections wait here
+        self._settle: dict[Download, threading.Condition] = {}  # each file thread waits here
+        self._idle = 0
 
     def run(self, jobs: Iterable[Job], deliver: Deliver) -> list[Outcome]:
-        """Fetch every job; return their outcomes in the order given."""
+        """Fetch every job, largest first; return their outcomes in the order given. An
+        engine runs one batch at a time, and may run several in turn (what it learnt of
+        the hosts carries over)."""
         jobs = list(jobs)
-        pending: queue.SimpleQueue[tuple[int, Job]] = queue.SimpleQueue()
-        for item in enumerate(jobs):
-            pending.put(item)
+        with self._lock:
+            self._finished = False
+        pending: queue.SimpleQueue[int] = queue.SimpleQueue()
+        for index in sorted(range(len(jobs)), key=lambda i: -(jobs[i].size or 0)):
+            pending.put(index)
         outcomes: list[Outcome | None] = [None] * len(jobs)
 
-        def slot() -> None:
+        def files() -> None:
             while not self._stop.is_set():
                 try:
-                    index, job = pending.get_nowait()
+                    index = pending.get_nowait()
                 except queue.Empty:
                     return
-                outcomes[index] = self._one(job, deliver)
+                outcomes[index] = self._one(jobs[index], deliver)
 
-        workers = [
-            threading.Thread(target=slot, name=f"file-{n}", daemon=True)
-            for n in range(min(self.options.files, len(jobs)))
-        ]
-        for worker in workers:
-            worker.start()
+        owners = _threads(files, "file", min(self.options.files, len(jobs)))
+        most = min(self.options.connections, max(len(jobs), 1) * self.options.split)
+        connections = _threads(self._connection, "connection", most)
         try:
-            for worker in workers:
-                while worker.is_alive():
-                    worker.join(0.2)
+            for owner in owners:
+                while owner.is_alive():
+                    owner.join(0.2)
         except KeyboardInterrupt:
             self.stop()
             raise
+        finally:
+            with self._lock:
+                self._finished = True
+                self._wake.notify_all()
+        for connection in connections:
+            connection.join()
         return [o for o in outcomes if o is not None]
 
     def stop(self, grace: float = 2.0) -> None:
         """Stop all transfers and save every file's progress for the next run."""
-        self._stop.set()
+        with self._lock:
+            self._stop.set()
+            self._wake.notify_all()
+            for settle in self._settle.values():
+                settle.notify_all()
         deadline = time.monotonic() + grace
         while self.active and time.monotonic() < deadline:
             time.sleep(0.05)
-        with self._lock:  # no file closes meanwhile
+        with self._files_lock:  # no file closes meanwhile
             for download in self.active:
                 download.checkpoint()
 
     # -- one file ---------------------------------------------------------------
     def _one(self, job: Job, deliver: Deliver) -> Outcome:
-        download = Download(job, self.options)
-        download.on_sample = lambda seg: self._sample(download, seg)
-        with self._lock:
-            self.active.append(download)
-        self.listener.started(download)
+        """Fetch, verify and deliver one file; any error is that file's failure."""
+        started = time.monotonic()
         try:
+            download = Download(job, self.options)
+        except OSError as exc:
+            return self._finish(Outcome(job=job, ok=False, error=_words(exc),
+                                        seconds=time.monotonic() - started))
+        download.on_sample = lambda seg: self._sample(download, seg)
+        with self._files_lock:
+            self.active.append(download)
+        try:
+            self.listener.started(download)
             self._fetch_verified(download, deliver)
+        except Exception as exc:
+            download.fail(_words(exc))
+            _keep_progress(download)
         finally:
-            with self._lock:
+            with self._files_lock:
                 self.active.remove(download)
                 download.close()
-        outcome = Outcome(
+        return self._finish(Outcome(
             job=job,
             ok=download.error is None,
             error=download.error,
@@ -108,12 +142,16 @@ class Engine:
             resumed=download.resumed,
             seconds=time.monotonic() - download.started_at,
             faults=download.faults,
+            recovered=download.recovered,
             blamed=download.blamed,
-        )
+        ))
+
+    def _finish(self, outcome: Outcome) -> Outcome:
         self.listener.finished(outcome)
         return outcome
 
     def _fetch_verified(self, download: Download, deliver: Deliver) -> None:
+        problem = ""
         for _ in range(self.options.verify_retries + 1):
             self._fetch(download)
             if self._stop.is_set():
@@ -123,11 +161,11 @@ class Engine:
             if download.failed():
                 download.checkpoint()
                 return
-            problem = _verify(download)
-            if problem is None or self._hunt(download, problem):
+            problem = _verify(download) or ""
+            if not problem or self._hunt(download, problem):
                 _deliver(download, deliver)
                 return
-            download.faults["verify"] += 1
+            download.count_fault("verify")
             self.listener.fault(download, "verify", problem)
             download.restart()
         download.fail(f"{problem}; gave up after {self.options.verify_retries + 1} attempts")
@@ -139,15 +177,15 @@ class Engine:
         if len(download.served) < 2 and len(self.board.usable(download.candidates())) < 2:
             return False
         self.listener.fault(download, "verify", f"{problem}; finding the source of the bad bytes")
-        download.faults["verify"] += 1
+        download.count_fault("verify")
 
         for suspect in suspects(self.session, dict(download.served),
                                 lambda url: self._witnesses(download, url), download.fd,
                                 self.options.stall_seconds):
             download.forget(suspect)
-            download.avoid = {host_of(suspect)}
+            download.set_avoid({host_of(suspect)})
             self._fetch(download)
-            download.avoid = set()
+            download.set_avoid(set())
             if download.failed() or self._stop.is_set():
                 return False
             if _verify(download) is None:
@@ -160,10 +198,13 @@ class Engine:
         and in the background, so a mirror that corrupts often is caught within its first
         segment instead of after the whole file failed its checksum."""
         witnesses = self._witnesses(download, seg.url)
-        if witnesses and self.board.claim_check(seg.url):
+        if not witnesses:
+            self.board.trust(seg.url)  # no one to compare with: nothing to wait for
+        elif self.board.claim_check(seg.url):
+            end = min(seg.pos, seg.start + SAMPLE_BYTES)
             check = threading.Thread(target=self._cross_check, daemon=True, name="cross-check",
-                                     args=(download, seg.url, seg.start, witnesses))
-            download.checks.append(check)
+                                     args=(download, seg.url, seg.start, end, witnesses))
+            download.add_check(check)
             check.start()
 
     def _witnesses(self, download: Download, url: str) -> list[str]:
@@ -171,127 +212,205 @@ class Engine:
         usable = self.board.usable(download.candidates())
         return self.board.fastest([u for u in usable if host_of(u) != host_of(url)])
 
-    def _cross_check(self, download: Download, url: str, start: int, witnesses: list[str]) -> None:
-        culprits = cross_check(self.session, url, witnesses, download.fd, start,
-                               start + SAMPLE_BYTES, self.options.stall_seconds)
+    def _cross_check(self, download: Download, url: str, start: int, end: int,
+                     witnesses: list[str]) -> None:
+        culprits = cross_check(self.session, url, witnesses, download.fd, start, end,
+                               self.options.stall_seconds)
         if len(culprits) == 1 and not (download.distrusted or download.failed()):
             download.distrust(culprits[0])
             self._blame(download, culprits[0])
+        if culprits != [url]:
+            self.board.trust(url)
+        self._poke(download)
 
     def _blame(self, download: Download, url: str) -> None:
-        host = redact(host_of(url))
-        if host in download.blamed:
-            return
+        """Exclude ``url``'s host for the run; every open file fetches what it served again."""
         self.board.exclude(url, "served corrupt bytes")
-        download.blamed.append(host)
-        download.faults["corrupt"] += 1
-        self.listener.fault(download, "corrupt", f"{host} served corrupt bytes; not used again")
+        with self._files_lock:
+            others = [d for d in self.active if d is not download]
+        for other in others:
+            other.distrust_host(host_of(url))
+        host = redact(host_of(url))
+        if download.blame(host):
+            self.listener.fault(download, "corrupt", f"{host} served corrupt bytes; not used again")
 
     def _fetch(self, download: Download) -> None:
-        """Run connections until every byte is on disk (and every cross-check of it has
-        answered), the file failed, or we stop."""
-        helpers: list[threading.Thread] = []
+        """Let connections work on ``download`` until every byte is on disk (and every
+        cross-check of it has answered), the file failed, or we stop."""
         while True:
-            while not (self._stop.is_set() or download.failed() or download.complete()):
-                self._work(download, lambda: self._spawn(download, helpers))
-                for helper in helpers:
-                    helper.join()
-                helpers.clear()
-            if not download.checks:
+            with self._lock:
+                self._wanting.append(download)
+                settle = self._settle[download] = threading.Condition(self._lock)
+                self._wake.notify()
+                while not self._settled(download):
+                    settle.wait(IDLE_POLL)
+                self._wanting.remove(download)
+                del self._settle[download]
+            check = download.take_check()
+            if check is None:
                 break
-            while download.checks:  # a check may set a culprit's ranges aside: go again
-                download.checks.pop().join()
-        download.checkpoint()
+            while check is not None:  # a check may set a culprit's ranges aside: go again
+                check.join()
+                check = download.take_check()
+        if not download.complete():
+            download.checkpoint()
 
-    def _spawn(self, download: Download, helpers: list[threading.Thread]) -> None:
-        alive = sum(h.is_alive() for h in helpers)
-        for _ in range(self.options.split - 1 - alive):
-            if not download.splittable():
+    def _settled(self, download: Download) -> bool:
+        """Nothing more for connections to do on ``download`` now."""
+        if download.segments:
+            return False
+        return self._stop.is_set() or download.failed() or download.complete()
+
+    # -- connections ----------------------------------------------------------------
+    def _connection(self) -> None:
+        """One connection's loop: take the most useful piece of work, fetch it, repeat."""
+        while True:
+            task = self._next_task()
+            if task is None:
                 return
-            helper = threading.Thread(
-                target=self._work, args=(download, None), daemon=True, name="range"
-            )
-            helpers.append(helper)
-            helper.start()
-
-    def _work(self, download: Download, opened: Callable[[], None] | None) -> None:
-        """One connection's loop: claim a segment, fetch it, retry after failures.
-
-        The primary connection (``opened`` given) retries until the file is
-        given up; a helper withdraws after two failures in a row without progress.
-        """
-        idle_failures = 0
-        while not self._stop.is_set():
-            if not self._acquire_slot():
-                return
+            download, seg = task
             try:
-                if opened is None and not self.board.has_room(download.candidates()):
-                    return  # a helper without a host to use would only cut others' ranges
-                seg = download.claim()
-                if seg is None:
-                    return
-                error = self._attempt(download, seg, opened)
+                self._attempt(download, seg)
             finally:
-                self._slots.release()
-            if download.failed():
-                return
-            if error is not None:
-                idle_failures = 0 if seg.pos > seg.start else idle_failures + 1
-                if opened is None and idle_failures >= 2:
-                    return
-            if error is not None or not seg.url:
-                self._stop.wait(self._pause(download, seg))
+                self._poke(download)
 
-    def _pause(self, download: Download, seg: Segment) -> float:
-        """How long to wait before the next try: until a host set aside after failing (for
-        its ``Retry-After`` or backoff) is ready again, or a moment when hosts were busy."""
-        wait = self.board.wait(download.candidates())
-        return wait if seg.url else max(wait, BUSY_POLL)
+    def _opened(self, download: Download) -> None:
+        """An answer arrived: a file that may now be split is offered to idle connections."""
+        if self._idle and not download.tiny():
+            with self._lock:
+                self._wake.notify_all()
 
-    def _choose(self, download: Download) -> str | None:
-        """A URL for the next connection, or ``None`` to wait (hosts busy or set aside)."""
-        usable = self.board.usable(download.candidates())
-        if not usable:
-            reasons = "; ".join(download.bad_urls.values()) or "every source was excluded"
-            download.fail(f"no source left for this file ({redact(reasons)})")
-            return None
-        return self.board.take(usable)
+    def _poke(self, download: Download) -> None:
+        """Wake ``download``'s file thread when connections have nothing left to do on it,
+        and an idle connection in case a range became free again. (The connection that
+        calls this looks for work itself next.)"""
+        settled = self._settled(download)
+        if self._idle or settled:
+            with self._lock:
+                self._wake.notify()
+                settle = self._settle.get(download)
+                if settled and settle is not None:
+                    settle.notify_all()
 
-    def _attempt(
-        self, download: Download, seg: Segment, opened: Callable[[], None] | None
-    ) -> TransferError | None:
-        """Fetch ``seg`` from the URL the board chooses (none: ``seg.url`` stays empty)."""
-        seg.url = self._choose(download) or ""
-        if not seg.url:
+    def _next_task(self) -> tuple[Download, Segment] | None:
+        """Wait for a piece of work this connection may take; ``None`` when the run ends."""
+        with self._lock:
+            while not (self._stop.is_set() or self._finished):
+                task, wait = self._pick()
+                if task is not None:
+                    return task
+                self._idle += 1
+                self._wake.wait(wait)
+                self._idle -= 1
+        return None
+
+    def _pick(self) -> tuple[tuple[Download, Segment] | None, float]:
+        """The claimed segment that gains most, with its URL taken on the board; else
+        nothing and how long to wait before looking again. Called with the lock held."""
+        now = time.monotonic()
+        wait = IDLE_POLL
+        ranked: list[tuple[int, Download]] = []
+        for download in self._wanting:
+            share = download.share()
+            if not share:
+                continue
+            candidates = download.candidates()
+            if not self.board.usable(candidates):
+                download.fail(self._no_source(download, candidates))
+                self._settle[download].notify_all()
+                continue
+            if download.resume_at > now:
+                wait = min(wait, download.resume_at - now)
+            elif self.board.has_room(candidates):
+                ranked.append((share, download))
+            elif (aside := self.board.wait(candidates)) > 0:  # else busy: a release wakes us
+                wait = min(wait, aside)
+        for _, download in sorted(ranked, key=lambda item: -item[0]):
+            seg = download.claim()
+            if seg is None:
+                continue
+            seg.url = self.board.take(download.candidates()) or ""
+            if seg.url:
+                return (download, seg), 0.0
             download.release(seg)
-            return None
-        started = time.monotonic()
+        return None, wait
+
+    def _no_source(self, download: Download, candidates: list[str]) -> str:
+        reasons = [*download.bad_urls.values(), *self.board.reasons(candidates)]
+        return f"no source left for this file ({redact('; '.join(reasons) or 'none given')})"
+
+    def _attempt(self, download: Download, seg: Segment) -> None:
+        """Fetch ``seg`` from its URL; any failure is counted where it belongs."""
         error: TransferError | None = None
         try:
-            fetch_segment(self.session, download, seg, self._stop, opened)
+            fetch_segment(self.session, download, seg, self._stop, lambda: self._opened(download))
         except Cancelled:
             pass
         except TransferError as exc:
             error = exc
-            download.note_failure(seg, exc, self.board.usable(download.candidates()))
-            self.listener.fault(download, exc.kind, str(exc))
+        except Exception as exc:
+            download.fail(_words(exc))
         finally:
             download.release(seg)
-            self.board.release(seg.url, seg.pos - seg.start, time.monotonic() - started, error)
-        return error
+            self.board.release(seg.url, seg.pos - seg.start, time.monotonic() - seg.began, error,
+                               seg.answered)
+        if error is not None:
+            self._failed(download, seg, error)
+        elif seg.pos > seg.start:
+            download.succeeded()
 
-    def _acquire_slot(self) -> bool:
-        while not self._stop.is_set():
-            if self._slots.acquire(timeout=0.2):
-                return True
-        return False
+    def _failed(self, download: Download, seg: Segment, error: TransferError) -> None:
+        """Count a failed try, say what happens next, and hold the file until its hosts
+        may be tried again."""
+        if isinstance(error, HostError):
+            self.board.exclude(seg.url, str(error))
+        sources = self.board.usable(download.candidates())
+        download.note_failure(seg, error, sources)
+        if not sources:
+            download.fail(self._no_source(download, download.candidates()))
+        wait = self.board.wait(download.candidates())
+        download.resume_at = time.monotonic() + wait
+        self.listener.fault(download, error.kind, self._next_step(download, seg, error, wait))
+
+    def _next_step(self, download: Download, seg: Segment, error: TransferError,
+                   wait: float) -> str:
+        """``error`` in words, with what is done next: a retry when, or giving up."""
+        if download.failed() or error.permanent:
+            return f"{error}; not retried"
+        if self.board.reasons([seg.url]):
+            return f"{error}; host given up for this run"
+        tries = download.tries(seg.url)
+        when = f"in {wait:.0f} s" if wait >= 1 else "now"
+        return f"{error}; try {tries + 1} of {self.options.retries + 1} {when}"
+
+
+def _threads(target: Callable[[], None], name: str, count: int) -> list[threading.Thread]:
+    threads = [threading.Thread(target=target, name=f"{name}-{n}", daemon=True)
+               for n in range(count)]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+def _words(exc: BaseException) -> str:
+    """An unexpected error as a short reason, e.g. "no space left on device"."""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{exc.strerror[0].lower()}{exc.strerror[1:]}{where}"
+    return str(exc) or type(exc).__name__
+
+
+def _keep_progress(download: Download) -> None:
+    """Save what was fetched, if the disk still lets us."""
+    with contextlib.suppress(OSError):
+        download.checkpoint()
 
 
 def _deliver(download: Download, deliver: Deliver) -> None:
     try:
         deliver(download.job)
-    except Exception as exc:  # noqa: BLE001 - reported as this file's failure
-        download.fail(f"verified, but could not be placed: {exc}")
+    except Exception as exc:
+        download.fail(f"verified, but could not be placed: {_words(exc)}")
     else:
         download.part.forget_state()
 
@@ -299,17 +418,16 @@ def _deliver(download: Download, deliver: Deliver) -> None:
 def _verify(download: Download) -> str | None:
     """Why the part file is not the file the job describes, or ``None``."""
     job = download.job
-    size = os.fstat(download.fd).st_size
+    size = download.on_disk()
     if download.size is not None and size > download.size:
-        os.ftruncate(download.fd, download.size)
+        download.truncate(download.size)
         size = download.size
     if job.size is not None and size != job.size:
         return f"size {size} differs from expected {job.size}"
-    os.fsync(download.fd)
     if job.digest is None:
         return None
     algorithm, expected = job.digest
-    actual = file_digest(job.part, algorithm)
+    actual = download.digest() or file_digest(job.part, algorithm)
     if actual != expected:
         return f"{algorithm} mismatch: got {actual}, expected {expected}"
     return None

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -17,23 +20,25 @@ from conda_fetch.engine.errors import (
     ChangedError,
     ConnectError,
     CutError,
+    DiskError,
+    HostError,
     PermanentError,
+    SlowError,
     StallError,
     TransferError,
     status_error,
 )
 from conda_fetch.engine.options import Options
+from conda_fetch.engine.session import HttpGetter
 from conda_fetch.redact import redact
 
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
-
-
 class Cancelled(Exception):
     """The run is stopping (Ctrl-C); the segment stays claimable for next time."""
 
 
 def fetch_segment(
-    session: requests.Session,
+    session: HttpGetter,
     download: Download,
     seg: Segment,
     stop: threading.Event,
@@ -41,7 +46,8 @@ def fetch_segment(
 ) -> None:
     """Fetch ``seg`` from ``seg.url`` into the part file, raising :class:`TransferError`.
 
-    ``opened`` is called once the answer's headers were accepted.
+    ``opened`` is called once the answer's headers were accepted. A connection whose
+    answer was read to its end goes back to the session's pool for the next request.
     """
     options = download.options
     headers = {"Range": _range_header(seg), "Accept-Encoding": "identity"}
@@ -54,24 +60,25 @@ def fetch_segment(
             stream=True,
             timeout=(options.connect_timeout, options.stall_seconds),
         )
-    except requests.Timeout as exc:
-        raise StallError(f"no answer from {_host(seg.url)} ({type(exc).__name__})") from None
-    except requests.exceptions.SSLError:  # the same certificate next time: no retry mends it
-        raise PermanentError(
-            f"TLS certificate of {_host(seg.url)} failed verification; if your network inspects "
-            "TLS, set ssl_verify to its CA file (conda config --set ssl_verify /path/ca.pem)"
-        ) from None
+    except requests.ConnectTimeout:
+        raise ConnectError(f"{_host(seg.url)}: no answer to connect within "
+                           f"{options.connect_timeout:g} s") from None
+    except requests.Timeout:
+        raise StallError(f"{_host(seg.url)}: connected, but no answer within "
+                         f"{options.stall_seconds:g} s") from None
     except requests.ConnectionError as exc:
-        raise _connect_error(seg.url, exc) from None
+        raise connect_error(seg.url, exc) from None
     except requests.RequestException as exc:  # a bad URL or scheme: no retry will mend it
         raise PermanentError(redact(f"{type(exc).__name__}: {exc}")) from None
     except OSError as exc:
-        raise _connect_error(seg.url, exc) from None
+        raise connect_error(seg.url, exc) from None
+    seg.answered = True
     with response:
         _accept(response, download, seg)
         if opened is not None:
             opened()
-        _stream(response, download, seg, stop, options)
+        if _stream(response, download, seg, stop, options):
+            _reuse(response)
 
 
 def _range_header(seg: Segment) -> str:
@@ -123,15 +130,16 @@ def _stream(
     seg: Segment,
     stop: threading.Event,
     options: Options,
-) -> None:
-    """Copy the body to the part file until the segment's (moving) end."""
+) -> bool:
+    """Copy the body to the part file until the segment's (moving) end; whether the
+    body was read to its very end (the connection can serve another request)."""
     raw = response.raw
     meter = _StallMeter(options.stall_seconds, options.stall_speed)
     sampled = False
     while seg.end is None or seg.pos < seg.end:
         if stop.is_set():
             raise Cancelled()
-        data = _read(raw, options.chunk, seg.url)
+        data: bytes | memoryview = _read(raw, options.chunk, seg.url)
         if not data:
             break
         if seg.url in download.distrusted:
@@ -140,15 +148,39 @@ def _stream(
         if end is not None and seg.pos + len(data) > end:
             data = memoryview(data)[: max(0, end - seg.pos)]
         _pwrite(download.fd, data, seg.pos)
-        download.advance(seg, len(data))
+        download.advance(seg, data)
         meter.update(len(data), seg.url)
         if not sampled and seg.pos - seg.start >= SAMPLE_BYTES:
             sampled = True
             download.sampled(seg)
+    if not sampled and seg.pos > seg.start:
+        download.sampled(seg)  # a range shorter than a sample: compare what there is
     if seg.end is None:
         download.ended(seg)
-    elif seg.pos < seg.end:
-        raise CutError(f"connection closed at byte {seg.pos} of {seg.end}")
+        return True
+    if seg.pos < seg.end:
+        raise CutError(f"{_host(seg.url)}: connection closed at byte {seg.pos} of {seg.end}")
+    return _at_body_end(raw, download, seg)
+
+
+def _at_body_end(raw: urllib3.HTTPResponse, download: Download, seg: Segment) -> bool:
+    """Whether the answer ended where the segment did. An answer that goes on past the
+    file's end (a body longer than the file's size) is cut off, and its source fails."""
+    remaining = getattr(raw, "length_remaining", None)
+    if remaining == 0:
+        return True
+    if seg.end != download.size or remaining is not None:
+        return False  # a range ended early for another connection: the rest is not read
+    if _read(raw, 1, seg.url):
+        raise PermanentError(f"{_host(seg.url)}: sent more than the file's {seg.end} bytes")
+    return True
+
+
+def _reuse(response: requests.Response) -> None:
+    """Hand the connection of a fully read answer back to the pool."""
+    release = getattr(response.raw, "release_conn", None)
+    if release is not None:
+        release()
 
 
 def _read(raw: urllib3.HTTPResponse, amount: int, url: str) -> bytes:
@@ -161,7 +193,7 @@ def _read(raw: urllib3.HTTPResponse, amount: int, url: str) -> bytes:
 
 
 class _StallMeter:
-    """Raises :class:`StallError` when a window of ``seconds`` carries too few bytes."""
+    """Raises :class:`SlowError` when a window of ``seconds`` carries too few bytes."""
 
     def __init__(self, seconds: float, speed: int) -> None:
         self.seconds = seconds
@@ -177,22 +209,71 @@ class _StallMeter:
             return
         if self.count < self.speed * elapsed:
             rate = self.count / elapsed
-            raise StallError(f"{_host(url)} too slow ({rate:.0f} B/s for {elapsed:.0f} s)")
+            raise SlowError(f"{_host(url)}: too slow ({rate:.0f} B/s for {elapsed:.0f} s, "
+                            f"below the floor of {self.speed} B/s)")
         self.since, self.count = now, 0
 
 
-def _connect_error(url: str, exc: BaseException) -> TransferError:
-    reason = "refused" if "refused" in str(exc).lower() else type(exc).__name__
-    return ConnectError(f"cannot connect to {_host(url)} ({reason})")
+_ERRNO_WORDS = {
+    errno.ECONNREFUSED: "connection refused",
+    errno.ECONNRESET: "connection reset",
+    errno.ENETUNREACH: "network unreachable",
+    errno.EHOSTUNREACH: "host unreachable",
+    errno.ETIMEDOUT: "connection timed out",
+}
+
+
+def connect_error(url: str, exc: BaseException) -> TransferError:
+    """The error for a connection that could not be made, its reason in words. A
+    certificate that fails verification fails every URL of its host at once."""
+    root = _root_cause(exc)
+    host = _host(url)
+    if isinstance(root, ssl.SSLCertVerificationError):
+        detail = root.verify_message or root.reason or "unknown reason"
+        return HostError(f"TLS certificate of {host} failed verification ({detail}); if your "
+                         "network inspects TLS, set ssl_verify to its CA file (conda config "
+                         "--set ssl_verify /path/ca.pem)")
+    if isinstance(root, socket.gaierror):
+        return ConnectError(f"{host}: name not resolved ({root.strerror or root})")
+    if isinstance(root, ssl.SSLError):
+        return ConnectError(f"{host}: TLS failed ({root.reason or root})")
+    if isinstance(root, OSError) and root.errno in _ERRNO_WORDS:
+        return ConnectError(f"{host}: {_ERRNO_WORDS[root.errno]}")
+    if isinstance(root, OSError) and root.strerror:
+        return ConnectError(f"{host}: {root.strerror.lower()}")
+    return ConnectError(f"{host}: connection failed ({type(root).__name__})")
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The innermost exception under requests' and urllib3's wrappers."""
+    seen: set[int] = set()
+    while id(exc) not in seen:
+        seen.add(id(exc))
+        inner = getattr(exc, "reason", None)
+        if not isinstance(inner, BaseException):
+            inner = next((a for a in exc.args if isinstance(a, BaseException)), None)
+        inner = inner or exc.__cause__ or exc.__context__
+        if inner is None:
+            break
+        exc = inner
+    return exc
 
 
 def _host(url: str) -> str:
     return redact(urlsplit(url).netloc.rsplit("@", 1)[-1])
 
 
+def _pwrite(fd: int, data: bytes | memoryview, offset: int) -> None:
+    """Write ``data`` at ``offset``; a failing disk is this file's failure, in words."""
+    try:
+        _pwrite_all(fd, data, offset)
+    except OSError as exc:
+        raise DiskError(f"cannot write the file: {(exc.strerror or str(exc)).lower()}") from None
+
+
 if hasattr(os, "pwrite"):
 
-    def _pwrite(fd: int, data: bytes | memoryview, offset: int) -> None:
+    def _pwrite_all(fd: int, data: bytes | memoryview, offset: int) -> None:
         view = memoryview(data)
         while view:
             written = os.pwrite(fd, view, offset)
@@ -201,7 +282,7 @@ if hasattr(os, "pwrite"):
 else:  # pragma: no cover - Windows
     _PWRITE_LOCK = threading.Lock()
 
-    def _pwrite(fd: int, data: bytes | memoryview, offset: int) -> None:
+    def _pwrite_all(fd: int, data: bytes | memoryview, offset: int) -> None:
         with _PWRITE_LOCK:
             os.lseek(fd, offset, os.SEEK_SET)
             view = memoryview(data)

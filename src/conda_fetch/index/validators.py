@@ -9,10 +9,10 @@ conditional request to that mirror.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
+from conda_fetch.files import write_atomically
 from conda_fetch.index.naming import CacheFiles, host_tag
 from conda_fetch.jsonfile import read_object
 
@@ -54,6 +54,4 @@ def _same_json(entry: dict[str, Any], state: dict[str, Any]) -> bool:
 
 
 def _write(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
+    write_atomically(path, json.dumps(data, indent=1))

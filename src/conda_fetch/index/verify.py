@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from conda_fetch.errors import CondaFetchError
+from conda_fetch.files import create_new
 
 
 def zstd_module() -> Any:
@@ -61,7 +62,8 @@ def _decompress(part: Path, out: Path) -> None:
     if _zstd is None:  # pragma: no cover - conda-package-streaming brings one
         raise BadIndex("no zstd decompressor in this Python")
     try:
-        with _zstd.open(part, "rb") as source, open(out, "wb") as target:
+        out.unlink(missing_ok=True)  # a link planted there goes, it is not written through
+        with _zstd.open(part, "rb") as source, create_new(out) as target:
             while chunk := source.read(CHUNK):
                 target.write(chunk)
     except (_zstd.ZstdError, EOFError) as exc:

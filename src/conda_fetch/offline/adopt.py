@@ -59,11 +59,14 @@ def adopt(path: Path, cache: PackageCache, lookup: Lookup, mode: str = "copy") -
                                              "file is beside it): run aria2c again to finish it")
     if mode == "in-place":
         return _adopt_in_place(path, cache, lookup)
+    reason = _implausible(path, lookup)
+    if reason is not None:
+        return Verdict(path, REFUSED, reason=reason)
     staged = cache.workdir / f".import-{uuid.uuid4().hex}"
     try:
         renamed = _stage(path, staged, mode == "move")
         verdict = _place(path, staged, cache, lookup)
-        if renamed and verdict.status != ADOPTED:
+        if renamed and verdict.status != ADOPTED and staged.exists():
             os.replace(staged, path)  # the user's file goes back where it was
         elif mode == "move" and not renamed and verdict.status == ADOPTED:
             path.unlink(missing_ok=True)
@@ -112,6 +115,20 @@ def _identify(path: Path, lookup: Lookup) -> tuple[Record | None, str]:
     except (ArchiveError, OSError) as exc:
         return None, str(exc).removeprefix(f"{path.name}: ")
     return match(path, identity, lookup(identity))
+
+
+def _implausible(path: Path, lookup: Lookup) -> str | None:
+    """Why ``path`` cannot be any record, judged without reading it whole (so a file that
+    is no package is refused before it is copied); ``None`` when it may be one."""
+    try:
+        identity = read_identity(path)
+    except (ArchiveError, OSError) as exc:
+        return str(exc).removeprefix(f"{path.name}: ")
+    candidates = lookup(identity)
+    size = path.stat().st_size
+    if any(c.size in (None, size) for c in candidates):
+        return None
+    return match(path, identity, candidates)[1]  # says why, before any hashing
 
 
 def match(path: Path, identity: PackageIdentity,

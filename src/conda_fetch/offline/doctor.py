@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +15,6 @@ from conda_fetch.engine.download import _identity as part_identity  # the engine
 from conda_fetch.engine.job import Job
 from conda_fetch.engine.partfile import PartFile, RangeSet
 from conda_fetch.errors import InputError
-from conda_fetch.files import open_regular, replacing
 from conda_fetch.hashing import mismatch
 from conda_fetch.jsonfile import read_object
 from conda_fetch.offline.adopt import ADOPTED, Lookup, adopt
@@ -224,14 +222,9 @@ def _fix_incomplete(cache: PackageCache, finding: Finding) -> str:
 
 
 def _unlink(path: Path) -> str:
-    """Replace a link in ``pkgs/`` by a copy of its target's bytes, or drop a dangling one."""
-    try:
-        with open_regular(path) as source, replacing(path) as copy:
-            shutil.copyfileobj(source, copy, 1 << 20)
-    except OSError:
-        path.unlink(missing_ok=True)
-        return f"removed {path.name} (a link to nothing usable)"
-    return f"replaced the link {path.name} with a copy of its target"
+    """Remove a link in place of an archive: its target's bytes were never verified here."""
+    path.unlink(missing_ok=True)
+    return f"removed the link {path.name} (fetch or import the archive again)"
 
 
 def _size(path: Path) -> str:

@@ -14,6 +14,22 @@ from ruamel.yaml.events import AliasEvent
 from conda_fetch.errors import InputError
 from conda_fetch.plan.records import Record, make_record
 
+MAX_NESTING = 64  # conda-lock files nest four levels deep
+
+
+def _nesting(text: str) -> int:
+    """An upper bound on how deep ``text`` nests: open flow brackets, or indentation
+    (the pure-Python parser recurses once per level, slowly)."""
+    depth = deepest = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth = max(depth - 1, 0)
+    indent = max((len(line) - len(line.lstrip(" -")) for line in text.splitlines()), default=0)
+    return max(deepest, indent // 2)
+
 
 class _NoAliases(Composer):
     """Refuses YAML aliases: conda-lock never writes them, and nested aliases expand
@@ -28,8 +44,10 @@ class _NoAliases(Composer):
 
 
 def load_yaml(text: str, source: str) -> Any:
-    """Parse YAML (round-trip, so mappings know their line), without aliases; syntax errors
-    name the line."""
+    """Parse YAML (round-trip, so mappings know their line), without aliases and only when
+    it is not nested deeper than a lock file ever is; syntax errors name the line."""
+    if _nesting(text) > MAX_NESTING:
+        raise InputError(f"{source}: YAML nested too deeply to be a lock file")
     yaml = YAML(typ="rt", pure=True)
     yaml.Composer = _NoAliases
     try:
@@ -38,6 +56,8 @@ def load_yaml(text: str, source: str) -> Any:
         raise InputError(f"{source}{exc}") from None
     except RecursionError:
         raise InputError(f"{source}: YAML nested too deeply to be a lock file") from None
+    except (TypeError, ValueError) as exc:  # the parser's own surprises, e.g. mapping keys
+        raise InputError(f"{source}: not a lock file ({type(exc).__name__})") from None
     except YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""

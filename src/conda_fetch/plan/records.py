@@ -92,6 +92,7 @@ def check_url(url: object) -> str:
         raise InputError(f"URL contains whitespace or control characters: {url!r}")
     try:
         parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
     except ValueError as exc:
         raise InputError(f"not a package URL ({exc}): {url!r}") from None
     if parts.scheme not in SCHEMES or not parts.path or parts.fragment:

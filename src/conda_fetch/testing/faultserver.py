@@ -13,9 +13,11 @@ import argparse
 import base64
 import json
 import os
+import random
 import re
 import signal
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -25,6 +27,7 @@ from email.message import Message
 from email.utils import formatdate, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
 CHUNK = 64 << 10
@@ -47,6 +50,10 @@ class Faults:
     ``size_lie``: serve the file as if it had this size. ``basic_auth``:
     ``"user:password"`` required, else 401. ``max_active``: requests beyond this many
     at once are answered 503, as mirrors limiting connections per client do.
+    ``status_rate``: this share of requests, drawn at random (seeded), answered 503.
+    ``drip``: seconds between bytes, each response sent one byte at a time.
+    ``endless``: answer 200 without ``Content-Length`` and follow the file with bytes
+    that never end (until the client hangs up).
 
     Files carry validators as web servers send them: an ``ETag`` (unless ``etag`` is
     off) and ``Last-Modified``, honouring ``If-None-Match``/``If-Modified-Since`` (304)
@@ -69,6 +76,9 @@ class Faults:
     size_lie: int | None = None
     basic_auth: str | None = None
     max_active: int | None = None
+    status_rate: float = 0.0
+    drip: float | None = None
+    endless: bool = False
     etag: bool = True
     cache_control: str | None = None
     before_request: Callable[[str], None] | None = None
@@ -88,13 +98,17 @@ class Faults:
             f"{len(self.corrupt_offsets)} corrupt bytes" if self.corrupt_offsets else "",
             f"a corrupt byte every {self.corrupt_every} bytes" if self.corrupt_every else "",
             f"503 beyond {self.max_active} requests at once" if self.max_active else "",
+            f"{self.status_rate:.0%} of requests 503" if self.status_rate else "",
+            f"one byte every {self.drip:g} s" if self.drip else "",
+            "a body that never ends" if self.endless else "",
         ]
         return ", ".join(p for p in parts if p) or "none"
 
     def alters_body(self) -> bool:
         return any(
-            (self.cut_after is not None, self.cut_every, self.throttle, self.stall_after is not None,
-             self.corrupt_offsets, self.corrupt_every, self.size_lie is not None)
+            (self.cut_after is not None, self.cut_every, self.throttle,
+             self.stall_after is not None, self.corrupt_offsets, self.corrupt_every,
+             self.size_lie is not None, self.drip)
         )
 
 
@@ -120,11 +134,14 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: FaultServer._Server
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         return
 
     def setup(self) -> None:
         super().setup()
+        if self.connection.family in (socket.AF_INET, socket.AF_INET6):
+            # small answers on a kept-alive connection must not wait for Nagle's delayed ACK
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.server.owner._count(connections=1)
 
     def do_HEAD(self) -> None:
@@ -147,6 +164,8 @@ class _Handler(BaseHTTPRequestHandler):
             scripted = owner._next_scripted()
             if scripted is None and faults.max_active and active > faults.max_active:
                 scripted = (503, None)
+            if scripted is None and faults.status_rate and owner._draw() < faults.status_rate:
+                scripted = (503, None)
             if scripted is not None:
                 self._status(*scripted)
                 return
@@ -157,6 +176,9 @@ class _Handler(BaseHTTPRequestHandler):
             file = owner._resolve(path)
             if permanent is not None or file is None:
                 self._status(permanent or 404, None)
+                return
+            if faults.endless:
+                self._send_endless(file)
                 return
             self._send_file(file, path, faults, body)
         except (_Cut, ConnectionError, BrokenPipeError, TimeoutError):
@@ -215,6 +237,17 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send_fast(file, start, end)
 
+    def _send_endless(self, file: Path) -> None:
+        """The file, then zeros until the client hangs up; no length, so no end."""
+        self.close_connection = True
+        self.server.owner._count(status=200)
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(file.read_bytes())
+        while not self.server.owner.closing.is_set():
+            self.wfile.write(bytes(CHUNK))
+            self.server.owner._count(sent=CHUNK)
+
     def _send_validators(self, validators: dict[str, str]) -> None:
         for name, value in validators.items():
             self.send_header(name, value)
@@ -233,7 +266,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send_faulty(self, file: Path, start: int, end: int, faults: Faults) -> None:
         limit = _cut_point(start, end, faults)
-        stall_at = start + faults.stall_after if self.server.owner._take_stall() else None
+        stall_at = None
+        if faults.stall_after is not None and self.server.owner._take_stall():
+            stall_at = start + faults.stall_after
         pace = _Pace(faults.throttle)
         pos = start
         with open(file, "rb") as stream:
@@ -241,7 +276,10 @@ class _Handler(BaseHTTPRequestHandler):
                 if stall_at is not None and pos >= stall_at:
                     self.server.owner.closing.wait()
                     raise _Cut()
-                count = min(CHUNK, limit - pos, (stall_at - pos) if stall_at else CHUNK)
+                if faults.drip and self.server.owner.closing.wait(faults.drip):
+                    raise _Cut()
+                count = min(1 if faults.drip else CHUNK, limit - pos,
+                            (stall_at - pos) if stall_at else CHUNK)
                 data = _read_at(stream, pos, count)
                 data = _corrupt(data, pos, faults)
                 pace.wait(len(data))
@@ -312,7 +350,7 @@ def _cut_point(start: int, end: int, faults: Faults) -> int:
     return limit
 
 
-def _read_at(stream, pos: int, count: int) -> bytes:  # type: ignore[no-untyped-def]
+def _read_at(stream: BinaryIO, pos: int, count: int) -> bytes:
     stream.seek(pos)
     data = stream.read(count)
     return data + bytes(count - len(data))  # past the real end when the size is a lie
@@ -362,7 +400,8 @@ class FaultServer:
             if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
                 super().handle_error(request, client_address)  # type: ignore[arg-type]
 
-    def __init__(self, root: Path, faults: Faults | None = None, name: str = "server") -> None:
+    def __init__(self, root: Path, faults: Faults | None = None, name: str = "server",
+                 tls: ssl.SSLContext | None = None) -> None:
         self.root = Path(root).resolve()
         self.faults = faults or Faults()
         self.name = name
@@ -370,14 +409,18 @@ class FaultServer:
         self.closing = threading.Event()
         self._lock = threading.Lock()
         self._stalls = 0
+        self._random = random.Random(0)
         self._httpd = self._Server(("127.0.0.1", 0), _Handler)
         self._httpd.owner = self
+        self.scheme = "https" if tls else "http"
+        if tls is not None:
+            self._httpd.socket = tls.wrap_socket(self._httpd.socket, server_side=True)
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True,
                                         kwargs={"poll_interval": 0.05})
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        return f"{self.scheme}://127.0.0.1:{self._httpd.server_address[1]}"
 
     def url_for(self, relpath: str) -> str:
         return f"{self.url}/{relpath.lstrip('/')}"
@@ -413,6 +456,10 @@ class FaultServer:
         with self._lock:
             script = self.faults.status_script
             return script.pop(0) if script else None
+
+    def _draw(self) -> float:
+        with self._lock:
+            return self._random.random()
 
     def _take_stall(self) -> bool:
         with self._lock:
@@ -469,11 +516,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-range", action="store_true")
     parser.add_argument("--corrupt-every", type=int, help="flip a byte at multiples of N")
     parser.add_argument("--max-active", type=int, help="503 beyond N requests at once")
+    parser.add_argument("--status-rate", type=float, default=0.0,
+                        help="answer this share of requests 503, at random")
     parser.add_argument("--stats-file", type=Path, help="write statistics here as JSON on exit")
     args = parser.parse_args(argv)
     faults = Faults(cut_after=args.cut_after, cut_every=args.cut_every, throttle=args.throttle,
                     latency=args.latency, no_range=args.no_range,
-                    corrupt_every=args.corrupt_every, max_active=args.max_active)
+                    corrupt_every=args.corrupt_every, max_active=args.max_active,
+                    status_rate=args.status_rate)
     server = FaultServer(args.root, faults).start()
     print(server.url, flush=True)
     stop = threading.Event()

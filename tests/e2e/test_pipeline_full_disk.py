@@ -57,8 +57,6 @@ def test_a_full_disk_leaves_only_verified_archives(tmp_path, small_disk, channel
     assert not (pkgs / "gamma-1.0-0.conda").exists()
 
 
-@pytest.mark.xfail(reason="a worker's unexpected error (ENOSPC) becomes that file's failure in "
-                          "the engine's runner (issue 10 item 2, the engine's part)", strict=False)
 def test_a_full_disk_is_reported_for_every_file(tmp_path, small_disk, channel,
                                                 fault_server) -> None:
     server = fault_server(channel)

@@ -37,6 +37,7 @@ def test_urls_whose_basename_is_no_package_file_name_are_refused(name: str) -> N
     f"{CF}/noarch/a-1-0.conda\n  out=../../evil", f"{CF}/noarch/a b-1-0.conda",
     f"{CF}/noarch/a-1-0.conda\t--dir=/", f"{CF}/noarch/a-1-0.conda\x00", "ftp://h/noarch/a-1-0.conda",
     "https:///noarch/a-1-0.conda", f"{CF}/noarch/a-1-0.conda#frag", "https://h/" + "x/" * 3000,
+    "https://h:99999/noarch/a-1-0.conda", "http://[::1/noarch/a-1-0.conda",
 ])
 def test_urls_that_could_inject_or_are_not_package_urls_are_refused(url: str) -> None:
     with pytest.raises(InputError):

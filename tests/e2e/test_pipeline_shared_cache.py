@@ -12,7 +12,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from conda_fetch import pipeline
 from conda_fetch.cache import PackageCache
+from conda_fetch.cache.lock import Claim
+from conda_fetch.engine import Listener, make_session
 from conda_fetch.engine.partfile import PartFile, RangeSet
 from conda_fetch.plan import read_plan
 from conda_fetch.testing.faultserver import Faults
@@ -21,8 +24,11 @@ from support.channel import plan_from_repodata
 MiB = 1 << 20
 
 
-def _plan(tmp_path: Path, channel: Path, url: str) -> tuple[Path, list[dict]]:
-    records = plan_from_repodata(channel, url, "noarch")
+def _plan(tmp_path: Path, channel: Path, url: str, *names: str) -> tuple[Path, list[dict]]:
+    """A dry-run plan of the session channel's packages (those in ``names``, else all)."""
+    records = plan_from_repodata(channel, url, "noarch") + plan_from_repodata(channel, url,
+                                                                              "linux-64")
+    records = [r for r in records if not names or r["name"] in names]
     plan = tmp_path / "plan.json"
     plan.write_text(json.dumps({"success": True, "actions": {"FETCH": records}}))
     return plan, records
@@ -80,20 +86,37 @@ def test_a_file_another_process_holds_is_taken_over_where_it_stopped(tmp_path, c
 
 
 def test_two_processes_racing_on_a_corrupting_mirror(tmp_path, channel, fault_server) -> None:
+    """One round (bench/race.py runs twenty)."""
     good = fault_server(channel)
     bad = fault_server(channel, Faults(corrupt_every=100_003))
-    plan, records = _plan(tmp_path, channel, good.url)
+    plan, records = _plan(tmp_path, channel, good.url, "alpha", "beta")
     pkgs = tmp_path / "pkgs"
-    for _ in range(2):
-        for path in pkgs.glob("*.conda"):
-            path.unlink()
-        children = [_get(plan, pkgs, "--mirror", f"{good.url}={bad.url}") for _ in range(2)]
-        results = [_finish(child) for child in children]
-        for code, _, err in results:
-            assert code == 0, err
-            assert "Traceback" not in err
-        _assert_verified(pkgs, records)
-        for record in records:  # one process fetched each file, the other found it placed
-            kinds = [kind for _, report, _ in results for kind in ("fetched", "cached")
-                     if any(e["fn"] == record["fn"] for e in report[kind])]
-            assert sorted(kinds) == ["cached", "fetched"], kinds
+    children = [_get(plan, pkgs, "--mirror", f"{good.url}={bad.url}") for _ in range(2)]
+    results = [_finish(child) for child in children]
+    for code, _, err in results:
+        assert code == 0, err
+        assert "Traceback" not in err
+    _assert_verified(pkgs, records)
+    for record in records:  # one process fetched each file, the other found it placed
+        kinds = [kind for _, report, _ in results for kind in ("fetched", "cached")
+                 if any(e["fn"] == record["fn"] for e in report[kind])]
+        assert sorted(kinds) == ["cached", "fetched"], kinds
+
+
+def test_claims_are_taken_in_batches(tmp_path, channel, fault_server, monkeypatch) -> None:
+    """A plan of thousands of files holds a bounded number of lock descriptors at once."""
+    server = fault_server(channel)
+    plan, records = _plan(tmp_path, channel, server.url)
+    held: list[int] = []
+
+    class Watch(Listener):
+        def started(self, download) -> None:  # type: ignore[no-untyped-def]
+            held.append(len(Claim._held))
+
+    monkeypatch.setattr(pipeline, "CLAIM_BATCH", 2)
+    with make_session() as session:
+        report = pipeline.fetch_into_cache(read_plan(str(plan)), PackageCache(tmp_path / "pkgs"),
+                                           session, listener=Watch())
+    assert report.ok and len(report.fetched) == 3
+    assert held and max(held) <= 2
+    _assert_verified(tmp_path / "pkgs", records)

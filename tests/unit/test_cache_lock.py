@@ -91,3 +91,14 @@ def test_read_only_status_writes_nothing(tmp_path: Path) -> None:
     bare = make_record(RECORD.url)
     assert cache.status(bare, repair=False) is None
     assert sorted(p.name for p in tmp_path.iterdir()) == [RECORD.fn]
+
+
+def test_one_cache_reached_through_a_link_is_one_cache(tmp_path) -> None:
+    """Closing a second descriptor of a locked file would drop the lock: the second claim,
+    through a linked folder, fails instead of opening it."""
+    (tmp_path / "pkgs").mkdir()
+    (tmp_path / "alias").symlink_to(tmp_path / "pkgs")
+    first = PackageCache(tmp_path / "pkgs").claim(RECORD)
+    assert first is not None
+    assert PackageCache(tmp_path / "alias").claim(RECORD) is None
+    first.release()

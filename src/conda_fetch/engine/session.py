@@ -1,0 +1,16 @@
+"""What the engine needs of an HTTP session: ``get``, as ``requests.Session`` offers it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+import requests
+
+
+class HttpGetter(Protocol):
+    """Anything with ``requests.Session.get``'s way of fetching one URL: a session, or
+    a wrapper of one (the conda plugin's)."""
+
+    def get(self, url: str, *, headers: Mapping[str, str] = ..., stream: bool = ...,
+            timeout: tuple[float, float] = ...) -> requests.Response: ...

@@ -1,0 +1,157 @@
+"""The engine's choices, without servers: which file a free connection serves, host caps
+that fall and recover, hosts given up, resume without sizes, hashing as bytes arrive,
+and failures in words."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import socket
+import ssl
+
+import requests
+import urllib3.exceptions
+
+from conda_fetch.engine import Engine, Job, Options
+from conda_fetch.engine.download import Download, Segment
+from conda_fetch.engine.errors import ConnectError, HostError, status_error
+from conda_fetch.engine.hosts import HostBoard
+from conda_fetch.engine.partfile import PartFile, RangeSet
+from conda_fetch.engine.transfer import connect_error
+
+MiB = 1 << 20
+A, B = "http://a.example/f.conda", "http://b.example/f.conda"
+
+
+def _download(tmp_path, name: str, size: int | None, options: Options, **job) -> Download:
+    return Download(Job(name, [A], tmp_path / f"{name}.part", size, **job), options)
+
+
+def test_a_free_connection_goes_to_the_file_that_gains_most(tmp_path) -> None:
+    options = Options(min_split=1 * MiB, split=8, per_host=16)
+    engine = Engine(requests.Session(), options)
+    big = _download(tmp_path, "big", 64 * MiB, options)
+    big.ranges_ok = True
+    running = big.claim()  # one connection already on it
+    small = _download(tmp_path, "small", 100_000, options)
+    engine._wanting = [small, big]
+    task, _ = engine._pick()
+    assert task is not None and task[0] is big  # 64 MiB on one connection gains more
+    for _ in range(6):
+        engine._pick()
+    task, _ = engine._pick()  # the big file has its 8 connections: the small one is next
+    assert task is not None and task[0] is small
+    assert running is not None
+    for download in (big, small):
+        download.close()
+
+
+def test_files_start_largest_first(tmp_path) -> None:
+    options = Options(min_split=1 * MiB)
+    engine = Engine(requests.Session(), options)
+    sizes = {"a": 10, "b": 3000, "c": None, "d": 200}
+    downloads = [_download(tmp_path, name, size, options) for name, size in sizes.items()]
+    engine._wanting = downloads
+    order = []
+    for _ in downloads:
+        task, _ = engine._pick()
+        assert task is not None
+        order.append(task[0].name)
+    assert order == ["c", "b", "d", "a"]  # an unknown size counts as one piece of min_split
+    for download in downloads:
+        download.close()
+
+
+def test_a_refusal_lowers_a_hosts_cap_and_answers_raise_it_back() -> None:
+    board = HostBoard(Options(per_host=8, backoff_base=0, backoff_max=0))
+    assert [board.take([A]) for _ in range(4)] == [A, A, A, A]
+    board.release(A, 0, 0.0, status_error(503, "Service Unavailable", None))
+    assert [board.take([A]) for _ in range(1)] == [None]  # three in use: the cap is three
+    for _ in range(80):  # the host answers everything from now on
+        board.release(A, 1000, 0.01, None)
+        board.take([A])
+    held = 3
+    while board.take([A]) == A:
+        held += 1
+    assert held == 8  # back to per_host, not pinned where the refusal put it
+
+
+def test_overlapping_failures_are_one_try_and_a_host_never_answered_is_given_up() -> None:
+    board = HostBoard(Options(retries=2, backoff_base=0, backoff_max=0, give_up_after=1e9))
+    for _ in range(4):
+        board.take([A])
+    for _ in range(4):  # four connections refused at once: one try
+        board.release(A, 0, 10.0, ConnectError("a.example: connection refused"), answered=False)
+    assert board.hosts["http://a.example"].failures == 1 and board.usable([A]) == [A]
+    for _ in range(2):
+        board.take([A])
+        board.release(A, 0, 0.0, ConnectError("a.example: connection refused"), answered=False)
+    assert board.usable([A]) == []
+    assert board.reasons([A]) == ["a.example: connection refused"]
+
+
+def test_a_host_that_answered_before_is_not_given_up_for_the_run() -> None:
+    board = HostBoard(Options(retries=1, backoff_base=0, backoff_max=0, give_up_after=0))
+    board.take([A])
+    board.release(A, 1000, 0.1, None)
+    for _ in range(5):
+        board.take([A])
+        board.release(A, 0, 0.0, ConnectError("a.example: connection refused"), answered=False)
+    assert board.usable([A]) == [A]
+
+
+def test_resume_without_a_size_stops_at_the_next_range_on_disk(tmp_path) -> None:
+    options = Options(min_split=4 * MiB)
+    job = Job("f", [A], tmp_path / "f.part", None, md5="0" * 32)
+    part = PartFile(job.part, {"size": None, "sha256": None, "md5": "0" * 32})
+    fd = part.open()
+    import os
+
+    os.pwrite(fd, b"x" * (3 * MiB), 0)
+    part.save(fd, RangeSet([(0, 1 * MiB), (2 * MiB, 3 * MiB)]))
+    os.close(fd)
+    download = Download(job, options)
+    assert download.resumed == 2 * MiB
+    seg = download.claim()
+    assert seg is not None and (seg.pos, seg.end) == (1 * MiB, 2 * MiB)
+    download.close()
+
+
+def test_bytes_are_hashed_as_they_arrive_and_a_rewrite_below_starts_over(tmp_path) -> None:
+    data = hashlib.shake_256(b"h").digest(300_000)
+    sha = hashlib.sha256(data).hexdigest()
+    download = _download(tmp_path, "h", len(data), Options(min_split=64 << 10), sha256=sha)
+    import os
+
+    def write(start: int, end: int) -> None:
+        os.pwrite(download.fd, data[start:end], start)
+        download.advance(Segment(pos=start, end=end, url=A, start=start), data[start:end])
+
+    write(100_000, 300_000)  # out of order: on disk, not hashed yet
+    assert download._hashed == 0
+    write(0, 100_000)  # the prefix arrives: the rest is caught up from disk
+    assert download._hashed == len(data)
+    os.pwrite(download.fd, b"X" * 10, 50_000)  # other bytes below the hashed prefix
+    download.advance(Segment(pos=50_000, end=50_010, url=A, start=50_000), b"X" * 10)
+    assert download.digest() != sha  # the hash follows the disk, not what it saw before
+    write(50_000, 50_010)
+    assert download.digest() == sha
+    download.close()
+
+
+def test_connection_failures_are_said_in_words() -> None:
+    url = "https://user:pw@mirror.example:8443/f.conda"
+    refused = requests.ConnectionError(urllib3.exceptions.MaxRetryError(
+        None, url, urllib3.exceptions.NewConnectionError(
+            None, "failed")))  # type: ignore[arg-type]
+    refused.args[0].reason.__cause__ = ConnectionRefusedError(errno.ECONNREFUSED, "refused")
+    assert str(connect_error(url, refused)) == "mirror.example:8443: connection refused"
+    unresolved = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    assert str(connect_error(url, unresolved)) == (
+        "mirror.example:8443: name not resolved (Name or service not known)")
+    bad_cert = ssl.SSLCertVerificationError(1, "verify failed")
+    bad_cert.verify_message = "self-signed certificate"
+    error = connect_error(url, requests.exceptions.SSLError(bad_cert))
+    assert isinstance(error, HostError) and error.permanent
+    assert "failed verification (self-signed certificate)" in str(error)
+    assert "pw" not in str(error)
