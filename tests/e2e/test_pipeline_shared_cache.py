@@ -89,7 +89,7 @@ def test_two_processes_racing_on_a_corrupting_mirror(tmp_path, channel, fault_se
     """One round on one file (bench/race.py runs twenty on three)."""
     good = fault_server(channel)
     bad = fault_server(channel, Faults(corrupt_every=100_003))
-    plan, records = _plan(tmp_path, channel, good.url, "beta")
+    plan, records = _plan(tmp_path, channel, good.url, "alpha", "beta")
     pkgs = tmp_path / "pkgs"
     children = [_get(plan, pkgs, "--mirror", f"{good.url}={bad.url}") for _ in range(2)]
     results = [_finish(child) for child in children]
