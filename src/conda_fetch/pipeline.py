@@ -7,11 +7,10 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import requests
-
 from conda_fetch.cache import CacheLockError, PackageCache
 from conda_fetch.cache.lock import Claim, make_room_for_claims
 from conda_fetch.engine import Engine, Job, Listener, Options, Outcome
+from conda_fetch.engine.session import HttpGetter
 from conda_fetch.plan.records import Record
 from conda_fetch.redact import redact
 from conda_fetch.sources import candidates
@@ -72,7 +71,7 @@ def _entry(record: Record, outcome: Outcome | None = None) -> dict[str, object]:
 def fetch_into_cache(
     records: Iterable[Record],
     cache: PackageCache,
-    session: requests.Session,
+    session: HttpGetter,
     options: Options | None = None,
     listener: Listener | None = None,
     mirrors: Mapping[str, Sequence[str]] | None = None,
