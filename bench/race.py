@@ -45,9 +45,11 @@ def one_round(work: Path, plan: Path, digests: dict[str, str],
                         if any(e["fn"] == fn for e in report.get(kind, [])))
              for fn in digests}
     fetched = sum(report.get("bytes_fetched", 0) for report in reports)
+    failed = [(e["fn"], e["error"]) for report in reports for e in report.get("failed", [])]
     ok = codes == [0, 0] and not tracebacks and not wrong and all(
         r == ["cached", "fetched"] for r in roles.values())
-    seen = f"exit {codes}, tracebacks {tracebacks}, wrong sha256 {wrong}, roles {roles}"
+    seen = (f"exit {codes}, tracebacks {tracebacks}, wrong sha256 {wrong}, roles {roles}"
+            + (f", failed {failed}" if failed else ""))
     return ok, seen, fetched
 
 

@@ -13,6 +13,7 @@ target of the issues with its measured value, met or MISSED. Run:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -27,6 +28,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 MiB = 1 << 20
@@ -195,7 +197,7 @@ def compare_tools(work: Path, files: list[tuple[str, int]], server_args: list[st
             command = aria2(urls, digests, out)
         if resume:
             half = sum(size for _, size in files) // 2
-            seconds, ok, peak = killed_then_rerun(command, lambda: _on_disk(out), half)
+            seconds, ok, peak = killed_then_rerun(command, partial(_on_disk, out), half)
         else:
             seconds, ok, peak = timed(command)
         ok = ok and _all_correct(out, digests)
@@ -211,10 +213,8 @@ def _on_disk(out: Path) -> int:
     total = 0
     for path in out.rglob("*"):
         if path.name.endswith(".part.state"):
-            try:
+            with contextlib.suppress(OSError, ValueError, KeyError):
                 total += sum(e - s for s, e in json.loads(path.read_text())["done"])
-            except (OSError, ValueError, KeyError):
-                pass
         elif path.suffix == ".conda" and ".conda-fetch" not in path.parts:
             total += path.stat().st_size if path.exists() else 0
     return total
@@ -308,7 +308,8 @@ def mirrors(work: Path) -> tuple[Rows, list[Target]]:
         ok = ok and _all_correct(out, digests)
         shutil.rmtree(out)
         blamed = [h for f in json.loads(report.read_text())["fetched"] for h in f["blamed"]]
-        culprits = [p.url for p, args in zip(procs, servers) if "--corrupt-every" in args]
+        culprits = [p.url for p, args in zip(procs, servers, strict=True)
+                    if "--corrupt-every" in args]
         return Result(label, seconds, sum(p.close() for p in procs), ok, peak), \
             blamed == culprits
 
@@ -316,7 +317,8 @@ def mirrors(work: Path) -> tuple[Rows, list[Target]]:
     two, _ = run("two mirrors", [capped, capped])
     refused, _ = run("refused primary", [capped], refused_first=True)
     clean, _ = run("three clean", [capped] * 3)
-    corrupt, named = run("one corrupting", [capped, capped + ["--corrupt-every", str(MiB)], capped])
+    corrupt, named = run("one corrupting",
+                         [capped, [*capped, "--corrupt-every", str(MiB)], capped])
     rows = [("64 MB mirrors: 2 MB/s/conn, 4 conns" if r is one else "", r)
             for r in (one, two, refused, clean, corrupt)]
     shutil.rmtree(root)

@@ -32,7 +32,7 @@ def file_digests(path: Path, algorithms: tuple[str, ...] = ("sha256", "md5")) ->
         while count := stream.readinto(buffer):
             for digest in digests:
                 digest.update(view[:count])
-    return {name: digest.hexdigest() for name, digest in zip(algorithms, digests)}
+    return {name: digest.hexdigest() for name, digest in zip(algorithms, digests, strict=True)}
 
 
 class Expected(Protocol):

@@ -7,11 +7,10 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import requests
-
 from conda_fetch.cache import CacheLockError, PackageCache
 from conda_fetch.cache.lock import Claim, make_room_for_claims
 from conda_fetch.engine import Engine, Job, Listener, Options, Outcome
+from conda_fetch.engine.session import HttpGetter
 from conda_fetch.plan.records import Record
 from conda_fetch.redact import redact
 from conda_fetch.sources import candidates
@@ -72,7 +71,7 @@ def _entry(record: Record, outcome: Outcome | None = None) -> dict[str, object]:
 def fetch_into_cache(
     records: Iterable[Record],
     cache: PackageCache,
-    session: requests.Session,
+    session: HttpGetter,
     options: Options | None = None,
     listener: Listener | None = None,
     mirrors: Mapping[str, Sequence[str]] | None = None,
@@ -141,7 +140,7 @@ class _Run:
                 if record.fn not in self.refused:
                     busy.append(record)
             elif record.fn not in self.checked and self.cache.status(record):
-                claim.release()  # placed by another process since it was first looked at
+                claim.release(remove=True)  # placed by another process since it was first looked at
                 self.report.cached.append(record)
             else:
                 self.claims[record.fn] = claim
@@ -158,7 +157,7 @@ class _Run:
         for record in mine.values():  # a file whose transfer ended without an outcome
             self.report.failed.append((record, "the transfer stopped without a result"))
         for job in jobs:
-            self.claims.pop(job.name).release()  # never held while waiting for another
+            self.claims.pop(job.name).release(remove=True)  # never held while waiting for another
         return busy
 
     def _claim(self, record: Record) -> Claim | None:
@@ -188,7 +187,7 @@ class _Run:
                 return False
             time.sleep(HOLDER_POLL)
         if self.cache.status(record):
-            claim.release()
+            claim.release(remove=True)
             self.report.cached.append(record)
             return False
         self.claims[record.fn] = claim
@@ -197,10 +196,10 @@ class _Run:
 
     def release(self) -> None:
         for claim in self.claims.values():
-            claim.release()
+            claim.release(remove=True)
 
 
-def _signs_of_life(part: Path) -> tuple[int, int] | None:
+def _signs_of_life(part: Path) -> tuple[int, int]:
     """Size and change time of a part file and its state: they move while someone works."""
     sizes, times = 0, 0
     for path in (part, part.with_name(part.name + ".state")):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from support.channel import build_channel
 
 from conda_fetch.testing.packages import build_package
+from support.channel import build_channel
 
 MiB = 1 << 20
 

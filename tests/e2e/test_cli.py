@@ -12,12 +12,12 @@ import time
 from pathlib import Path
 
 import pytest
-from support.channel import plan_from_repodata
 
 from conda_fetch.cache.urls import read_urls
 from conda_fetch.cli import main
-from conda_fetch.testing.faultserver import Faults
 from conda_fetch.hashing import file_digest
+from conda_fetch.testing.faultserver import Faults
+from support.channel import plan_from_repodata
 
 MiB = 1 << 20
 QUICK = ["--quiet", "--stall-timeout", "1", "--min-split", "1M"]
@@ -60,7 +60,8 @@ def _write_plan(kind: str, records: list[dict], path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("kind", ["dry-run", "explicit-md5", "explicit-sha256", "conda-lock", "urls"])
+@pytest.mark.parametrize(
+    "kind", ["dry-run", "explicit-md5", "explicit-sha256", "conda-lock", "urls"])
 def test_every_plan_format_fills_the_cache(tmp_path, channel, fault_server, kind) -> None:
     server = fault_server(channel)
     records = _records(channel, server.url)
@@ -96,7 +97,9 @@ def test_second_run_finds_everything_cached_and_adds_missing_url_lines(
     _assert_cached_as_conda_wants(pkgs, records)
 
 
-def test_corrupt_answer_never_reaches_the_file_name(tmp_path, channel, fault_server, capsys) -> None:
+def test_corrupt_answer_never_reaches_the_file_name(
+    tmp_path, channel, fault_server, capsys
+) -> None:
     server = fault_server(channel, Faults(corrupt_offsets={1000}))
     records = [r for r in _records(channel, server.url) if r["name"] == "alpha"]
     plan = _write_plan("explicit-sha256", records, tmp_path / "plan.txt")

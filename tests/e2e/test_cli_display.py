@@ -65,14 +65,14 @@ def _visible_lines(text: str) -> list[str]:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("srv")
-    build_package(root / "noarch", "numpy-base-with-a-rather-long-name", payload=600_000)
+    build_package(root / "noarch", "numpy-base-with-a-rather-long-name", payload=450_000)
     return root
 
 
 @pytest.mark.parametrize("columns", [60, 120])
 def test_frames_fit_and_learn_sizes_from_the_server(tmp_path, served, fault_server,
                                                     columns) -> None:
-    server = fault_server(served, Faults(throttle=400_000))
+    server = fault_server(served, Faults(throttle=350_000))
     archive = next((served / "noarch").iterdir())
     plan = tmp_path / "urls.txt"
     plan.write_text(f"{server.url}/noarch/{archive.name}\n")  # no sizes in the plan

@@ -27,7 +27,7 @@ def test_bundle_then_import_end_with_what_to_do_next(tmp_path, channel, fault_se
     assert main(["import", str(bundle), "--pkgs-dir", str(tmp_path / "offline")],
                 prog="conda fetch") == 0
     lines = capsys.readouterr().err.splitlines()
-    assert lines[-2] == "Next: work.tar is in the cache; install the environment with"
+    assert lines[-2] == "Next: work.tar's packages are in the cache; install the environment with"
     assert lines[-1].startswith("  conda create -n ENV --offline --file ")
     assert lines[-3].startswith("2 adopted, 0 already present, 0 refused")
 

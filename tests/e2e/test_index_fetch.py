@@ -233,3 +233,36 @@ def test_a_dead_host_costs_its_retries_once_not_once_per_index(tmp_path, fault_s
     assert first.action == second.action == "fetched"
     assert "cannot connect" in first.tried[0] and "not asked again" not in first.tried[0]
     assert "cannot connect" in second.tried[0] and "not asked again" in second.tried[0]
+
+
+def test_an_index_another_process_is_fetching_is_left_to_it(tmp_path, fault_server,
+                                                             monkeypatch) -> None:
+    from conda_fetch.cache.lock import Claim
+    from conda_fetch.index import fetch as index_fetch
+
+    channel = tmp_path / "channel"
+    write_index(channel, "noarch", MB // 4)
+    server = fault_server(channel)
+    target = Target(f"{server.url}/noarch")
+    files = CacheFiles(tmp_path / "pkgs", target.key)
+    held = Claim.take(files.claim_path)
+    assert held is not None
+    monkeypatch.setattr(index_fetch, "CLAIM_ATTEMPTS", 1)
+    result = IndexFetcher(make_session(), FAST).fetch(target, tmp_path / "pkgs")
+    assert not result.ok and "could not lock" in result.error and server.stats.requests == 0
+    held.release()
+    assert IndexFetcher(make_session(), FAST).fetch(target, tmp_path / "pkgs").ok
+
+
+def test_a_planted_link_for_the_index_folder_is_refused(tmp_path, fault_server) -> None:
+    channel = tmp_path / "channel"
+    write_index(channel, "noarch", MB // 4)
+    server = fault_server(channel)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "pkgs" / ".conda-fetch").mkdir(parents=True)
+    (tmp_path / "pkgs" / ".conda-fetch" / "index").symlink_to(elsewhere)
+    result = IndexFetcher(make_session(), FAST).fetch(Target(f"{server.url}/noarch"),
+                                                      tmp_path / "pkgs")
+    assert not result.ok and "a link?" in result.error
+    assert list(elsewhere.iterdir()) == [] and server.stats.requests == 0

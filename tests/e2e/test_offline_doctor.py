@@ -6,13 +6,12 @@ import json
 import os
 import shutil
 
-from support.channel import build_channel
-from conda_fetch.testing.packages import build_package
-
-from conda_fetch.plan.records import stem
 from conda_fetch.cache.urls import append_url, read_urls
 from conda_fetch.cli import main
 from conda_fetch.engine.partfile import PartFile, RangeSet
+from conda_fetch.plan.records import stem
+from conda_fetch.testing.packages import build_package
+from support.channel import build_channel
 
 
 def test_doctor_reports_and_fixes(tmp_path, fault_server, capsys) -> None:

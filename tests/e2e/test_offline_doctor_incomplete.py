@@ -65,3 +65,21 @@ def test_truncated_archive_found_kept_and_resumed(tmp_path, fault_server, capsys
     assert server.stats.bytes_sent - sent_before <= payload - kept + 3 * 4096
     shutil.rmtree(pkgs / "cache")
     assert main(["doctor", "--pkgs-dir", str(pkgs)]) == 0
+
+
+def test_fix_removes_a_link_and_never_writes_through_it(tmp_path, fault_server, capsys) -> None:
+    big = build_package(tmp_path / "built", "big", payload=100_000)
+    channel = build_channel(tmp_path / "channel", [big])
+    server = fault_server(channel)
+    pkgs = tmp_path / "pkgs"
+    (pkgs / "cache").mkdir(parents=True)
+    (pkgs / "cache" / conda_cache_key(f"{server.url}/noarch")).write_text(
+        json.dumps(load_repodata(channel, "noarch")))
+    outside = tmp_path / "elsewhere.bin"
+    outside.write_bytes(big.path.read_bytes()[:10_000])
+    (pkgs / big.fn).symlink_to(outside)
+    append_url(pkgs, f"{server.url}/noarch/{big.fn}")
+    assert main(["doctor", "--pkgs-dir", str(pkgs), "--fix"]) == 0
+    assert f"removed the link {big.fn}" in capsys.readouterr().err
+    assert not (pkgs / big.fn).is_symlink() and outside.stat().st_size == 10_000
+    assert not list((pkgs / ".conda-fetch").glob("*.part"))

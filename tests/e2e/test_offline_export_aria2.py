@@ -51,7 +51,7 @@ def _aria2c(listing: Path, out: Path) -> int:
 @needs_aria2
 def test_one_aria2c_run_gets_through_503_and_cuts(tmp_path, channel, fault_server,
                                                    capsys) -> None:
-    server = fault_server(channel, Faults(status_script=[(503, None)] * 3, cut_every=100_000))
+    server = fault_server(channel, Faults(status_script=[(503, None)], cut_every=100_000))
     plan, listing = _export(tmp_path, channel, server.url, capsys)
     downloads = tmp_path / "downloads"
     assert _aria2c(listing, downloads) == 0

@@ -8,14 +8,14 @@ import subprocess
 import tarfile
 
 import pytest
-from support.channel import build_channel, plan_from_repodata
-from conda_fetch.testing.packages import build_package
 
 from conda_fetch.cache.urls import append_url, read_urls
 from conda_fetch.cli import main
-from conda_fetch.offline.export import as_aria2, as_explicit, as_explicit_md5, as_sha256, as_urls
 from conda_fetch.hashing import file_digest
+from conda_fetch.offline.export import as_aria2, as_explicit, as_explicit_md5, as_sha256, as_urls
 from conda_fetch.plan.records import make_record
+from conda_fetch.testing.packages import build_package
+from support.channel import build_channel, plan_from_repodata
 
 SHA = "a" * 64
 MD5 = "b" * 32
@@ -65,7 +65,7 @@ def test_export_leaves_out_what_is_cached_and_aria2c_fetches_the_rest(
 ) -> None:
     root, packages = noarch_channel
     server = fault_server(root)
-    records, plan = _plan(tmp_path, root, server.url)
+    _, plan = _plan(tmp_path, root, server.url)
     pkgs = tmp_path / "pkgs"
     pkgs.mkdir()
     shutil.copy(packages[0].path, pkgs / packages[0].fn)
@@ -88,7 +88,9 @@ def test_export_leaves_out_what_is_cached_and_aria2c_fetches_the_rest(
     assert set(read_urls(pkgs)) == {p.fn for p in packages}
 
 
-def test_bundle_then_import_on_another_cache(tmp_path, noarch_channel, fault_server, capsys) -> None:
+def test_bundle_then_import_on_another_cache(
+    tmp_path, noarch_channel, fault_server, capsys
+) -> None:
     root, packages = noarch_channel
     server = fault_server(root)
     records, plan = _plan(tmp_path, root, server.url)
@@ -121,7 +123,7 @@ def test_bundle_then_import_on_another_cache(tmp_path, noarch_channel, fault_ser
 def test_bundle_never_packs_a_corrupt_cached_file(tmp_path, noarch_channel, fault_server) -> None:
     root, packages = noarch_channel
     server = fault_server(root)
-    records, plan = _plan(tmp_path, root, server.url)
+    _, plan = _plan(tmp_path, root, server.url)
     pkgs = tmp_path / "pkgs"
     assert main(["get", str(plan), "--pkgs-dir", str(pkgs), "-q"]) == 0
     damaged = pkgs / packages[2].fn

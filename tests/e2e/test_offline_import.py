@@ -7,14 +7,14 @@ import shutil
 from pathlib import Path
 
 import pytest
-from support.channel import build_channel, load_repodata, plan_from_repodata
-from conda_fetch.testing.packages import build_package
 
 from conda_fetch.cache.urls import append_url, read_urls
-from conda_fetch.offline.repodata import conda_cache_key
 from conda_fetch.cli import main
-from conda_fetch.testing.faultserver import refused_url
 from conda_fetch.hashing import file_digest
+from conda_fetch.offline.repodata import conda_cache_key
+from conda_fetch.testing.faultserver import refused_url
+from conda_fetch.testing.packages import build_package
+from support.channel import build_channel, load_repodata, plan_from_repodata
 
 MiB = 1 << 20
 

@@ -203,3 +203,5 @@ def test_a_network_error_under_sharded_repodata_gets_the_shards_hint() -> None:
     assert "repodata_use_shards: false" in (shards_hint(error, uses_shards=True) or "")
     assert shards_hint(error, uses_shards=False) is None
     assert shards_hint("PackagesNotFoundError: zlib", uses_shards=True) is None
+    plain = "CondaHTTPError: HTTP 000 CONNECTION FAILED for url <https://c/x/noarch/repodata.json>"
+    assert shards_hint(plain, uses_shards=True) is None  # conda 26.5 and later: on by default

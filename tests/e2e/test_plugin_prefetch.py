@@ -12,11 +12,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from support.channel import plan_from_repodata
 
 from conda_fetch.cache.urls import read_urls
 from conda_fetch.engine import make_session
-from conda_fetch.testing.faultserver import Faults
 from conda_fetch.hashing import file_digest
 from conda_fetch.plugin.prefetch import (
     Failures,
@@ -26,6 +24,8 @@ from conda_fetch.plugin.prefetch import (
     prefetch,
     records_from_precs,
 )
+from conda_fetch.testing.faultserver import Faults
+from support.channel import plan_from_repodata
 
 FAST = PluginSettings(retries=1, stall_timeout=1.0, min_split=1 << 20)
 
@@ -194,7 +194,8 @@ def test_conda_doctor_fix_is_conda_fetch_doctor_fix(conda_pkgs, channel, fault_s
     server = fault_server(channel)
     (conda_pkgs.parent / "condarc").write_text(f"channels:\n  - {server.url}\n")
     monkeypatch.setenv("CONDARC", str(conda_pkgs.parent / "condarc"))
-    alpha = next(r for r in plan_from_repodata(channel, server.url, "noarch") if r["name"] == "alpha")
+    records = plan_from_repodata(channel, server.url, "noarch")
+    alpha = next(r for r in records if r["name"] == "alpha")
     conda_pkgs.mkdir()
     (conda_pkgs / alpha["fn"]).write_bytes((channel / "noarch" / alpha["fn"]).read_bytes())
 

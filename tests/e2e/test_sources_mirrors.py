@@ -6,15 +6,15 @@ import argparse
 import json
 
 import pytest
-from support.channel import build_channel, plan_from_repodata
-from conda_fetch.testing.packages import build_package
 
-from conda_fetch.config import own
-from conda_fetch.sources import mirrors as mirrormap
 from conda_fetch.cli import main
+from conda_fetch.config import own
 from conda_fetch.errors import InputError
-from conda_fetch.testing.faultserver import Faults, refused_url
 from conda_fetch.sources import candidates
+from conda_fetch.sources import mirrors as mirrormap
+from conda_fetch.testing.faultserver import Faults, refused_url
+from conda_fetch.testing.packages import build_package
+from support.channel import build_channel, plan_from_repodata
 
 
 @pytest.fixture(autouse=True)

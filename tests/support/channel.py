@@ -29,9 +29,11 @@ def build_channel(root: Path, packages: list[Built]) -> Path:
         target = root / package.subdir
         target.mkdir(exist_ok=True)
         shutil.copy2(package.path, target / package.fn)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SHIM), os.environ.get("PYTHONPATH", "")])}
+    path = os.pathsep.join([str(SHIM), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONPATH": path}
     subprocess.run(
-        [sys.executable, "-m", "conda_index", "--no-current-repodata", "--no-channeldata", str(root)],
+        [sys.executable, "-m", "conda_index", "--no-current-repodata", "--no-channeldata",
+         str(root)],
         check=True, env=env, capture_output=True, text=True,
     )
     return root

@@ -13,13 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from conda_fetch.config import condarc
 from conda_fetch.cache import CacheLockError, PackageCache, find_pkgs_dir, locked
-from conda_fetch.plan.records import stem
 from conda_fetch.cache.pkgs_dirs import all_pkgs_dirs
 from conda_fetch.cache.urls import NEWLINE, append_url, read_urls
+from conda_fetch.config import condarc
 from conda_fetch.errors import CondaFetchError, InputError
-from conda_fetch.plan.records import Record, make_record
+from conda_fetch.plan.records import Record, make_record, stem
 from conda_fetch.testing.packages import Built, build_package
 
 CHANNEL = "https://conda.anaconda.org/conda-forge/noarch"
@@ -373,9 +372,9 @@ def test_lock_held_by_another_process(tmp_path: Path, holder: str) -> None:
     )
     try:
         assert child.stdout is not None and child.stdout.readline().strip() == "held"
-        with pytest.raises(CacheLockError, match=path.name) as caught:
-            with locked(path, attempts=2, sleep=0.05):
-                pass
+        with pytest.raises(CacheLockError, match=path.name) as caught, \
+                locked(path, attempts=2, sleep=0.05):
+            pass
         assert not isinstance(caught.value, InputError)
     finally:
         child.communicate("", timeout=30)

@@ -3,6 +3,7 @@ life of a part file."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conda_fetch.cache import PackageCache
-from conda_fetch.cache.lock import CacheLockError, Claim
+from conda_fetch.cache.lock import CacheLockError, Claim, _still_named
 from conda_fetch.errors import CondaFetchError
 from conda_fetch.plan.records import make_record
 
@@ -102,3 +103,30 @@ def test_one_cache_reached_through_a_link_is_one_cache(tmp_path) -> None:
     assert first is not None
     assert PackageCache(tmp_path / "alias").claim(RECORD) is None
     first.release()
+
+
+def test_a_lock_file_removed_by_its_holder_is_not_taken(tmp_path) -> None:
+    """Whoever opened the lock file before its holder removed it must not lock that orphan:
+    it sees the name no longer names its file and takes the new one."""
+    cache = PackageCache(tmp_path)
+    lock = cache.workdir / f"{RECORD.fn}.lock"
+    first = cache.claim(RECORD)
+    assert first is not None
+    first.release(remove=True)
+    assert not lock.exists()
+    again = cache.claim(RECORD)
+    assert again is not None and lock.exists()
+    again.release()
+
+
+def test_an_orphaned_lock_file_is_recognised(tmp_path) -> None:
+    path = tmp_path / "x.lock"
+    path.touch()
+    fd = os.open(path, os.O_RDWR)
+    try:
+        assert _still_named(fd, path)
+        path.unlink()
+        path.touch()  # the next holder's new file under the same name
+        assert not _still_named(fd, path)
+    finally:
+        os.close(fd)

@@ -9,10 +9,6 @@ import pytest
 import requests
 
 from conda_fetch.engine.download import Download, Segment
-from conda_fetch.engine.job import Job
-from conda_fetch.engine.hosts import HostBoard, backoff
-from conda_fetch.engine.options import Options
-from conda_fetch.engine.partfile import PartFile, RangeSet
 from conda_fetch.engine.errors import (
     ConnectError,
     CutError,
@@ -21,6 +17,10 @@ from conda_fetch.engine.errors import (
     parse_retry_after,
     status_error,
 )
+from conda_fetch.engine.hosts import HostBoard, backoff
+from conda_fetch.engine.job import Job
+from conda_fetch.engine.options import Options
+from conda_fetch.engine.partfile import PartFile, RangeSet
 from conda_fetch.engine.transfer import _accept
 
 

@@ -77,7 +77,8 @@ package:
 def test_dry_run_json_with_noise_before_it() -> None:
     text = "==> WARNING: A newer version of conda exists. <==\n" + json.dumps(DRY_RUN, indent=2)
     records = records_from_text(text, "plan.json")
-    assert [r.fn for r in records] == ["zlib-1.3.1-h1234_0.conda", "six-1.16.0-pyhd8ed1ab_0.tar.bz2"]
+    assert [r.fn for r in records] == [
+        "zlib-1.3.1-h1234_0.conda", "six-1.16.0-pyhd8ed1ab_0.tar.bz2"]
     assert records[0].size == 92000 and records[0].sha256 == SHA and records[0].md5 == MD5
 
 
@@ -175,7 +176,7 @@ def test_conflicting_records_for_one_file_name(tmp_path) -> None:
     b = f"@EXPLICIT\nhttps://two/noarch/x-1-0.conda#sha256:{'f' * 64}\n"
     (tmp_path / "a.txt").write_text(a)
     (tmp_path / "b.txt").write_text(b)
-    with pytest.raises(InputError, match="https://one/.* and https://two/"):
+    with pytest.raises(InputError, match=r"https://one/.* and https://two/"):
         records_from_args([str(tmp_path / "a.txt"), str(tmp_path / "b.txt")])
 
 

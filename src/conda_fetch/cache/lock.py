@@ -68,6 +68,10 @@ class Claim:
             except OSError:
                 os.close(fd)
                 return None
+            if not _still_named(fd, path):  # removed by its last holder: take the new one
+                _unlock(fd)
+                os.close(fd)
+                return None
             cls._held.add(key)
         return cls(path, fd, key)
 
@@ -92,17 +96,32 @@ class Claim:
         """The locked descriptor: read and write the file through it while the claim lasts."""
         return self._fd
 
-    def release(self) -> None:
-        """Unlock and close; releasing twice does nothing."""
+    def release(self, remove: bool = False) -> None:
+        """Unlock and close; releasing twice does nothing. With ``remove``, the lock file
+        goes first (while still locked): whoever opened it meanwhile sees, once it gets the
+        lock, that the name is no longer that file's, and takes the lock anew."""
         with self._registry:
             if self._fd < 0:
                 return
+            if remove and os.name == "posix":
+                with suppress(OSError):
+                    os.unlink(self.path)
             try:
                 _unlock(self._fd)
             finally:
                 os.close(self._fd)
                 self._fd = -1
                 self._held.discard(self._key)
+
+
+def _still_named(fd: int, path: Path) -> bool:
+    """Whether ``path`` still names the file open as ``fd``."""
+    try:
+        named = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return False
+    opened = os.fstat(fd)
+    return (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino)
 
 
 def make_room_for_claims(count: int) -> None:

@@ -89,7 +89,7 @@ class PackageCache:
             yield
         finally:
             if claim is not None:
-                claim.release()
+                claim.release(remove=True)
 
     def _clear_planted(self, record: Record) -> None:
         """Remove links (or other non-files) where ``record``'s part and state files go, so

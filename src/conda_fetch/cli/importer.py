@@ -72,12 +72,13 @@ def run(args: argparse.Namespace) -> int:
     cache = context.cache
     lookup = context.record_lookup(records)
     verdicts = [adopt(f, cache, lookup, "move" if args.move else "copy") for f in files]
-    installs = []
+    installs: list[str] = []
     for path in bundles:
         found, install = _import_bundle(path, cache)
         verdicts += found
-        installs += [f"Next: {path.name} is in the cache; install the environment with\n"
-                     f"  {install}"] if install else []
+        if install:
+            installs.append(f"Next: {path.name}'s packages are in the cache; install the "
+                            f"environment with\n  {install}")
     if args.in_place:
         verdicts += [adopt(f, cache, lookup, "in-place") for f in cache.unregistered()]
     status = report(args, context.console, verdicts, cache.root, context.index_problems())

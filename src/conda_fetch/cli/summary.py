@@ -83,16 +83,16 @@ def print_summary(out: Console, report: Report, root: Path | str) -> None:
     """The counts and the cache, then every failure with what to do about it."""
     fetched = (f"{len(report.fetched)} fetched ({human_bytes(report.bytes_fetched)} in "
                f"{report.seconds:.1f}s)")
-    rest = f"{len(report.cached)} already cached, {len(report.failed)} failed"
-    fits = len(fetched) + 2 + len(rest) < out.width
-    out.print(Text(fetched, style="bold") + Text(", " + rest if fits else ""), highlight=False)
+    others = f"{len(report.cached)} already cached, {len(report.failed)} failed"
+    fits = len(fetched) + 2 + len(others) < out.width
+    out.print(Text(fetched, style="bold") + Text(", " + others if fits else ""), highlight=False)
     if not fits:
-        out.print(rest, highlight=False)
+        out.print(others, highlight=False)
     out.print(f"  → {root}", highlight=False)
     for record, error in report.failed:
-        head, *rest = failed_lines(record, error)
+        head, *more = failed_lines(record, error)
         out.print(Text("failed ", style="red") + Text(head), highlight=False)
-        for line in rest:
+        for line in more:
             out.print(Text(line), highlight=False)
     for line in advice_lines(report):
         out.print(Text(line, style="" if line.startswith(" ") else "yellow"), highlight=False)

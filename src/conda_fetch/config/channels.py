@@ -1,4 +1,5 @@
-"""Channel names as conda resolves them: ``defaults``, names under ``channel_alias``, URLs, paths."""
+"""Channel names as conda resolves them: ``defaults``, names under ``channel_alias``, URLs,
+paths."""
 
 from __future__ import annotations
 

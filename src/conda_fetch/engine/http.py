@@ -46,9 +46,9 @@ class _TrustStoreAdapter(HTTPAdapter):
         kwargs["ssl_context"] = self._context
         super().init_poolmanager(*args, **kwargs)  # type: ignore[arg-type]
 
-    def proxy_manager_for(self, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
         kwargs["ssl_context"] = self._context
-        return super().proxy_manager_for(*args, **kwargs)
+        return super().proxy_manager_for(proxy, **kwargs)
 
 
 class _Session(requests.Session):

@@ -44,7 +44,8 @@ class _Slice:
 class FileAdapter(BaseAdapter):
     """Serves ``GET file:///path`` with 200, 206 for a ``Range``, 404 or 416."""
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+    def send(self, request: requests.PreparedRequest,  # type: ignore[override]
+             **kwargs: Any) -> requests.Response:
         response = requests.Response()
         response.url, response.request = request.url or "", request
         path = Path(url2pathname(unquote(urlsplit(response.url).path)))

@@ -178,10 +178,14 @@ class Engine:
             return False
         self.listener.fault(download, "verify", f"{problem}; finding the source of the bad bytes")
         download.count_fault("verify")
-
+        if self._refetch_excluded(download):
+            return True
         for suspect in suspects(self.session, dict(download.served),
                                 lambda url: self._witnesses(download, url), download.fd,
                                 self.options.stall_seconds):
+            others = [u for u in download.candidates() if host_of(u) != host_of(suspect)]
+            if not self.board.usable(others):
+                continue  # no one left to serve its ranges: the culprit is another
             download.forget(suspect)
             download.set_avoid({host_of(suspect)})
             self._fetch(download)
@@ -192,6 +196,17 @@ class Engine:
                 self._blame(download, suspect)
                 return True
         return False
+
+    def _refetch_excluded(self, download: Download) -> bool:
+        """Ranges served by hosts excluded meanwhile (another file caught them) are fetched
+        again from the rest first; whether the file then verifies."""
+        excluded = [url for url in list(download.served) if not self.board.usable([url])]
+        if not excluded:
+            return False
+        for url in excluded:
+            download.forget(url)
+        self._fetch(download)
+        return not download.failed() and _verify(download) is None
 
     def _sample(self, download: Download, seg: Segment) -> None:
         """Compare the first bytes each host serves with another host's copy, once per host

@@ -20,9 +20,10 @@ __all__ = ["CURRENT", "REPODATA", "SHARDS_NOTE", "CacheFiles", "IndexFetcher", "
 #: Sharded repodata (CEP-16) is fetched by conda's private code, which conda-fetch cannot
 #: reach without private API that changes between releases: it fetches the monolithic index.
 SHARDS_NOTE = (
-    "conda is set to read sharded repodata (repodata_use_shards): where a channel has shards, "
-    "conda fetches them with its own code, not through conda-fetch, and does not read the "
-    "repodata.json conda-fetch fetches. Set repodata_use_shards: false to plan from it.")
+    "conda is set to read sharded repodata (repodata_use_shards, the default from conda "
+    "26.5): where a channel has shards and the solver takes them, conda fetches them with its "
+    "own code, not through conda-fetch, and does not read the repodata.json conda-fetch "
+    "fetches. Set repodata_use_shards: false to plan from it.")
 
 
 def targets(channel_urls: Iterable[str], subdirs: Sequence[str], zst: bool = True,

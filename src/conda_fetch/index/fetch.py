@@ -21,9 +21,11 @@ from typing import Any, Protocol
 
 import requests
 
+from conda_fetch.cache.lock import Claim
 from conda_fetch.engine import Engine, Job, Listener, Options, Outcome
 from conda_fetch.engine.errors import ConnectError, TransferError
 from conda_fetch.engine.hosts import host_of
+from conda_fetch.errors import CondaFetchError
 from conda_fetch.index import state as conda_state
 from conda_fetch.index import validators
 from conda_fetch.index.ask import Answer, ask
@@ -35,6 +37,7 @@ from conda_fetch.sources import candidates
 ROUNDS = 3  # versions or bad copies one host may cost before the next host is tried
 HOST_RETRIES = 3  # engine retries at a host when another host could take over
 UNREACHABLE_SECONDS = 60.0  # a host no connection reached is not asked again meanwhile
+CLAIM_ATTEMPTS = 10  # seconds to wait for another process fetching the same index
 
 FRESH, UNCHANGED, FETCHED, FAILED = "fresh", "unchanged", "fetched", "failed"
 
@@ -130,6 +133,21 @@ class IndexFetcher:
         cached = conda_state.load(files)
         if not force and conda_state.fresh(cached, self.settings.local_ttl):
             return IndexResult(target, FRESH, size=int(cached.get("size") or 0))
+        try:
+            claim = Claim.wait(files.claim_path, attempts=CLAIM_ATTEMPTS)
+        except CondaFetchError as exc:  # another process is fetching it, or a planted link
+            return IndexResult(target, FAILED, tried=[str(exc)])
+        try:
+            result = self._from_hosts(target, files, cached, sink)
+        finally:
+            if claim is not None:
+                claim.release()
+        result.seconds = time.monotonic() - started
+        return result
+
+    def _from_hosts(self, target: Target, files: CacheFiles, cached: dict[str, Any],
+                    sink: Sink) -> IndexResult:
+        """The index from the first host that serves it; what each host did wrong."""
         hosts = candidates(target.subdir_url, self.mirrors)
         result = IndexResult(target, FAILED)
         tried: list[str] = []
@@ -147,7 +165,6 @@ class IndexFetcher:
         result.tried = tried
         result.missing = not result.ok and bool(absent) and all(absent)
         result.absent = not result.ok and any(absent)
-        result.seconds = time.monotonic() - started
         return result
 
     # -- one host -------------------------------------------------------------------

@@ -12,10 +12,13 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from conda_fetch.cache import PackageCache
+from conda_fetch.errors import CondaFetchError
+
 REPODATA = "repodata.json"
 CURRENT = "current_repodata.json"
 CACHE_DIR = "cache"
-WORKDIR = Path(".conda-fetch") / "index"
+INDEX_DIR = "index"  # in conda-fetch's own folder of the package cache
 
 
 def cache_key(subdir_url: str, fn: str = REPODATA) -> str:
@@ -74,10 +77,18 @@ class CacheFiles:
 
     @property
     def workdir(self) -> Path:
-        """conda-fetch's folder for unfinished index data (created on demand)."""
-        path = self.pkgs / WORKDIR
-        path.mkdir(parents=True, exist_ok=True)
+        """conda-fetch's folder for unfinished index data (created on demand; refused if
+        someone made it a link)."""
+        path = PackageCache(self.pkgs).workdir / INDEX_DIR
+        path.mkdir(exist_ok=True)
+        if path.is_symlink() or not path.is_dir():
+            raise CondaFetchError(f"{path} is not a folder of this cache (a link?); remove it")
         return path
+
+    @property
+    def claim_path(self) -> Path:
+        """The lock one process holds while it fetches this index."""
+        return self.workdir / f"{self.key}{self._suffix}.lock"
 
     def part(self, host_tag: str, name: str) -> Path:
         """The unfinished download of ``name`` from the host ``host_tag`` names."""

@@ -72,8 +72,9 @@ def _decompress(part: Path, out: Path) -> None:
 
 def _check(data: bytes, subdir: str) -> None:
     """It parses, is a channel index, and names ``subdir`` when it names one. Parsed with
-    every nested object reduced to a shared marker as soon as it is read, so the check
-    costs about the file's size in memory, not the many times a full parse would."""
+    every large nested object (a package record) reduced to one shared marker as soon as it
+    is read, so the check costs about the file's size in memory, not the many times a full
+    parse would."""
     try:
         index = json.loads(data, object_pairs_hook=_reduced)
     except ValueError as exc:
@@ -83,31 +84,20 @@ def _check(data: bytes, subdir: str) -> None:
     ):
         raise BadIndex("JSON, but no channel index (no packages)")
     info = index.get("info")
-    named = info.subdir if isinstance(info, _Named) else None
+    named = info.get("subdir") if isinstance(info, dict) else None
     if named is not None and named != subdir:
         raise BadIndex(f"the index of {named!r}, not of {subdir!r}")
 
 
 _TOP = frozenset({"packages", "packages.conda", "info", "repodata_version", "removed"})
-_OBJECT: dict[str, Any] = {}  # what any nested object becomes (never changed)
-
-
-class _Named(dict[str, Any]):
-    """A nested object that named a subdir (``info``, or a package record)."""
-
-    def __init__(self, subdir: str) -> None:
-        super().__init__()
-        self.subdir = subdir
-
-
-_NAMED: dict[str, _Named] = {}
+_SMALL = 6  # ``info`` has a few keys; a package record has many more
+_OBJECT: dict[str, Any] = {}  # what a large nested object becomes (never changed)
 
 
 def _reduced(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    keys = {key for key, _ in pairs}
-    if keys & _TOP:
+    if len(pairs) <= _SMALL:
         return dict(pairs)
-    subdir = next((v for k, v in pairs if k == "subdir" and isinstance(v, str)), None)
-    if subdir is None:
-        return _OBJECT
-    return _NAMED.setdefault(subdir, _Named(subdir)) if len(_NAMED) < 64 else _Named(subdir)
+    for key, _ in pairs:
+        if key in _TOP:
+            return dict(pairs)
+    return _OBJECT

@@ -203,7 +203,7 @@ def _fix_incomplete(cache: PackageCache, finding: Finding) -> str:
     """Move an incomplete archive to its record's part file, its bytes marked as fetched, so
     the next fetch asks only for the rest (its checksum still decides); else remove it."""
     record, path = finding.record, finding.path
-    if record is None:
+    if record is None or path.is_symlink():  # a link's target is not ours to move
         path.unlink(missing_ok=True)
         return f"removed {path.name} ({finding.detail})"
     job = Job(name=record.fn, urls=[record.url], part=cache.part_path(record), size=record.size,

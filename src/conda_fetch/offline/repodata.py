@@ -15,6 +15,7 @@ from conda_fetch.jsonfile import read_object
 from conda_fetch.plan.records import Record, make_record
 from conda_fetch.redact import redact
 
+
 def conda_cache_key(subdir_url: str) -> str:
     """The file name conda gives its cached ``repodata.json`` of a channel subdir URL."""
     url = subdir_url if subdir_url.endswith("/") else subdir_url + "/"

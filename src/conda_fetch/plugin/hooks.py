@@ -58,7 +58,7 @@ _HINTING = False
 
 
 @plugins.hookimpl
-def conda_subcommands():  # type: ignore[no-untyped-def]
+def conda_subcommands():
     yield _type("CondaSubcommand")(name="fetch", summary="Fetch packages through bad networks "
                                    "(conda-fetch: get, run, import, export, doctor, bundle, "
                                    "mirrors, demo).", action=_subcommand)
@@ -72,7 +72,7 @@ def _subcommand(args: Any) -> int:
 
 
 @plugins.hookimpl(optionalhook=True)
-def conda_settings():  # type: ignore[no-untyped-def]
+def conda_settings():
     setting = _type("CondaSetting")  # conda ≥ 24.3
     if setting is None:
         return
@@ -97,21 +97,21 @@ def conda_settings():  # type: ignore[no-untyped-def]
 
 
 @plugins.hookimpl(optionalhook=True)
-def conda_pre_commands():  # type: ignore[no-untyped-def]
+def conda_pre_commands():
     pre_command = _type("CondaPreCommand")  # conda ≥ 23.7
     if pre_command is not None:
         yield pre_command(name=NAME, action=_guarded(_wrap), run_for=COMMANDS)
 
 
 @plugins.hookimpl(optionalhook=True)
-def conda_post_solves():  # type: ignore[no-untyped-def]
+def conda_post_solves():
     post_solve = _type("CondaPostSolve")  # conda ≥ 24.1
     if post_solve is not None:
         yield post_solve(name=NAME, action=_guarded(_after_solve))
 
 
 @plugins.hookimpl(optionalhook=True)
-def conda_health_checks():  # type: ignore[no-untyped-def]
+def conda_health_checks():
     health_check = _type("CondaHealthCheck")  # conda ≥ 23.11
     if health_check is None:
         return
@@ -123,11 +123,11 @@ def conda_health_checks():  # type: ignore[no-untyped-def]
                        **{k: v for k, v in extra.items() if k in fields})
 
 
-def _guarded(action):  # type: ignore[no-untyped-def]
+def _guarded(action):
     def run(*args: Any, **kwargs: Any) -> None:
         try:
             action(*args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - conda must go on whatever we do wrong
+        except Exception as exc:
             from conda_fetch.redact import redact
 
             print(f"conda-fetch: {redact(str(exc)) or type(exc).__name__}; "
@@ -142,7 +142,8 @@ def _pfe() -> Any:
     except ImportError:
         return None
     needed = ("prepare", "execute", "cache_actions")
-    return ProgressiveFetchExtract if all(hasattr(ProgressiveFetchExtract, n) for n in needed) else None
+    usable = all(hasattr(ProgressiveFetchExtract, n) for n in needed)
+    return ProgressiveFetchExtract if usable else None
 
 
 def _wrap(command: str = "") -> None:
@@ -295,7 +296,7 @@ def _display() -> Any:
 
 
 @plugins.hookimpl(optionalhook=True)
-def conda_error_hints(error: Any):  # type: ignore[no-untyped-def]
+def conda_error_hints(error: Any):
     """After conda's own error, what conda-fetch could not fetch and the way out (conda ≥ 26.7)."""
     hint_type = _error_hint_type()
     if hint_type is None:

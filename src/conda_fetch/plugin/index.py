@@ -169,9 +169,9 @@ SHARDS_HINT = f"{SHARDS_NOTE} Then fetch it ahead: conda fetch index CHANNEL ...
 
 
 def shards_hint(error_text: str, uses_shards: bool) -> str | None:
-    """The hint for a network error while conda reads sharded repodata, which conda-fetch
-    cannot reach (conda's shard fetchers are private and bypass ``fetch_latest``)."""
-    if not uses_shards or not any(m in error_text for m in (*IndexFailures.MARKERS, "shard")):
+    """The hint for an error fetching sharded repodata, which conda-fetch cannot reach
+    (conda's shard fetchers are private and bypass ``fetch_latest``)."""
+    if not uses_shards or not any(m in error_text for m in ("shard", ".msgpack")):
         return None
     return SHARDS_HINT
 

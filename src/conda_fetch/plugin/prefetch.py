@@ -1,4 +1,5 @@
-"""What the conda plugin does, without conda: settings, records from conda's, the fetch, the hint."""
+"""What the conda plugin does, without conda: settings, records from conda's, the fetch, the
+hint."""
 
 from __future__ import annotations
 
@@ -7,12 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import requests
-
 from conda_fetch.cache import PackageCache
 from conda_fetch.cli.summary import failure_lines
 from conda_fetch.config import own
 from conda_fetch.engine import Listener, Options
+from conda_fetch.engine.session import HttpGetter
 from conda_fetch.errors import InputError
 from conda_fetch.pipeline import Report, fetch_into_cache
 from conda_fetch.plan.records import Record, make_record
@@ -44,7 +44,8 @@ class PluginSettings:
             min_split=parse_size(str(min_split)) if isinstance(min_split, str) else int(min_split),
             retries=int(given.get("retries", cls.retries)),
             stall_timeout=float(given.get("stall_timeout", cls.stall_timeout)),
-            mirrors={str(k): [str(u) for u in v] for k, v in dict(given.get("mirrors", {})).items()},
+            mirrors={str(k): [str(u) for u in v]
+                     for k, v in dict(given.get("mirrors", {})).items()},
         )
 
     def options(self, connect_timeout: float = Options.connect_timeout) -> Options:
@@ -103,7 +104,7 @@ def records_from_precs(precs: Iterable[Any]) -> list[Record]:
     return records
 
 
-def prefetch(records: list[Record], pkgs_dir: Path, session: requests.Session,
+def prefetch(records: list[Record], pkgs_dir: Path, session: HttpGetter,
              settings: PluginSettings, connect_timeout: float = Options.connect_timeout,
              listener: Listener | None = None) -> Report:
     """Fetch what ``pkgs_dir`` lacks of ``records``, so conda finds everything cached."""
