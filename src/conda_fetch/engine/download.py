@@ -29,7 +29,6 @@ from conda_fetch.engine.options import Options
 from conda_fetch.engine.partfile import PartFile, RangeSet
 
 SAMPLE_BYTES = 256 << 10
-LAGGARD_AGE = 0.3
 LAGGARD_MIN = 64 << 10
 TAIL_SECONDS = 1.0
 SMALL_FILE = 4 << 20
@@ -137,9 +136,11 @@ class Download:
                 self.done.total())
             if not self.segments:
                 return max(missing, 1)
-            if self.ranges_ok is not True or self.tiny() or len(self.segments) >= most or (
-                    self._claimable() is None):
+            if self.ranges_ok is not True or self.tiny() or len(self.segments) >= most:
                 return 0
+            if not (self.size is not None and self._unclaimed()) and (
+                    beyond_split or self._victim() is None):
+                return 0  # past ``split``, a connection takes free ranges, never halves one
             return max(missing // (len(self.segments) + 1), 1)
 
     def candidates(self) -> list[str]:
@@ -195,15 +196,22 @@ class Download:
         assert self.size is not None
         return busy.gaps(self.size)
 
-    def _steal(self) -> tuple[int, int] | None:
-        """Half of the largest running segment, or of one far slower than the best seen."""
+    def _victim(self) -> Segment | None:
+        """The running segment worth halving: the largest while it holds two pieces, then
+        only one that would still take long (only looks). A slow connection's rest is not
+        taken earlier: what a connection would fetch soon is mostly in flight already, and
+        taking it would waste that."""
         running = [s for s in self.segments if s.end is not None]
         if not running:
             return None
         largest = max(running, key=lambda s: s.remaining() or 0)
-        victim: Segment | None = largest
         if (largest.remaining() or 0) < 2 * self.options.min_split:
-            victim = self._laggard(running) or self._tail(largest)
+            return self._tail(largest)
+        return largest
+
+    def _steal(self) -> tuple[int, int] | None:
+        """The second half of :meth:`_victim`, taken from it."""
+        victim = self._victim()
         if victim is None:
             return None
         left = victim.remaining() or 0
@@ -212,21 +220,14 @@ class Download:
         victim.end = middle
         return span  # type: ignore[return-value]
 
-    def _laggard(self, running: list[Segment]) -> Segment | None:
-        """A segment whose connection runs at under a quarter of the best rate seen: its
-        rest is worth handing to a faster one even below the usual split size."""
-        now = time.monotonic()
-        slow = [s for s in running if now - s.began > LAGGARD_AGE
-                and (s.remaining() or 0) >= LAGGARD_MIN and s.rate(now) < self.best_rate / 4]
-        return max(slow, key=lambda s: s.remaining() or 0, default=None)
-
     def _tail(self, largest: Segment) -> Segment | None:
         """At the end of a file, the largest segment if it would still take more than
-        ``TAIL_SECONDS`` at the best rate seen (or, before any, at its own after a while):
+        ``TAIL_SECONDS`` at the best rate seen (or, before any, at its own once it ran that
+        long):
         halving it spares idle connections the wait."""
         left = largest.remaining() or 0
         now = time.monotonic()
-        rate = self.best_rate or (largest.rate(now) if now - largest.began > LAGGARD_AGE else 0)
+        rate = self.best_rate or (largest.rate(now) if now - largest.began > TAIL_SECONDS else 0)
         worth = left >= 2 * LAGGARD_MIN and left > TAIL_SECONDS * rate > 0
         return largest if worth else None
 
