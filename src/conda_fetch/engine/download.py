@@ -29,7 +29,7 @@ from conda_fetch.engine.options import Options
 from conda_fetch.engine.partfile import PartFile, RangeSet
 
 SAMPLE_BYTES = 256 << 10
-LAGGARD_MIN = 64 << 10
+STEAL_MIN = 64 << 10
 TAIL_SECONDS = 1.0
 SMALL_FILE = 4 << 20
 HASH_CHUNK = 1 << 20
@@ -123,7 +123,7 @@ class Download:
 
     def tiny(self) -> bool:
         """Too small to be worth a second connection ever."""
-        return self.size is not None and self.size < 2 * LAGGARD_MIN
+        return self.size is not None and self.size < 2 * STEAL_MIN
 
     def share(self, beyond_split: bool = False) -> int:
         """The bytes one more connection would carry for this file (0: none to take);
@@ -228,7 +228,7 @@ class Download:
         left = largest.remaining() or 0
         now = time.monotonic()
         rate = self.best_rate or (largest.rate(now) if now - largest.began > TAIL_SECONDS else 0)
-        worth = left >= 2 * LAGGARD_MIN and left > TAIL_SECONDS * rate > 0
+        worth = left >= 2 * STEAL_MIN and left > TAIL_SECONDS * rate > 0
         return largest if worth else None
 
     def shorten(self, seg: Segment, most: int) -> None:
@@ -242,7 +242,7 @@ class Download:
         with self.lock:
             if seg in self.segments:
                 self.segments.remove(seg)
-            if seg.pos - seg.start >= LAGGARD_MIN:
+            if seg.pos - seg.start >= STEAL_MIN:
                 self.best_rate = max(self.best_rate, seg.rate(time.monotonic()))
 
     # -- what a connection learns -------------------------------------------------
