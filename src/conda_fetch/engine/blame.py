@@ -125,7 +125,8 @@ def first_difference(session: HttpGetter, url: str, fd: int, start: int, end: in
                     if len(disk) < len(data):
                         raise NoAnswer(url)  # the part file does not hold it: nothing to compare
                     if disk != data:
-                        index = next(i for i, (a, b) in enumerate(zip(disk, data)) if a != b)
+                        pairs = enumerate(zip(disk, data, strict=True))
+                        index = next(i for i, (a, b) in pairs if a != b)
                         return pos + index, disk[index]
                     pos += len(data)
         except requests.RequestException:

@@ -5,15 +5,16 @@ tried gets one connection first, to measure it; then the fastest per connection
 in use wins. A host that fails without sending a byte is set aside: for as long as
 its ``Retry-After`` asks (no new request goes to it before), else for an exponential
 backoff with jitter, during which other hosts are preferred but its connections
-carry on (a mirror refusing a fifth connection still serves four). The first bytes each host serves are compared with another host's copy
-(once per run), and a host caught serving corrupt bytes is excluded for the rest
-of the run; until they were, a host of a file that several hosts serve gets one
-connection (unless the saved ranking names it) and short pieces (see the runner), so
-a corrupting mirror costs a few pieces, not files. No host ever gets more than ``per_host`` connections at once. A 429 or
-5xx while several connections are in use lowers the host's cap below that number
-(a limit per client, or passing overload); every answered request raises it again by
-``1/cap`` (additive increase, multiplicative decrease), so a cap lasts only while the
-refusals do. Tries that overlap in time count as one: eight connections refused at
+carry on (a mirror refusing a fifth connection still serves four). The first bytes
+each host serves are compared with another host's copy (once per run), and a host
+caught serving corrupt bytes is excluded for the rest of the run; until they were,
+a host of a file that several hosts serve gets one connection (unless the saved
+ranking names it) and short pieces (see the runner), so a corrupting mirror costs a
+few pieces, not files. No host ever gets more than ``per_host`` connections at once.
+A 429 or 5xx while several connections are in use lowers the host's cap below that
+number (a limit per client, or passing overload); every answered request raises it
+again by ``1/cap`` (additive increase, multiplicative decrease), so a cap lasts only
+while the refusals do. Tries that overlap in time count as one: eight connections refused at
 once are one failed try. A host that has never answered (refused, unreachable, name
 not resolved) is given up for the whole run after ``retries`` tries or
 ``give_up_after`` seconds, so every file it serves fails at once, with the reason.

@@ -40,7 +40,7 @@ class RangeSet:
 
     def remove(self, start: int, end: int) -> None:
         """Mark ``[start, end)`` as missing again."""
-        kept = [(s, e) for s, e in zip(self._starts, self._ends)]
+        kept = [(s, e) for s, e in zip(self._starts, self._ends, strict=True)]
         self._starts, self._ends = [], []
         for s, e in kept:
             for a, b in ((s, min(e, start)), (max(s, end), e)):
@@ -50,12 +50,12 @@ class RangeSet:
 
     def total(self) -> int:
         """Bytes covered."""
-        return sum(e - s for s, e in zip(self._starts, self._ends))
+        return sum(e - s for s, e in zip(self._starts, self._ends, strict=True))
 
     def gaps(self, size: int) -> list[tuple[int, int]]:
         """The ranges of ``[0, size)`` not covered."""
         gaps, pos = [], 0
-        for start, end in zip(self._starts, self._ends):
+        for start, end in zip(self._starts, self._ends, strict=True):
             if start > pos:
                 gaps.append((pos, min(start, size)))
             pos = max(pos, end)
@@ -76,7 +76,7 @@ class RangeSet:
         return self._starts[i] if i < len(self._starts) else None
 
     def as_list(self) -> list[list[int]]:
-        return [[s, e] for s, e in zip(self._starts, self._ends)]
+        return [[s, e] for s, e in zip(self._starts, self._ends, strict=True)]
 
 
 class PartFile:
@@ -128,17 +128,11 @@ class PartFile:
     def discard(self) -> None:
         """Remove the part file and its state."""
         for path in (self.path, self.state_path):
-            try:
-                path.unlink()
-            except FileNotFoundError:
-                pass
+            path.unlink(missing_ok=True)
 
     def forget_state(self) -> None:
         """Drop the state file once the part file is complete and verified."""
-        try:
-            self.state_path.unlink()
-        except FileNotFoundError:
-            pass
+        self.state_path.unlink(missing_ok=True)
 
 
 def _extent(ranges: RangeSet) -> int:
