@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 
 from conda_fetch.cache.urls import read_urls
-from conda_fetch.engine import make_session
+from conda_fetch.engine import Options, make_session
 from conda_fetch.hashing import file_digest
 from conda_fetch.plugin.prefetch import (
     Failures,
@@ -36,7 +36,8 @@ def test_settings_from_conda_values() -> None:
          "fetch_mirrors": {"https://conda.anaconda.org/conda-forge": ["https://m/cf"]}},
         fetch_threads=3)
     assert not settings.enabled
-    assert settings.min_split == 8 << 20 and settings.files == 3 and settings.split == 8
+    assert settings.min_split == 8 << 20 and settings.files == 3
+    assert settings.split == Options.split  # unset: the engine's default
     assert settings.mirrors == {"https://conda.anaconda.org/conda-forge": ["https://m/cf"]}
     assert settings.options().connections >= 3
 

@@ -125,10 +125,8 @@ class Download:
         """Too small to be worth a second connection ever."""
         return self.size is not None and self.size < 2 * STEAL_MIN
 
-    def share(self, beyond_split: bool = False) -> int:
-        """The bytes one more connection would carry for this file (0: none to take);
-        ``beyond_split``: even past ``split`` connections (for one that would idle)."""
-        most = self.options.connections if beyond_split else self.options.split
+    def share(self) -> int:
+        """The bytes one more connection would carry for this file (0: none to take)."""
         with self.lock:
             if self.failed() or self.complete():
                 return 0
@@ -136,11 +134,11 @@ class Download:
                 self.done.total())
             if not self.segments:
                 return max(missing, 1)
-            if self.ranges_ok is not True or self.tiny() or len(self.segments) >= most:
+            if self.ranges_ok is not True or self.tiny() or (
+                    len(self.segments) >= self.options.split):
                 return 0
-            if not (self.size is not None and self._unclaimed()) and (
-                    beyond_split or self._victim() is None):
-                return 0  # past ``split``, a connection takes free ranges, never halves one
+            if not (self.size is not None and self._unclaimed()) and self._victim() is None:
+                return 0
             return max(missing // (len(self.segments) + 1), 1)
 
     def candidates(self) -> list[str]:

@@ -80,8 +80,7 @@ class Engine:
                 outcomes[index] = self._one(jobs[index], deliver)
 
         owners = _threads(files, "file", min(self.options.files, len(jobs)))
-        most = min(self.options.connections, max(len(jobs), 1) * self.options.split)
-        connections = _threads(self._connection, "connection", most)
+        connections = _threads(self._connection, "connection", self.options.connections)
         try:
             for owner in owners:
                 while owner.is_alive():
@@ -325,12 +324,9 @@ class Engine:
         now = time.monotonic()
         wait = IDLE_POLL
         ranked: list[tuple[int, Download]] = []
-        spare: list[tuple[int, Download]] = []  # files with all the connections ``split`` allows
         for download in self._wanting:
             share = download.share()
             if not share:
-                if len(download.segments) >= self.options.split:
-                    spare.append((download.share(beyond_split=True), download))
                 continue
             candidates = download.candidates()
             if not self.board.usable(candidates):
@@ -344,8 +340,7 @@ class Engine:
             elif (aside := self.board.wait(candidates)) > 0:  # else busy: a release wakes us
                 wait = min(wait, aside)
         ranked.sort(key=lambda item: -item[0])
-        spare.sort(key=lambda item: -item[0])  # rather than idle, a connection helps them
-        for _, download in [*ranked, *(item for item in spare if item[0])]:
+        for _, download in ranked:
             seg = download.claim()
             if seg is None:
                 continue
