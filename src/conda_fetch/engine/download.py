@@ -196,15 +196,13 @@ class Download:
 
     def _victim(self) -> Segment | None:
         """The running segment worth halving: the largest while it holds two pieces, then
-        only one that would still take long (only looks). A slow connection's rest is not
-        taken earlier: what a connection would fetch soon is mostly in flight already, and
-        taking it would waste that."""
+        one that would still take long (only looks)."""
         running = [s for s in self.segments if s.end is not None]
         if not running:
             return None
         largest = max(running, key=lambda s: s.remaining() or 0)
         if (largest.remaining() or 0) < 2 * self.options.min_split:
-            return self._tail(largest)
+            return self._laggard(running) or self._tail(largest)
         return largest
 
     def _steal(self) -> tuple[int, int] | None:
@@ -217,6 +215,18 @@ class Download:
         span = (middle, victim.end)
         victim.end = middle
         return span  # type: ignore[return-value]
+
+    def _laggard(self, running: list[Segment]) -> Segment | None:
+        """A segment whose connection, measured for a while, runs at under a quarter of
+        the best rate seen and would need more than ``2 * TAIL_SECONDS`` for its rest:
+        worth handing to a faster one. (A rest it would fetch sooner is mostly in flight
+        already: taking it would only waste that.)"""
+        now = time.monotonic()
+        slow = [s for s in running if now - s.began > TAIL_SECONDS
+                and s.pos - s.start >= STEAL_MIN
+                and (rate := s.rate(now)) < self.best_rate / 4
+                and (s.remaining() or 0) > max(STEAL_MIN, 2 * TAIL_SECONDS * rate)]
+        return max(slow, key=lambda s: s.remaining() or 0, default=None)
 
     def _tail(self, largest: Segment) -> Segment | None:
         """At the end of a file, the largest segment if it would still take more than

@@ -11,8 +11,8 @@ MiB = 1 << 20
 class Options:
     """How hard and how patiently the engine works.
 
-    ``files``: files open at once. ``split``: connections one file may use (as many
-    as a host may take: which file a free connection serves is chosen by what it gains).
+    ``files``: files open at once. ``split``: connections one file may use (which
+    file a free connection serves is chosen by what it gains).
     ``connections``: connections in all, across files. ``per_host``: connections one
     host may get at most (16, as aria2 allows at most per server): a host that refuses
     one more with a 429 or 503 gets fewer until its answers earn them back (see
@@ -30,7 +30,7 @@ class Options:
     """
 
     files: int = 16
-    split: int = 16
+    split: int = 8
     connections: int = 16
     per_host: int = 16
     min_split: int = 4 * MiB
