@@ -39,7 +39,12 @@ HASH_CATCH_UP = 8 << 20
 
 @dataclass(eq=False)
 class Segment:
-    """A range one connection is fetching; ``end`` may shrink while it runs."""
+    """A range one connection is fetching; ``end`` may shrink while it runs.
+
+    ``waited``: seconds its connection spent waiting for body bytes (``reading_since``:
+    when the read in progress began), so time its thread spent elsewhere (writing,
+    hashing, saving state, waiting for the interpreter) is not held against the network.
+    """
 
     pos: int
     end: int | None
@@ -47,13 +52,24 @@ class Segment:
     start: int = 0
     began: float = field(default_factory=time.monotonic)
     answered: bool = False
+    waited: float = 0.0
+    reading_since: float | None = None
 
     def remaining(self) -> int | None:
         return None if self.end is None else max(0, self.end - self.pos)
 
     def rate(self, now: float) -> float:
-        """Bytes per second so far."""
+        """Bytes per second so far, since it was claimed."""
         return (self.pos - self.start) / max(now - self.began, 1e-6)
+
+    def network_time(self, now: float) -> float:
+        """Seconds spent waiting for body bytes: none before the answer arrived."""
+        since = self.reading_since
+        return self.waited + (now - since if since is not None else 0.0)
+
+    def network_rate(self, now: float) -> float:
+        """Bytes per second of :meth:`network_time`: what the network gives it."""
+        return (self.pos - self.start) / max(self.network_time(now), 1e-6)
 
 
 class Download:
@@ -214,10 +230,18 @@ class Download:
 
     def _laggard(self, running: list[Segment]) -> Segment | None:
         """A segment whose connection runs at under a quarter of the best rate seen: its
-        rest is worth handing to a faster one even below the usual split size."""
+        rest is worth handing to a faster one even below the usual split size.
+
+        Only the network may convict it: ``LAGGARD_AGE`` seconds spent waiting for its
+        bytes, and too few of them in that time. A segment still waiting for its answer
+        (a lost SYN costs a second) is not judged: its request may already be out, and
+        the server would send its whole range anyway. Nor is one whose thread was busy
+        elsewhere while its bytes waited in the socket.
+        """
         now = time.monotonic()
-        slow = [s for s in running if now - s.began > LAGGARD_AGE
-                and (s.remaining() or 0) >= LAGGARD_MIN and s.rate(now) < self.best_rate / 4]
+        slow = [s for s in running if s.network_time(now) > LAGGARD_AGE
+                and (s.remaining() or 0) >= LAGGARD_MIN
+                and s.network_rate(now) < self.best_rate / 4]
         return max(slow, key=lambda s: s.remaining() or 0, default=None)
 
     def _tail(self, largest: Segment) -> Segment | None:
@@ -226,7 +250,8 @@ class Download:
         halving it spares idle connections the wait."""
         left = largest.remaining() or 0
         now = time.monotonic()
-        rate = self.best_rate or (largest.rate(now) if now - largest.began > LAGGARD_AGE else 0)
+        own = largest.network_rate(now) if largest.network_time(now) > LAGGARD_AGE else 0
+        rate = self.best_rate or own
         worth = left >= 2 * LAGGARD_MIN and left > TAIL_SECONDS * rate > 0
         return largest if worth else None
 
