@@ -38,7 +38,12 @@ HASH_CATCH_UP = 8 << 20
 
 @dataclass(eq=False)
 class Segment:
-    """A range one connection is fetching; ``end`` may shrink while it runs."""
+    """A range one connection is fetching; ``end`` may shrink while it runs.
+
+    ``waited``: seconds its connection spent waiting for body bytes (``reading_since``:
+    when the read in progress began), so time its thread spent elsewhere (writing,
+    hashing, saving state, waiting for the interpreter) is not held against the network.
+    """
 
     pos: int
     end: int | None
@@ -46,13 +51,24 @@ class Segment:
     start: int = 0
     began: float = field(default_factory=time.monotonic)
     answered: bool = False
+    waited: float = 0.0
+    reading_since: float | None = None
 
     def remaining(self) -> int | None:
         return None if self.end is None else max(0, self.end - self.pos)
 
     def rate(self, now: float) -> float:
-        """Bytes per second so far."""
+        """Bytes per second so far, since it was claimed."""
         return (self.pos - self.start) / max(now - self.began, 1e-6)
+
+    def network_time(self, now: float) -> float:
+        """Seconds spent waiting for body bytes: none before the answer arrived."""
+        since = self.reading_since
+        return self.waited + (now - since if since is not None else 0.0)
+
+    def network_rate(self, now: float) -> float:
+        """Bytes per second of :meth:`network_time`: what the network gives it."""
+        return (self.pos - self.start) / max(self.network_time(now), 1e-6)
 
 
 class Download:
@@ -217,14 +233,20 @@ class Download:
         return span  # type: ignore[return-value]
 
     def _laggard(self, running: list[Segment]) -> Segment | None:
-        """A segment whose connection, measured for a while, runs at under a quarter of
-        the best rate seen and would need more than ``2 * TAIL_SECONDS`` for its rest:
-        worth handing to a faster one. (A rest it would fetch sooner is mostly in flight
-        already: taking it would only waste that.)"""
+        """A segment whose connection, measured on the network for a while, runs at under a
+        quarter of the best rate seen and would need more than ``2 * TAIL_SECONDS`` for its
+        rest: worth handing to a faster one.
+
+        Only the network may convict it: the time spent waiting for its bytes, not the time
+        since it was claimed. A segment still waiting for its answer (a lost SYN costs a
+        second) is not judged, nor one whose thread was busy elsewhere while its bytes
+        waited in the socket; and a rest it would fetch sooner is mostly in flight already:
+        taking it would only waste that.
+        """
         now = time.monotonic()
-        slow = [s for s in running if now - s.began > TAIL_SECONDS
+        slow = [s for s in running if s.network_time(now) > TAIL_SECONDS
                 and s.pos - s.start >= STEAL_MIN
-                and (rate := s.rate(now)) < self.best_rate / 4
+                and (rate := s.network_rate(now)) < self.best_rate / 4
                 and (s.remaining() or 0) > max(STEAL_MIN, 2 * TAIL_SECONDS * rate)]
         return max(slow, key=lambda s: s.remaining() or 0, default=None)
 
@@ -235,7 +257,8 @@ class Download:
         halving it spares idle connections the wait."""
         left = largest.remaining() or 0
         now = time.monotonic()
-        rate = self.best_rate or (largest.rate(now) if now - largest.began > TAIL_SECONDS else 0)
+        own = largest.network_rate(now) if largest.network_time(now) > TAIL_SECONDS else 0
+        rate = self.best_rate or own
         worth = left >= 2 * STEAL_MIN and left > TAIL_SECONDS * rate > 0
         return largest if worth else None
 

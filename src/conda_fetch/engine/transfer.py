@@ -139,7 +139,7 @@ def _stream(
     while seg.end is None or seg.pos < seg.end:
         if stop.is_set():
             raise Cancelled()
-        data: bytes | memoryview = _read(raw, options.chunk, seg.url)
+        data: bytes | memoryview = _read_for(seg, raw, options.chunk)
         if not data:
             break
         if seg.url in download.distrusted:
@@ -181,6 +181,16 @@ def _reuse(response: requests.Response) -> None:
     release = getattr(response.raw, "release_conn", None)
     if release is not None:
         release()
+
+
+def _read_for(seg: Segment, raw: urllib3.HTTPResponse, amount: int) -> bytes:
+    """:func:`_read` for ``seg``, adding the time it waits to ``seg.waited``."""
+    began = seg.reading_since = time.monotonic()
+    try:
+        return _read(raw, amount, seg.url)
+    finally:
+        seg.reading_since = None
+        seg.waited += time.monotonic() - began
 
 
 def _read(raw: urllib3.HTTPResponse, amount: int, url: str) -> bytes:

@@ -393,6 +393,9 @@ class FaultServer:
 
     class _Server(ThreadingHTTPServer):
         daemon_threads = True
+        # a backlog as web servers have: with the default of 5, a burst of connections
+        # overflows the accept queue, and each one dropped there is answered a second late
+        request_queue_size = 128
         owner: FaultServer
 
         def handle_error(self, request: object, client_address: object) -> None:

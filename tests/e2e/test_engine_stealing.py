@@ -1,0 +1,43 @@
+"""The end game against a real server: a connection whose answer comes late is not
+taken for a slow one, so no byte is asked for twice."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+
+from conda_fetch.engine import Engine, Job, Options, make_session
+from conda_fetch.testing.faultserver import Faults
+
+MiB = 1 << 20
+HELD = 1.0  # a lost SYN costs a second: the answer to one request comes that late
+
+
+def test_a_late_answer_is_waited_for_not_fetched_again(tmp_path, fault_server) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    data = hashlib.shake_256(b"late").digest(2 * MiB + 5)
+    (root / "f.conda").write_bytes(data)
+    seen = []
+    lock = threading.Lock()
+
+    def hold_the_second(path: str) -> None:
+        with lock:
+            seen.append(path)
+            second = len(seen) == 2
+        if second:
+            time.sleep(HELD)
+
+    server = fault_server(root, Faults(before_request=hold_the_second))
+    job = Job("f.conda", [server.url_for("f.conda")], tmp_path / "work" / "f.conda.part",
+              len(data), hashlib.sha256(data).hexdigest())
+    options = Options(min_split=256 << 10, stall_seconds=5)
+    delivered: list[bytes] = []
+    outcome = Engine(make_session(), options).run(
+        [job], lambda j: delivered.append(j.part.read_bytes()))[0]
+    assert outcome.ok, outcome.error
+    assert delivered == [data]
+    asked = sum(end - start for _, start, end in server.stats.ranges)
+    assert asked == len(data)  # each byte asked for once: the late one kept its range
+    assert server.stats.bytes_sent == len(data)
