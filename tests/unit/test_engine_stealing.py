@@ -53,15 +53,15 @@ def test_a_segment_whose_thread_was_busy_elsewhere_is_not_taken(download) -> Non
 
 
 def test_a_segment_the_network_keeps_slow_gives_half_of_its_rest(download) -> None:
-    seg = _running(download, received=32 * KiB, waited=2.0)  # 16 KiB/s against 100 MiB/s
+    seg = _running(download, received=128 * KiB, waited=2.0)  # 64 KiB/s against 100 MiB/s
     stolen = download.claim()
-    middle = 32 * KiB + (1 * MiB - 32 * KiB) // 2
+    middle = 128 * KiB + (1 * MiB - 128 * KiB) // 2
     assert stolen is not None and (stolen.pos, stolen.end) == (middle, 1 * MiB)
     assert seg.end == middle
 
 
 def test_a_read_under_way_counts_as_time_on_the_network(download) -> None:
-    seg = _running(download, received=32 * KiB, waited=0.0)
+    seg = _running(download, received=128 * KiB, waited=0.0)
     seg.reading_since = time.monotonic() - 2.0  # blocked in a read for two seconds already
     stolen = download.claim()
     assert stolen is not None and stolen.end == 1 * MiB and seg.end == stolen.pos
