@@ -13,7 +13,6 @@ target of the issues with its measured value, met or MISSED. Run:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import importlib.util
 import json
@@ -30,6 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+
+from conda_fetch.engine.partfile import saved
 
 MiB = 1 << 20
 BIG = [("big-1.0-0.conda", 64 * MiB)]
@@ -212,9 +213,8 @@ def _on_disk(out: Path) -> int:
     """Bytes a tool has safely written: conda-fetch's resume state, else the files' sizes."""
     total = 0
     for path in out.rglob("*"):
-        if path.name.endswith(".part.state"):
-            with contextlib.suppress(OSError, ValueError, KeyError):
-                total += sum(e - s for s, e in json.loads(path.read_text())["done"])
+        if path.name.endswith(".part"):
+            total += (saved(path) or (0, None))[0]
         elif path.suffix == ".conda" and ".conda-fetch" not in path.parts:
             total += path.stat().st_size if path.exists() else 0
     return total

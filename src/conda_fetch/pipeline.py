@@ -10,6 +10,7 @@ from pathlib import Path
 from conda_fetch.cache import CacheLockError, PackageCache
 from conda_fetch.cache.lock import Claim, make_room_for_claims
 from conda_fetch.engine import Engine, Job, Listener, Options, Outcome
+from conda_fetch.engine.partfile import state_path
 from conda_fetch.engine.session import HttpGetter
 from conda_fetch.plan.records import Record
 from conda_fetch.redact import redact
@@ -202,7 +203,7 @@ class _Run:
 def _signs_of_life(part: Path) -> tuple[int, int]:
     """Size and change time of a part file and its state: they move while someone works."""
     sizes, times = 0, 0
-    for path in (part, part.with_name(part.name + ".state")):
+    for path in (part, state_path(part)):
         try:
             info = path.stat()
         except OSError:

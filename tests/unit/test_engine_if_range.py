@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conda_fetch.engine.download import _identity
+from conda_fetch.engine.download import part_identity
 from conda_fetch.engine.job import Job
 from conda_fetch.engine.transfer import _changed
 
@@ -31,6 +31,13 @@ def test_changed(validator, status, headers, changed) -> None:
 def test_the_validator_is_part_of_the_part_files_identity(tmp_path) -> None:
     old = Job("repodata.json", ["http://h/x/repodata.json"], tmp_path / "p", validator=ETAG)
     new = Job("repodata.json", ["http://h/x/repodata.json"], tmp_path / "p", validator='"2"')
-    assert _identity(old) != _identity(new)
+    assert part_identity(old) != part_identity(new)
     package = Job("a.conda", ["http://h/a.conda"], tmp_path / "a", size=3, sha256="0" * 64)
-    assert "validator" not in _identity(package)
+    assert "validator" not in part_identity(package)
+
+
+def test_resume_state_names_no_url_with_credentials(tmp_path) -> None:
+    secret = "https://carol:pa@ss-SECRET@h.example/t/tk-SECRET/ch/noarch/x-1-0.conda"
+    identity = part_identity(Job("x-1-0.conda", [secret], tmp_path / "x.part"))
+    assert "SECRET" not in str(identity)
+    assert identity != part_identity(Job("x-1-0.conda", [secret + "?"], tmp_path / "x.part"))

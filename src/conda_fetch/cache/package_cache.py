@@ -28,6 +28,7 @@ from typing import Any
 
 from conda_fetch.cache.lock import Claim, locked
 from conda_fetch.cache.urls import URLS_TXT, append_url, read_urls
+from conda_fetch.engine.partfile import state_path
 from conda_fetch.errors import CondaFetchError
 from conda_fetch.hashing import mismatch
 from conda_fetch.jsonfile import read_object
@@ -95,8 +96,7 @@ class PackageCache:
         """Remove links (or other non-files) where ``record``'s part and state files go, so
         no write follows them out of the cache."""
         part = self.part_path(record)
-        for path in (part, part.with_name(part.name + ".state"),
-                     part.with_name(part.name + ".state.tmp")):
+        for path in (part, state_path(part), state_path(part).with_suffix(".state.tmp")):
             if path.is_symlink() or (path.exists() and not path.is_file()):
                 path.unlink()
 

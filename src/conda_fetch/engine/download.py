@@ -79,7 +79,7 @@ class Download:
         self.options = options
         self.lock = threading.Lock()
         self._save_lock = threading.Lock()
-        self.part = PartFile(job.part, _identity(job))
+        self.part = PartFile(job.part, part_identity(job))
         self.size = job.size
         self.done = self.part.load()
         self.ranges_ok: bool | None = None
@@ -528,10 +528,16 @@ class Download:
         os.close(self.fd)
 
 
-def _identity(job: Job) -> dict[str, object]:
-    """What the finished file must be, so a state file is never applied to another one."""
+def part_identity(job: Job) -> dict[str, object]:
+    """What the finished file must be, so a state file is never applied to another one. A
+    URL stands there only as its sha256: a token or password in it is never written."""
     if job.validator is not None:
-        return {"url": job.urls[0], "validator": job.validator}
+        return {"url": _url_key(job.urls[0]), "validator": job.validator}
     if job.size is None and job.digest is None:
-        return {"url": job.urls[0]}
+        return {"url": _url_key(job.urls[0])}
     return {"size": job.size, "sha256": job.sha256, "md5": job.md5}
+
+
+def _url_key(url: str) -> str:
+    return "sha256:" + hashlib.sha256(url.encode()).hexdigest()
+

@@ -16,6 +16,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from conda_fetch.files import NOFOLLOW
+
 
 class RangeSet:
     """Disjoint, sorted half-open byte ranges ``[start, end)``."""
@@ -86,7 +88,7 @@ class PartFile:
 
     def __init__(self, path: Path, identity: dict[str, Any]) -> None:
         self.path = path
-        self.state_path = path.with_name(path.name + ".state")
+        self.state_path = state_path(path)
         self.identity = identity
 
     def load(self) -> RangeSet:
@@ -112,14 +114,17 @@ class PartFile:
     def open(self) -> int:
         """A raw file descriptor for positional writes, creating the part file."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        return os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o644)
+        flags = os.O_RDWR | os.O_CREAT | NOFOLLOW | getattr(os, "O_BINARY", 0)
+        return os.open(self.path, flags, 0o644)
 
     def save(self, fd: int, ranges: RangeSet) -> None:
         """Flush the data, then atomically record ``ranges`` as present."""
         os.fsync(fd)
         payload = {"version": self.VERSION, "identity": self.identity, "done": ranges.as_list()}
         tmp = self.state_path.with_name(self.state_path.name + ".tmp")
-        with open(tmp, "w") as stream:
+        tmp.unlink(missing_ok=True)  # a fresh file: a link planted there is not followed
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW, 0o644)
+        with os.fdopen(fd, "w") as stream:
             json.dump(payload, stream)
             stream.flush()
             os.fsync(stream.fileno())
@@ -138,3 +143,21 @@ class PartFile:
 def _extent(ranges: RangeSet) -> int:
     listed = ranges.as_list()
     return listed[-1][1] if listed else 0
+
+
+def state_path(part: Path) -> Path:
+    """Where the resume state of the part file ``part`` lives."""
+    return part.with_name(part.name + ".state")
+
+
+def saved(part: Path) -> tuple[int, int | None] | None:
+    """Bytes the resume state of ``part`` records as on disk, and the size of the file they
+    are for when known; ``None`` without a readable state."""
+    try:
+        state = json.loads(state_path(part).read_text())
+        done = RangeSet([(int(s), int(e)) for s, e in state["done"]]).total()
+        size = state["identity"].get("size")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return done, size if isinstance(size, int) else None
+

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -11,9 +10,9 @@ from typing import Any
 
 from conda_fetch.cache import PackageCache
 from conda_fetch.cache.urls import read_urls
-from conda_fetch.engine.download import _identity as part_identity  # the engine's resume key
+from conda_fetch.engine.download import part_identity
 from conda_fetch.engine.job import Job
-from conda_fetch.engine.partfile import PartFile, RangeSet
+from conda_fetch.engine.partfile import PartFile, RangeSet, saved
 from conda_fetch.errors import InputError
 from conda_fetch.hashing import mismatch
 from conda_fetch.jsonfile import read_object
@@ -169,12 +168,10 @@ def _our_parts(cache: PackageCache, result: Diagnosis) -> list[Finding]:
 
 
 def _progress(part: Path) -> str:
-    try:
-        state = json.loads(part.with_name(part.name + ".state").read_text())
-        have = sum(end - start for start, end in state["done"])
-        size = state["identity"].get("size")
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    found = saved(part)
+    if found is None:
         return "conda-fetch's, no resume state (will restart)"
+    have, size = found
     share = f" of {human_bytes(size)} ({have / size:.0%})" if size else ""
     return f"conda-fetch's, {human_bytes(have)}{share}; the next run resumes it"
 
