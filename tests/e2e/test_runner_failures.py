@@ -4,37 +4,20 @@ failures, full disks, dripping and endless sources. Counts and words, never timi
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import shutil
 import ssl
 import subprocess
 import uuid
-from pathlib import Path
 
 import pytest
 
 from conda_fetch.engine import Engine, Job, Listener, Options, make_session
 from conda_fetch.testing.faultserver import Faults, FaultServer, refused_url
+from support.files import jobs_for, make_files
 
 KiB, MiB = 1 << 10, 1 << 20
 QUICK = Options(min_split=256 * KiB, backoff_base=0.01, backoff_max=0.02, stall_seconds=2.0)
-
-
-def _files(root: Path, sizes: dict[str, int]) -> dict[str, tuple[int, str]]:
-    """Files of the given sizes under ``root``: name → (size, sha256)."""
-    root.mkdir(parents=True, exist_ok=True)
-    found = {}
-    for name, size in sizes.items():
-        data = hashlib.shake_256(name.encode()).digest(size)
-        (root / name).write_bytes(data)
-        found[name] = (size, hashlib.sha256(data).hexdigest())
-    return found
-
-
-def _jobs(work: Path, base: str, files: dict[str, tuple[int, str]]) -> list[Job]:
-    return [Job(name, [f"{base}/{name}"], work / f"{name}.part", size, sha)
-            for name, (size, sha) in files.items()]
 
 
 class Said(Listener):
@@ -52,7 +35,7 @@ def test_a_dead_host_fails_every_file_together_with_the_reason_in_words(tmp_path
     files = {f"p{n}.conda": (1000, "0" * 64) for n in range(5)}
     said = Said()
     options = Options(**{**QUICK.__dict__, "retries": 3, "give_up_after": 3600.0})
-    outcomes = Engine(make_session(), options, said).run(_jobs(tmp_path, base, files),
+    outcomes = Engine(make_session(), options, said).run(jobs_for(tmp_path, base, files),
                                                          lambda job: None)
     assert [o.ok for o in outcomes] == [False] * 5
     assert all("connection refused" in (o.error or "") for o in outcomes)
@@ -64,7 +47,7 @@ def test_a_host_never_answered_is_given_up_for_the_run_after_its_time(tmp_path) 
     base = refused_url()
     files = {f"p{n}.conda": (1000, "0" * 64) for n in range(3)}
     options = Options(**{**QUICK.__dict__, "retries": 1000, "give_up_after": 0.0})
-    outcomes = Engine(make_session(), options).run(_jobs(tmp_path, base, files),
+    outcomes = Engine(make_session(), options).run(jobs_for(tmp_path, base, files),
                                                    lambda job: None)
     assert all("no source left" in (o.error or "") and "connection refused" in (o.error or "")
                for o in outcomes)
@@ -86,11 +69,11 @@ def self_signed(tmp_path_factory) -> ssl.SSLContext:
 
 
 def test_a_certificate_that_fails_verification_is_not_retried(tmp_path, self_signed) -> None:
-    files = _files(tmp_path / "root", {"a.conda": 5000, "b.conda": 6000})
+    files = make_files(tmp_path / "root", {"a.conda": 5000, "b.conda": 6000})
     server = FaultServer(tmp_path / "root", tls=self_signed).start()
     try:
         options = Options(**{**QUICK.__dict__, "files": 1, "connections": 1})
-        outcomes = Engine(make_session(), options).run(_jobs(tmp_path / "w", server.url, files),
+        outcomes = Engine(make_session(), options).run(jobs_for(tmp_path / "w", server.url, files),
                                                        lambda job: None)
     finally:
         server.close()
@@ -102,11 +85,11 @@ def test_a_certificate_that_fails_verification_is_not_retried(tmp_path, self_sig
 def test_a_source_that_drips_is_dropped_and_given_up_after_its_retries(
     tmp_path, fault_server
 ) -> None:
-    files = _files(tmp_path / "root", {"drip.conda": 100 * KiB})
+    files = make_files(tmp_path / "root", {"drip.conda": 100 * KiB})
     server = fault_server(tmp_path / "root", Faults(drip=0.02))
     options = Options(**{**QUICK.__dict__, "stall_seconds": 0.3, "stall_speed": 1024,
                          "retries": 1})
-    outcome = Engine(make_session(), options).run(_jobs(tmp_path / "w", server.url, files),
+    outcome = Engine(make_session(), options).run(jobs_for(tmp_path / "w", server.url, files),
                                                   lambda job: None)[0]
     assert not outcome.ok and "too slow" in (outcome.error or "")
     assert outcome.faults["slow"] + outcome.faults["stall"] == 2  # retries + 1 tries
@@ -116,10 +99,10 @@ def test_a_source_that_drips_is_dropped_and_given_up_after_its_retries(
 def test_a_body_longer_than_the_file_is_cut_off_and_its_source_fails(
     tmp_path, fault_server
 ) -> None:
-    files = _files(tmp_path / "root", {"long.conda": 50 * KiB})
+    files = make_files(tmp_path / "root", {"long.conda": 50 * KiB})
     server = fault_server(tmp_path / "root", Faults(endless=True))
     delivered: list[str] = []
-    outcome = Engine(make_session(), QUICK).run(_jobs(tmp_path / "w", server.url, files),
+    outcome = Engine(make_session(), QUICK).run(jobs_for(tmp_path / "w", server.url, files),
                                                 lambda job: delivered.append(job.name))[0]
     assert not outcome.ok and "sent more than the file's 51200 bytes" in (outcome.error or "")
     assert delivered == []
@@ -127,9 +110,9 @@ def test_a_body_longer_than_the_file_is_cut_off_and_its_source_fails(
 
 
 def test_faults_recovered_count_only_faults_followed_by_progress(tmp_path, fault_server) -> None:
-    files = _files(tmp_path / "root", {"cut.conda": 200 * KiB})
+    files = make_files(tmp_path / "root", {"cut.conda": 200 * KiB})
     server = fault_server(tmp_path / "root", Faults(status_script=[(503, 0.0), (503, 0.0)]))
-    outcome = Engine(make_session(), QUICK).run(_jobs(tmp_path / "w", server.url, files),
+    outcome = Engine(make_session(), QUICK).run(jobs_for(tmp_path / "w", server.url, files),
                                                 lambda job: None)[0]
     assert outcome.ok and outcome.faults["http"] == 2 and outcome.recovered == 2
 
@@ -137,7 +120,7 @@ def test_faults_recovered_count_only_faults_followed_by_progress(tmp_path, fault
 def test_an_error_in_a_file_thread_is_that_files_failure_and_the_run_goes_on(
     tmp_path, fault_server
 ) -> None:
-    files = _files(tmp_path / "root", {"a.conda": 1000, "b.conda": 2000, "c.conda": 3000})
+    files = make_files(tmp_path / "root", {"a.conda": 1000, "b.conda": 2000, "c.conda": 3000})
     server = fault_server(tmp_path / "root")
 
     class Breaks(Listener):
@@ -146,20 +129,20 @@ def test_an_error_in_a_file_thread_is_that_files_failure_and_the_run_goes_on(
                 raise RuntimeError("the display broke")
 
     outcomes = Engine(make_session(), QUICK, Breaks()).run(
-        _jobs(tmp_path / "w", server.url, files), lambda job: None)
+        jobs_for(tmp_path / "w", server.url, files), lambda job: None)
     assert [(o.job.name, o.ok) for o in outcomes] == [
         ("a.conda", True), ("b.conda", False), ("c.conda", True)]
     assert outcomes[1].error == "the display broke"
 
 
 def test_a_failing_placement_is_the_files_failure_in_words(tmp_path, fault_server) -> None:
-    files = _files(tmp_path / "root", {"a.conda": 1000})
+    files = make_files(tmp_path / "root", {"a.conda": 1000})
     server = fault_server(tmp_path / "root")
 
     def full(job: Job) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    outcome = Engine(make_session(), QUICK).run(_jobs(tmp_path / "w", server.url, files),
+    outcome = Engine(make_session(), QUICK).run(jobs_for(tmp_path / "w", server.url, files),
                                                 full)[0]
     assert outcome.error == "verified, but could not be placed: no space left on device"
 
@@ -180,11 +163,11 @@ def small_disk(tmp_path):
 def test_a_disk_that_fills_fails_each_file_in_words_and_keeps_what_was_fetched(
     tmp_path, fault_server, small_disk
 ) -> None:
-    files = _files(tmp_path / "root", {"big.conda": 3 * MiB, "small.conda": 100 * KiB})
+    files = make_files(tmp_path / "root", {"big.conda": 3 * MiB, "small.conda": 100 * KiB})
     server = fault_server(tmp_path / "root")
     placed: list[str] = []
     options = Options(**{**QUICK.__dict__, "files": 1, "connections": 1})
-    outcomes = Engine(make_session(), options).run(_jobs(small_disk, server.url, files),
+    outcomes = Engine(make_session(), options).run(jobs_for(small_disk, server.url, files),
                                                    lambda job: placed.append(job.name))
     assert [o.job.name for o in outcomes] == ["big.conda", "small.conda"]  # none dropped
     assert all(not o.ok and "no space left on device" in (o.error or "") for o in outcomes)

@@ -5,35 +5,20 @@ from __future__ import annotations
 
 import hashlib
 import os
-from pathlib import Path
 
 from conda_fetch.cache import PackageCache
 from conda_fetch.engine import Engine, Job, Options, make_session
 from conda_fetch.plan.records import Record
 from conda_fetch.testing.faultserver import Faults
+from support.files import jobs_for, make_files
 
 KiB, MiB = 1 << 10, 1 << 20
-
-
-def _serve(root: Path, sizes: dict[str, int]) -> dict[str, tuple[int, str]]:
-    root.mkdir(parents=True, exist_ok=True)
-    found = {}
-    for name, size in sizes.items():
-        data = hashlib.shake_256(name.encode()).digest(size)
-        (root / name).write_bytes(data)
-        found[name] = (size, hashlib.sha256(data).hexdigest())
-    return found
-
-
-def _jobs(work: Path, base: str, files: dict[str, tuple[int, str]]) -> list[Job]:
-    return [Job(name, [f"{base}/{name}"], work / f"{name}.part", size, sha)
-            for name, (size, sha) in files.items()]
 
 
 def test_small_files_cost_one_request_each_over_one_kept_alive_connection(
     tmp_path, fault_server
 ) -> None:
-    files = _serve(tmp_path / "root", {f"p{n:02d}.conda": 5000 + 100 * n for n in range(30)})
+    files = make_files(tmp_path / "root", {f"p{n:02d}.conda": 5000 + 100 * n for n in range(30)})
     server = fault_server(tmp_path / "root")
     states: list[bool] = []
 
@@ -41,7 +26,7 @@ def test_small_files_cost_one_request_each_over_one_kept_alive_connection(
         states.append(job.part.with_name(job.part.name + ".state").exists())
 
     options = Options(files=1, connections=1)
-    outcomes = Engine(make_session(), options).run(_jobs(tmp_path / "w", server.url, files),
+    outcomes = Engine(make_session(), options).run(jobs_for(tmp_path / "w", server.url, files),
                                                    deliver)
     assert all(o.ok for o in outcomes)
     assert server.stats.requests == 30 and server.stats.connections == 1
@@ -50,10 +35,10 @@ def test_small_files_cost_one_request_each_over_one_kept_alive_connection(
 
 def test_the_largest_files_start_first(tmp_path, fault_server) -> None:
     sizes = {"a.conda": 1000, "b.conda": 90_000, "c.conda": 5000, "d.conda": 40_000}
-    files = _serve(tmp_path / "root", sizes)
+    files = make_files(tmp_path / "root", sizes)
     server = fault_server(tmp_path / "root")
     outcomes = Engine(make_session(), Options(files=1, connections=1)).run(
-        _jobs(tmp_path / "w", server.url, files), lambda job: None)
+        jobs_for(tmp_path / "w", server.url, files), lambda job: None)
     assert [o.job.name for o in outcomes] == list(sizes)  # reported in the order given
     assert [path for path, _, _ in server.stats.ranges] == [
         "/b.conda", "/d.conda", "/c.conda", "/a.conda"]
@@ -62,10 +47,10 @@ def test_the_largest_files_start_first(tmp_path, fault_server) -> None:
 def test_a_mirror_refusing_beyond_its_limit_keeps_serving_at_that_limit(
     tmp_path, fault_server
 ) -> None:
-    files = _serve(tmp_path / "root", {f"p{n:02d}.conda": 20 * KiB for n in range(60)})
+    files = make_files(tmp_path / "root", {f"p{n:02d}.conda": 20 * KiB for n in range(60)})
     server = fault_server(tmp_path / "root", Faults(max_active=3, latency=0.01))
     options = Options(per_host=8, backoff_base=0.01, backoff_max=0.02)
-    outcomes = Engine(make_session(), options).run(_jobs(tmp_path / "w", server.url, files),
+    outcomes = Engine(make_session(), options).run(jobs_for(tmp_path / "w", server.url, files),
                                                    lambda job: None)
     assert all(o.ok for o in outcomes)
     refused = server.stats.status_counts.get(503, 0)
