@@ -145,17 +145,38 @@ def test_progress_clears_a_hosts_failures_and_a_cut_after_progress_sets_nothing_
     assert board.wait([A]) == 0.0 and board._state("http://a.example").failures == 0
 
 
-def test_without_retry_after_a_host_set_aside_still_serves_when_no_other_can() -> None:
+def test_a_host_set_aside_still_serves_when_no_other_can() -> None:
+    board = HostBoard(Options(backoff_base=1000, backoff_max=1000))
+    for _ in range(5):
+        board.take([A])
+    board.release(A, 0, 0.1, CutError("cut before its first byte"))  # the fifth
+    assert board.wait([A]) > 400
+    assert board.take([A]) == A  # its four connections carry on: it may serve a file alone
+    board.release(A, 1000, 0.1, None)
+    assert board.take([A, B]) == B  # but another host is preferred meanwhile
+
+
+def test_a_host_refusing_one_more_connection_keeps_the_others_busy() -> None:
     board = HostBoard(Options(backoff_base=1000, backoff_max=1000))
     for _ in range(5):
         board.take([A])
     board.release(A, 0, 0.1, status_error(503, "Service Unavailable", None))  # the fifth
-    assert board.wait([A]) > 400
-    assert board.take([A]) is None  # it serves four: no fifth request again this run
+    assert board.wait([A]) == 0.0  # nothing set aside: no file waits for it
+    assert board.take([A]) is None  # it serves four: no fifth request meanwhile
+    assert not board.failing(A)
     board.release(A, 1000, 0.1, None)  # one of the four finished its piece
-    assert board.take([A]) == A  # a mirror refusing a fifth connection still serves four
+    assert board.take([A]) == A  # at once, the freed connection serves it again
+    assert board.take([A]) is None
+
+
+def test_a_refusal_of_one_more_connection_naming_a_pause_sets_the_host_aside() -> None:
+    board = HostBoard(Options())
+    for _ in range(5):
+        board.take([A])
+    board.release(A, 0, 0.1, status_error(503, "Service Unavailable", "30"))
+    assert 20 < board.wait([A]) <= 30 and board.failing(A)
     board.release(A, 1000, 0.1, None)
-    assert board.take([A, B]) == B  # but another host is preferred meanwhile
+    assert board.take([A]) is None  # no new request before its Retry-After
 
 
 def test_an_idle_host_set_aside_gets_no_request_until_its_backoff_ends() -> None:

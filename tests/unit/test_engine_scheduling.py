@@ -155,3 +155,26 @@ def test_connection_failures_are_said_in_words() -> None:
     assert isinstance(error, HostError) and error.permanent
     assert "failed verification (self-signed certificate)" in str(error)
     assert "pw" not in str(error)
+
+
+def test_a_host_still_failing_takes_free_bytes_but_no_running_connections_rest(
+    tmp_path,
+) -> None:
+    options = Options(min_split=1 * MiB, split=4, backoff_base=0, backoff_max=0)
+    engine = Engine(requests.Session(), options)
+    download = _download(tmp_path, "f", 2 * MiB, options)
+    download.ranges_ok = True
+    running = [download.claim(), download.claim()]  # every byte in flight
+    download.best_rate = 512 << 10  # each rest would take two seconds: worth halving
+    engine._wanting = [download]
+    board = engine.board
+    board.take([A])
+    board.release(A, 0, 0.1, ConnectError("a.example: connection refused"))
+    task, _ = engine._pick()
+    assert task is None and board.hosts["http://a.example"].active == 0
+    assert [(s.pos, s.end) for s in running if s] == [(0, MiB), (MiB, 2 * MiB)]
+    board.take([A])
+    board.release(A, 1000, 0.1, None)  # it answered again: no longer failing
+    task, _ = engine._pick()
+    assert task is not None and (task[1].pos, task[1].end) == (MiB // 2, MiB)
+    download.close()

@@ -162,22 +162,25 @@ class Download:
         return [u for u in self.job.urls if u not in self.bad_urls and host_of(u) not in self.avoid]
 
     # -- claiming work ----------------------------------------------------------
-    def claim(self) -> Segment | None:
-        """A segment for a connection to fetch, or ``None`` when there is none."""
+    def claim(self, steal: bool = True) -> Segment | None:
+        """A segment for a connection to fetch, or ``None`` when there is none; without
+        ``steal``, only bytes no connection is fetching (never a running segment's rest)."""
         with self.lock:
             if self.failed() or self.complete():
                 return None
-            span = self._claimable()
+            span = self._claimable(steal)
             if span is None:
                 return None
             seg = Segment(pos=span[0], end=span[1], start=span[0])
             self.segments.append(seg)
             return seg
 
-    def _claimable(self) -> tuple[int, int | None] | None:
+    def _claimable(self, steal: bool) -> tuple[int, int | None] | None:
         if self.ranges_ok and self.size is not None:
             free = self._unclaimed()
-            return self._bounded(free[0]) if free else self._steal()
+            if free:
+                return self._bounded(free[0])
+            return self._steal() if steal else None
         if self.segments:
             return None
         if self.ranges_ok is False:

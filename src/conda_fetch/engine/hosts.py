@@ -12,12 +12,14 @@ a host of a file that several hosts serve gets one connection (unless the saved
 ranking names it) and short pieces (see the runner), so a corrupting mirror costs a
 few pieces, not files. No host ever gets more than ``per_host`` connections at once.
 A 429 or 5xx while several connections are in use lowers the host's cap below that
-number (a limit per client, or passing overload); every answered request raises it
-again by ``1/cap`` (additive increase, multiplicative decrease), so a cap lasts only
-while the refusals do. Tries that overlap in time count as one: eight connections refused at
-once are one failed try. A host that has never answered (refused, unreachable, name
-not resolved) is given up for the whole run after ``retries`` tries or
-``give_up_after`` seconds, so every file it serves fails at once, with the reason.
+number (a limit per client, or passing overload) and, without ``Retry-After``, is no
+failed try: the host serves the others, so nothing is set aside (a mirror refusing a
+fifth connection serves four, and files keep them busy). Every answered request raises
+the cap again by ``1/cap`` (additive increase, multiplicative decrease), so a cap lasts
+only while the refusals do. Tries that overlap in time count as one: eight connections
+refused at once are one failed try. A host that has never answered (refused,
+unreachable, name not resolved) is given up for the whole run after ``retries`` tries
+or ``give_up_after`` seconds, so every file it serves fails at once, with the reason.
 """
 
 from __future__ import annotations
@@ -97,6 +99,16 @@ class HostBoard:
             self._state(host_of(best)).active += 1
             return best
 
+    def untake(self, url: str) -> None:
+        """Give back a connection :meth:`take` counted and that was not used."""
+        with self._lock:
+            self._state(host_of(url)).active -= 1
+
+    def failing(self, url: str) -> bool:
+        """Whether ``url``'s host failed its last try, with no progress since."""
+        with self._lock:
+            return self._state(host_of(url)).failures > 0
+
     def has_room(self, urls: list[str]) -> bool:
         """Whether :meth:`take` would give a URL now."""
         with self._lock:
@@ -162,13 +174,13 @@ class HostBoard:
 
     def _count_failure(self, state: HostState, url: str, error: TransferError, in_use: int,
                        began: float) -> None:
-        """Lower the cap on a refusal, set the host aside, give up a host never answered."""
-        now = time.monotonic()
+        """Lower the cap on a refusal; set the host aside, and give up a host never
+        answered, unless the refusal was of one more connection and named no pause."""
         if error.kind == "http" and in_use > 1:
-            state.cap = max(1.0, min(float(self._limit(state)), in_use - 1.0))
-            # refused again where it once served: overload that comes and goes, not a limit
-            below = state.refused_at is not None and in_use < state.refused_at
-            state.refused_at = None if below else in_use
+            self._lower_cap(state, in_use)
+            if error.retry_after is None:
+                return  # it serves the others: a limit to keep, not a try that failed
+        now = time.monotonic()
         if began < state.last_failed:
             return  # this try overlapped one already counted
         state.last_failed = now
@@ -183,6 +195,13 @@ class HostBoard:
             now - state.down_since >= self.options.give_up_after)
         if not state.answered and dead:
             state.excluded = str(error)
+
+    def _lower_cap(self, state: HostState, in_use: int) -> None:
+        """The host refused one of ``in_use`` connections: a cap just below that."""
+        state.cap = max(1.0, min(float(self._limit(state)), in_use - 1.0))
+        # refused again where it once served: overload that comes and goes, not a limit
+        below = state.refused_at is not None and in_use < state.refused_at
+        state.refused_at = None if below else in_use
 
     def _pause(self, failures: int, error: TransferError) -> float:
         options = self.options

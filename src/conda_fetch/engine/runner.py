@@ -341,16 +341,19 @@ class Engine:
                 wait = min(wait, aside)
         ranked.sort(key=lambda item: -item[0])
         for _, download in ranked:
-            seg = download.claim()
-            if seg is None:
-                continue
             candidates = download.candidates()
-            seg.url = self.board.take(candidates) or ""
-            if seg.url:
-                if len({host_of(u) for u in candidates}) > 1 and not self.board.trusted(seg.url):
-                    download.shorten(seg, SAMPLE_BYTES)  # short pieces until it is trusted
-                return (download, seg), 0.0
-            download.release(seg)
+            url = self.board.take(candidates)
+            if url is None:
+                continue
+            # a host still failing may take free bytes, not a running connection's rest
+            seg = download.claim(steal=not self.board.failing(url))
+            if seg is None:
+                self.board.untake(url)
+                continue
+            seg.url = url
+            if len({host_of(u) for u in candidates}) > 1 and not self.board.trusted(url):
+                download.shorten(seg, SAMPLE_BYTES)  # short pieces until it is trusted
+            return (download, seg), 0.0
         return None, wait
 
     def _no_source(self, download: Download, candidates: list[str]) -> str:
