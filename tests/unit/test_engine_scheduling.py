@@ -157,6 +157,27 @@ def test_connection_failures_are_said_in_words() -> None:
     assert "pw" not in str(error)
 
 
+def _measured(board: HostBoard, url: str, count: int, seconds: float, waited: float) -> None:
+    """One connection to ``url``'s host, trusted, that carried ``count`` bytes."""
+    board.trust(url)
+    assert board.take([url]) == url
+    board.release(url, count, seconds, None, waited=waited)
+
+
+def test_a_host_several_times_slower_waits_while_a_faster_one_has_room() -> None:
+    board = HostBoard(Options(per_host=16))
+    _measured(board, A, 8 * MiB, 1.0, 1.0)
+    _measured(board, B, 1 * MiB, 1.0, 1.0)
+    assert [board.take([A, B]) for _ in range(17)] == [A] * 16 + [B]
+
+
+def test_a_hosts_speed_is_what_its_bytes_took_on_the_network() -> None:
+    board = HostBoard(Options())
+    _measured(board, A, 1 * MiB, 2.0, 0.1)  # a late answer, then 10 MiB/s
+    _measured(board, B, 1 * MiB, 1.0, 1.0)  # 1 MiB/s from its first byte
+    assert board.fastest([B, A]) == [A, B]
+
+
 def test_a_host_still_failing_takes_free_bytes_but_no_running_connections_rest(
     tmp_path,
 ) -> None:

@@ -1,11 +1,12 @@
 """What a run learns about each host serving files: speed, failures, connections in use.
 
 Every connection asks the board which of a file's URLs to use. A host never
-tried gets one connection first, to measure it; then the fastest per connection
-in use wins. A host that fails without sending a byte is set aside: for as long as
-its ``Retry-After`` asks (no new request goes to it before), else for an exponential
-backoff with jitter, during which other hosts are preferred but its connections
-carry on (a mirror refusing a fifth connection still serves four). The first bytes
+tried gets one connection first, to measure it; then, among hosts not several times
+slower per connection than the fastest that has room, the most speed per connection
+wins (speed measured over the time spent waiting for body bytes). A host that fails
+without sending a byte is set aside: for as long as its ``Retry-After`` asks (no new
+request goes to it before), else for an exponential backoff with jitter, during which
+other hosts are preferred but its connections carry on. The first bytes
 each host serves are compared with another host's copy (once per run), and a host
 caught serving corrupt bytes is excluded for the rest of the run; until they were,
 a host of a file that several hosts serve gets one connection (unless the saved
@@ -34,6 +35,7 @@ from conda_fetch.engine.errors import SlowError, TransferError
 from conda_fetch.engine.options import Options
 
 PROBE_SLOWER = 8
+SLOWER = 4
 
 
 def backoff(failures: int, base: float, cap: float, rng: random.Random = random._inst) -> float:
@@ -95,7 +97,9 @@ class HostBoard:
             eligible = self._eligible(urls)
             if not eligible:
                 return None
-            best = max(eligible, key=lambda u: self._score(self._state(host_of(u)), urls.index(u)))
+            top = max((self._state(host_of(u)).speed or 0.0 for u in eligible), default=0.0)
+            best = max(eligible, key=lambda u: self._score(self._state(host_of(u)),
+                                                           urls.index(u), top))
             self._state(host_of(best)).active += 1
             return best
 
@@ -131,28 +135,38 @@ class HostBoard:
         return not (state.excluded or busy or (state.closed and state.aside_until > now))
 
     @staticmethod
-    def _score(state: HostState, order: int) -> tuple[int, int, float, int]:
+    def _score(state: HostState, order: int, top: float) -> tuple[int, int, int, float, int]:
         """Fewest failures in a row first; then a host never tried gets one connection to
-        measure it; then the most speed per connection once this one is added."""
+        measure it; then one not ``SLOWER`` times slower per connection than the fastest
+        (``top``) that could take it (a slow mirror gets no piece that would keep a file
+        waiting while the fast one has room); then the most speed per connection once this
+        one is added."""
         untried = state.speed is None and not state.active
-        return (-state.failures, untried, (state.speed or 0.0) / (state.active + 1), -order)
+        keeps_up = state.speed is None or state.speed * SLOWER >= top
+        return (-state.failures, untried, keeps_up, (state.speed or 0.0) / (state.active + 1),
+                -order)
 
     def _limit(self, state: HostState) -> int:
         """How many connections ``state``'s host may have now."""
         return self.options.per_host if state.cap is None else int(state.cap)
 
     def release(self, url: str, count: int, seconds: float, error: TransferError | None,
-                answered: bool = True) -> None:
+                answered: bool = True, waited: float | None = None) -> None:
         """A connection to ``url`` ended after ``count`` bytes in ``seconds``, with ``error``
         when it failed (``answered``: whether any HTTP answer came back); a host that
-        failed without sending a byte, or below the floor of speed, is set aside."""
+        failed without sending a byte (but for refusing one more connection), or below
+        the floor of speed, is set aside. Its speed is measured over ``waited``, the
+        seconds it waited for body bytes (all of ``seconds`` if not given): neither the
+        wait for the answer nor time its thread spent elsewhere makes a fast host look
+        slow."""
         with self._lock:
             state = self._state(host_of(url))
             in_use = state.active
             state.active -= 1
             state.answered = state.answered or answered
-            if count and seconds > 0:
-                rate = count / seconds
+            spent = seconds if waited is None else waited
+            if count and spent > 0:
+                rate = count / spent
                 state.speed = rate if state.speed is None else 0.7 * state.speed + 0.3 * rate
             if error is None:
                 self._raise_cap(state)

@@ -373,8 +373,9 @@ class Engine:
             download.fail(_words(exc))
         finally:
             download.release(seg)
-            self.board.release(seg.url, seg.pos - seg.start, time.monotonic() - seg.began, error,
-                               seg.answered)
+            now = time.monotonic()
+            self.board.release(seg.url, seg.pos - seg.start, now - seg.began, error,
+                               seg.answered, seg.network_time(now))
         if error is not None:
             self._failed(download, seg, error)
         elif seg.pos > seg.start:
