@@ -28,7 +28,7 @@ from conda_fetch.engine.job import Job
 from conda_fetch.engine.options import Options
 from conda_fetch.engine.partfile import PartFile, RangeSet
 
-SAMPLE_BYTES = 256 << 10
+SAMPLE_BYTES = 64 << 10
 STEAL_MIN = 64 << 10
 TAIL_SECONDS = 1.0
 SMALL_FILE = 4 << 20
