@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
 
 from conda_fetch.engine import Engine, Job, Listener, Options, make_session
+from conda_fetch.engine.download import SAMPLE_BYTES, Download, Segment
 from conda_fetch.engine.hosts import host_of
 from conda_fetch.testing.faultserver import Faults, refused_url
 
@@ -157,3 +159,50 @@ def test_per_host_connection_cap(tmp_path, root, fault_server) -> None:
     outcome, _, _ = _run(tmp_path, [server.url_for("noarch/f.conda")], _sha(root), options)
     assert outcome.ok
     assert server.stats.max_concurrent == 2
+
+
+def _first_piece_from(tmp_path: Path, root: Path, urls: list[str]) -> tuple[Download, Segment]:
+    """A download of ``f.conda`` from ``urls``, its first 64 KiB on disk from the first."""
+    data = (root / "noarch" / "f.conda").read_bytes()[:SAMPLE_BYTES]
+    download = Download(Job("f.conda", urls, tmp_path / "f.conda.part", SIZE), FAST)
+    seg = Segment(pos=0, end=SAMPLE_BYTES, url=urls[0])
+    os.pwrite(download.fd, data, 0)
+    download.advance(seg, data)
+    return download, seg
+
+
+def test_a_check_that_agrees_vouches_for_both_hosts(tmp_path, root, fault_server) -> None:
+    a, b = (fault_server(root).url_for("noarch/f.conda") for _ in range(2))
+    engine = Engine(make_session(), FAST)
+    download, _ = _first_piece_from(tmp_path, root, [a, b])
+    engine._cross_check(download, a, 0, SAMPLE_BYTES, [b])
+    assert engine.board.trusted(a) and engine.board.trusted(b)
+    download.close()
+
+
+def test_a_witness_that_disagrees_is_not_vouched_for(tmp_path, root, fault_server) -> None:
+    a = fault_server(root).url_for("noarch/f.conda")
+    b = fault_server(root, Faults(corrupt_every=1 << 10)).url_for("noarch/f.conda")
+    engine = Engine(make_session(), FAST)
+    download, _ = _first_piece_from(tmp_path, root, [a, b])
+    engine._cross_check(download, a, 0, SAMPLE_BYTES, [b])
+    assert not engine.board.trusted(b)  # no third host to decide: not trusted for it
+    download.close()
+
+
+def test_a_host_another_check_confirmed_is_not_checked_again(
+    tmp_path, root, fault_server
+) -> None:
+    a, b = (fault_server(root).url_for("noarch/f.conda") for _ in range(2))
+    engine = Engine(make_session(), FAST)
+    download, seg = _first_piece_from(tmp_path, root, [a, b])
+    engine.board.trust(a)
+    engine._sample(download, seg)
+    assert download.take_check() is None
+    engine.board.hosts.clear()  # a host never confirmed: its first bytes are compared
+    engine._sample(download, seg)
+    check = download.take_check()
+    assert check is not None
+    check.join()
+    assert engine.board.trusted(a) and engine.board.trusted(b)
+    download.close()

@@ -43,7 +43,7 @@ def suspects(
     def check(url: str, start: int, end: int) -> None:
         if done.is_set():
             return
-        culprits = cross_check(session, url, others(url), fd, start, end, timeout)
+        culprits, _ = cross_check(session, url, others(url), fd, start, end, timeout)
         if culprits and not done.is_set():
             found.append(culprits)
             done.set()
@@ -55,19 +55,19 @@ def suspects(
 
 
 def cross_check(session: HttpGetter, url: str, witnesses: list[str], fd: int,
-                start: int, end: int, timeout: float) -> list[str]:
+                start: int, end: int, timeout: float) -> tuple[list[str], str | None]:
     """Compare ``[start, end)`` of the part file, served by ``url``, with the first witness
     able to serve it all; the URLs to blame (see :func:`decide`), none when they agree or
-    no witness could answer."""
+    no witness could answer, and the witness that answered (``None``: none could)."""
     for n, witness in enumerate(witnesses):
         try:
             difference = first_difference(session, witness, fd, start, end, timeout)
         except NoAnswer:
             continue
         if difference is None:
-            return []
-        return decide(session, url, [witness, *witnesses[n + 1:]], difference, timeout)
-    return []
+            return [], witness
+        return decide(session, url, [witness, *witnesses[n + 1:]], difference, timeout), witness
+    return [], None
 
 
 def _interleaved(served: dict[str, RangeSet]) -> list[tuple[str, int, int]]:

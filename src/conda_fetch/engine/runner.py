@@ -210,11 +210,12 @@ class Engine:
     def _sample(self, download: Download, seg: Segment) -> None:
         """Compare the first bytes each host serves with another host's copy, once per host
         and in the background, so a mirror that corrupts often is caught within its first
-        segment instead of after the whole file failed its checksum."""
+        segment instead of after the whole file failed its checksum. (A host whose bytes
+        a check of another host confirmed is not checked again.)"""
         witnesses = self._witnesses(download, seg.url)
         if not witnesses:
             self.board.trust(seg.url)  # no one to compare with: nothing to wait for
-        elif self.board.claim_check(seg.url):
+        elif not self.board.trusted(seg.url) and self.board.claim_check(seg.url):
             end = min(seg.pos, seg.start + SAMPLE_BYTES)
             check = threading.Thread(target=self._cross_check, daemon=True, name="cross-check",
                                      args=(download, seg.url, seg.start, end, witnesses))
@@ -228,13 +229,15 @@ class Engine:
 
     def _cross_check(self, download: Download, url: str, start: int, end: int,
                      witnesses: list[str]) -> None:
-        culprits = cross_check(self.session, url, witnesses, download.fd, start, end,
-                               self.options.stall_seconds)
+        culprits, witness = cross_check(self.session, url, witnesses, download.fd, start, end,
+                                        self.options.stall_seconds)
         if len(culprits) == 1 and not (download.distrusted or download.failed()):
             download.distrust(culprits[0])
             self._blame(download, culprits[0])
         if culprits != [url]:
             self.board.trust(url)
+        if witness is not None and not culprits:
+            self.board.trust(witness)  # it served the same bytes: confirmed as well
         self._poke(download)
 
     def _blame(self, download: Download, url: str) -> None:
