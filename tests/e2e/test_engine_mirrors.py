@@ -206,3 +206,18 @@ def test_a_host_another_check_confirmed_is_not_checked_again(
     check.join()
     assert engine.board.trusted(a) and engine.board.trusted(b)
     download.close()
+
+
+def test_a_cross_check_counts_as_a_connection_to_its_witness(
+    tmp_path, root, fault_server
+) -> None:
+    seen: list[int] = []
+    engine = Engine(make_session(), FAST)
+    witness = fault_server(root, Faults(before_request=lambda _: seen.append(
+        engine.board.hosts[host_of(witness.url)].active)))
+    a = fault_server(root).url_for("noarch/f.conda")
+    download, _ = _first_piece_from(tmp_path, root, [a, witness.url_for("noarch/f.conda")])
+    engine._cross_check(download, a, 0, SAMPLE_BYTES, [witness.url_for("noarch/f.conda")])
+    assert seen == [1]  # a host limiting connections per client would count it too
+    assert engine.board.hosts[host_of(witness.url)].active == 0
+    download.close()

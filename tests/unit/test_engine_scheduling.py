@@ -199,3 +199,11 @@ def test_a_host_still_failing_takes_free_bytes_but_no_running_connections_rest(
     task, _ = engine._pick()
     assert task is not None and (task[1].pos, task[1].end) == (MiB // 2, MiB)
     download.close()
+
+
+def test_a_request_beside_the_connections_holds_a_place_at_its_host() -> None:
+    board = HostBoard(Options(per_host=2))
+    assert board.take([A]) == A
+    with board.borrowed(A):
+        assert board.take([A]) is None  # the host takes two at once: one is the borrowed
+    assert board.take([A]) == A

@@ -9,6 +9,7 @@ pieces, long before the whole file has been fetched again.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Callable
@@ -26,6 +27,9 @@ WORKERS = 4
 
 Difference = tuple[int, int]
 """A file offset where two sources disagree, and the byte the part file holds there."""
+
+Hold = Callable[[str], contextlib.AbstractContextManager[object]]
+"""What to hold while a URL's host is asked for a range to compare."""
 
 
 def suspects(
@@ -55,13 +59,16 @@ def suspects(
 
 
 def cross_check(session: HttpGetter, url: str, witnesses: list[str], fd: int,
-                start: int, end: int, timeout: float) -> tuple[list[str], str | None]:
+                start: int, end: int, timeout: float,
+                hold: Hold = lambda _: contextlib.nullcontext()) -> tuple[list[str], str | None]:
     """Compare ``[start, end)`` of the part file, served by ``url``, with the first witness
-    able to serve it all; the URLs to blame (see :func:`decide`), none when they agree or
-    no witness could answer, and the witness that answered (``None``: none could)."""
+    able to serve it all (``hold``-ing it meanwhile); the URLs to blame (see
+    :func:`decide`), none when they agree or no witness could answer, and the witness
+    that answered (``None``: none could)."""
     for n, witness in enumerate(witnesses):
         try:
-            difference = first_difference(session, witness, fd, start, end, timeout)
+            with hold(witness):
+                difference = first_difference(session, witness, fd, start, end, timeout)
         except NoAnswer:
             continue
         if difference is None:

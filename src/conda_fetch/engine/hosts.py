@@ -28,6 +28,8 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -107,6 +109,18 @@ class HostBoard:
         """Give back a connection :meth:`take` counted and that was not used."""
         with self._lock:
             self._state(host_of(url)).active -= 1
+
+    @contextmanager
+    def borrowed(self, url: str) -> Iterator[None]:
+        """Count a request to ``url``'s host made beside the connections (a cross-check)
+        as a connection in use while it runs: a host limiting connections per client
+        would refuse one of ours for it, and its cap would fall for nothing."""
+        with self._lock:
+            self._state(host_of(url)).active += 1
+        try:
+            yield
+        finally:
+            self.untake(url)
 
     def failing(self, url: str) -> bool:
         """Whether ``url``'s host failed its last try, with no progress since."""

@@ -230,7 +230,7 @@ class Engine:
     def _cross_check(self, download: Download, url: str, start: int, end: int,
                      witnesses: list[str]) -> None:
         culprits, witness = cross_check(self.session, url, witnesses, download.fd, start, end,
-                                        self.options.stall_seconds)
+                                        self.options.stall_seconds, self.board.borrowed)
         if len(culprits) == 1 and not (download.distrusted or download.failed()):
             download.distrust(culprits[0])
             self._blame(download, culprits[0])
