@@ -32,22 +32,29 @@ Hold = Callable[[str], contextlib.AbstractContextManager[object]]
 """What to hold while a URL's host is asked for a range to compare."""
 
 
+def _unheld(url: str) -> contextlib.AbstractContextManager[object]:
+    """Nothing to hold."""
+    return contextlib.nullcontext()
+
+
 def suspects(
     session: HttpGetter,
     served: dict[str, RangeSet],
     others: Callable[[str], list[str]],
     fd: int,
     timeout: float,
+    hold: Hold = _unheld,
 ) -> list[str]:
     """The URLs to blame, most likely first: one when a third source decided, two when
-    only two sources disagree, none when every compared byte agreed."""
+    only two sources disagree, none when every compared byte agreed (``hold``: see
+    :func:`cross_check`)."""
     found: list[list[str]] = []
     done = threading.Event()
 
     def check(url: str, start: int, end: int) -> None:
         if done.is_set():
             return
-        culprits, _ = cross_check(session, url, others(url), fd, start, end, timeout)
+        culprits, _ = cross_check(session, url, others(url), fd, start, end, timeout, hold)
         if culprits and not done.is_set():
             found.append(culprits)
             done.set()
@@ -60,7 +67,7 @@ def suspects(
 
 def cross_check(session: HttpGetter, url: str, witnesses: list[str], fd: int,
                 start: int, end: int, timeout: float,
-                hold: Hold = lambda _: contextlib.nullcontext()) -> tuple[list[str], str | None]:
+                hold: Hold = _unheld) -> tuple[list[str], str | None]:
     """Compare ``[start, end)`` of the part file, served by ``url``, with the first witness
     able to serve it all (``hold``-ing it meanwhile); the URLs to blame (see
     :func:`decide`), none when they agree or no witness could answer, and the witness
@@ -73,7 +80,8 @@ def cross_check(session: HttpGetter, url: str, witnesses: list[str], fd: int,
             continue
         if difference is None:
             return [], witness
-        return decide(session, url, [witness, *witnesses[n + 1:]], difference, timeout), witness
+        found = decide(session, url, [witness, *witnesses[n + 1:]], difference, timeout, hold)
+        return found, witness
     return [], None
 
 
@@ -92,14 +100,16 @@ def _interleaved(served: dict[str, RangeSet]) -> list[tuple[str, int, int]]:
 
 
 def decide(session: HttpGetter, url: str, witnesses: list[str],
-           difference: Difference, timeout: float) -> list[str]:
+           difference: Difference, timeout: float,
+           hold: Hold = _unheld) -> list[str]:
     """``url`` (its byte was on disk) and ``witnesses[0]`` disagree at an offset: another
     source decides when one can answer (one URL returned), else both are suspects."""
     offset, seen = difference
     first = witnesses[0]
     for third in (w for w in witnesses[1:] if host_of(w) not in {host_of(first), host_of(url)}):
         try:
-            vote = _fetch(session, third, offset, offset + 1, timeout)
+            with hold(third):
+                vote = _fetch(session, third, offset, offset + 1, timeout)
         except requests.RequestException:
             continue
         if len(vote) == 1:

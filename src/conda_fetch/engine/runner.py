@@ -181,7 +181,7 @@ class Engine:
             return True
         for suspect in suspects(self.session, dict(download.served),
                                 lambda url: self._witnesses(download, url), download.fd,
-                                self.options.stall_seconds):
+                                self.options.stall_seconds, self.board.borrowed):
             others = [u for u in download.candidates() if host_of(u) != host_of(suspect)]
             if not self.board.usable(others):
                 continue  # no one left to serve its ranges: the culprit is another
