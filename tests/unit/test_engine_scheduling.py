@@ -207,3 +207,18 @@ def test_a_request_beside_the_connections_holds_a_place_at_its_host() -> None:
     with board.borrowed(A):
         assert board.take([A]) is None  # the host takes two at once: one is the borrowed
     assert board.take([A]) == A
+
+
+def test_a_slow_hosts_piece_takes_as_long_as_one_on_the_fastest(tmp_path) -> None:
+    options = Options(min_split=1 * MiB, split=8, per_host=1)
+    engine = Engine(requests.Session(), options)
+    _measured(engine.board, A, 8 * MiB, 1.0, 1.0)
+    _measured(engine.board, B, 1 * MiB, 1.0, 1.0)
+    download = Download(Job("f", [A, B], tmp_path / "f.part", 8 * MiB), options)
+    download.ranges_ok = True
+    engine._wanting = [download]
+    fast, _ = engine._pick()
+    slow, _ = engine._pick()  # the fast host has no room left
+    assert fast is not None and (fast[1].url, fast[1].pos, fast[1].end) == (A, 0, MiB)
+    assert slow is not None and (slow[1].url, slow[1].pos, slow[1].end) == (B, MiB, MiB + MiB // 8)
+    download.close()

@@ -127,6 +127,15 @@ class HostBoard:
         with self._lock:
             return self._state(host_of(url)).failures > 0
 
+    def pace(self, url: str, urls: list[str]) -> float:
+        """``url``'s host's speed per connection as a share of the fastest among the hosts
+        of ``urls`` not excluded (1.0 while either is unknown)."""
+        with self._lock:
+            speeds = [s.speed for u in urls if not (s := self._state(host_of(u))).excluded]
+            own = self._state(host_of(url)).speed
+        top = max((v for v in speeds if v is not None), default=None)
+        return 1.0 if own is None or not top else min(1.0, own / top)
+
     def has_room(self, urls: list[str]) -> bool:
         """Whether :meth:`take` would give a URL now."""
         with self._lock:

@@ -23,7 +23,7 @@ from conda_fetch.engine.blame import cross_check, suspects
 from conda_fetch.engine.download import SAMPLE_BYTES, Download, Segment
 from conda_fetch.engine.errors import HostError, TransferError
 from conda_fetch.engine.events import Listener
-from conda_fetch.engine.hosts import HostBoard, host_of
+from conda_fetch.engine.hosts import SLOWER, HostBoard, host_of
 from conda_fetch.engine.job import Job, Outcome
 from conda_fetch.engine.options import Options
 from conda_fetch.engine.session import HttpGetter
@@ -354,10 +354,20 @@ class Engine:
                 self.board.untake(url)
                 continue
             seg.url = url
-            if len({host_of(u) for u in candidates}) > 1 and not self.board.trusted(url):
-                download.shorten(seg, SAMPLE_BYTES)  # short pieces until it is trusted
+            if len({host_of(u) for u in candidates}) > 1:
+                self._fit(download, seg, candidates)
             return (download, seg), 0.0
         return None, wait
+
+    def _fit(self, download: Download, seg: Segment, candidates: list[str]) -> None:
+        """Short pieces for a host not trusted yet; a piece for one ``SLOWER`` times slower
+        per connection than the file's fastest host cut to what it carries while that one
+        would carry the whole piece (a slow mirror never holds a file's last bytes long)."""
+        if not self.board.trusted(seg.url):
+            download.shorten(seg, SAMPLE_BYTES)
+        elif (pace := self.board.pace(seg.url, candidates)) * SLOWER < 1:
+            length = seg.remaining() or self.options.min_split
+            download.shorten(seg, max(SAMPLE_BYTES, int(length * pace)))
 
     def _no_source(self, download: Download, candidates: list[str]) -> str:
         reasons = [*download.bad_urls.values(), *self.board.reasons(candidates)]
