@@ -221,3 +221,15 @@ def test_a_cross_check_counts_as_a_connection_to_its_witness(
     assert seen == [1]  # a host limiting connections per client would count it too
     assert engine.board.hosts[host_of(witness.url)].active == 0
     download.close()
+
+
+def test_a_check_of_a_host_caught_meanwhile_vouches_for_no_one(
+    tmp_path, root, fault_server
+) -> None:
+    a, b = (fault_server(root).url_for("noarch/f.conda") for _ in range(2))
+    engine = Engine(make_session(), FAST)
+    download, _ = _first_piece_from(tmp_path, root, [a, b])
+    engine.board.exclude(a, "served corrupt bytes")  # another file's check caught it
+    engine._cross_check(download, a, 0, SAMPLE_BYTES, [b])
+    assert not engine.board.trusted(a) and not engine.board.trusted(b)
+    download.close()

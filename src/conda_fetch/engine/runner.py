@@ -229,8 +229,16 @@ class Engine:
 
     def _cross_check(self, download: Download, url: str, start: int, end: int,
                      witnesses: list[str]) -> None:
+        """Compare what ``url`` served in ``[start, end)``: blame a culprit a third host
+        names; trust the hosts whose bytes agreed (``url`` too when none could compare)."""
         culprits, witness = cross_check(self.session, url, witnesses, download.fd, start, end,
                                         self.options.stall_seconds, self.board.borrowed)
+        if self.board.usable([url]):  # else caught meanwhile: its bytes may be gone already
+            self._judge(download, url, culprits, witness)
+        self._poke(download)
+
+    def _judge(self, download: Download, url: str, culprits: list[str],
+               witness: str | None) -> None:
         if len(culprits) == 1 and not (download.distrusted or download.failed()):
             download.distrust(culprits[0])
             self._blame(download, culprits[0])
@@ -238,7 +246,6 @@ class Engine:
             self.board.trust(url)
         if witness is not None and not culprits:
             self.board.trust(witness)  # it served the same bytes: confirmed as well
-        self._poke(download)
 
     def _blame(self, download: Download, url: str) -> None:
         """Exclude ``url``'s host for the run; every open file fetches what it served again."""
