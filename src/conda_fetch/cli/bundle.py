@@ -15,7 +15,6 @@ from conda_fetch.units import human_bytes
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = command(
         commands, "bundle",
-        "pack a plan's packages (fetched when missing) into one tar for an offline machine",
         "Takes the packages of PLAN from the package cache, fetching what is missing, "
         "verifies them, and writes one tar with a manifest. The offline machine needs "
         "conda-fetch too: there, 'import FILE.tar' fills the cache and prints the install "

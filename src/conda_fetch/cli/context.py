@@ -51,7 +51,8 @@ class Context:
     @cached_property
     def console(self) -> Console:
         """Where people read: standard error, silent with ``--quiet``."""
-        return Console(stderr=True, quiet=self.args.quiet, highlight=False, soft_wrap=True)
+        return Console(stderr=True, quiet=self.args.quiet, highlight=False, soft_wrap=True,
+                       emoji=False)
 
     @cached_property
     def own(self) -> dict[str, Any]:

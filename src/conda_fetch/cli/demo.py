@@ -23,7 +23,6 @@ DEMO_STALL_SECONDS = 2.0
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = command(
         commands, "demo",
-        "fetch a sample channel from loopback servers that cut, throttle and stall",
         "Builds a small sample channel, serves it from a loopback server that cuts "
         "connections, throttles them, answers 503/429 and stalls, and fetches it into a "
         "temporary package cache (or --pkgs-dir) with the normal display. No network needed.",

@@ -23,7 +23,7 @@ from conda_fetch.units import human_bytes
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = command(
-        commands, "export", "write what a plan needs and the cache lacks, to fetch elsewhere",
+        commands, "export",
         "Lists the packages of PLAN files that the package cache does not hold, in a format "
         "for another downloader or machine. Fetch them there, then bring them back with "
         "'import', which checks every file.",

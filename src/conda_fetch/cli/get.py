@@ -11,7 +11,7 @@ from conda_fetch.plan import records_from_args
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = command(
-        commands, "get", "fetch the packages of plans or URLs into the package cache",
+        commands, "get",
         "Fetches every package named by PLAN files or package URLs into conda's package "
         "cache, verified, so conda then installs them without a download.",
         ["conda create -n work numpy --dry-run --json > plan.json",

@@ -35,7 +35,7 @@ _CHANNEL_FLAGS = ("-c", "--channel")
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = command(
-        commands, "run", "fetch what a conda/mamba/micromamba command needs, then run it",
+        commands, "run",
         "Asks the tool for its plan (--dry-run --json; for 'env create/update -f FILE' the "
         "plan of the file's channels and dependencies), fetches it into the tool's package "
         "cache, then runs the command exactly as given: it finds everything cached.",
