@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -47,6 +48,7 @@ class PackageCache:
         self.root = Path(root)
         self.rehash = rehash
         self._urls_memo: tuple[tuple[int, int] | None, dict[str, str]] = (None, {})
+        self._urls_ours: tuple[int, int] | None = None  # urls.txt as our last append left it
         self._stamps: dict[str, str] | None = None
         self._urls_lock = threading.Lock()  # one appender at a time in this process
         self._workdir_made = False
@@ -96,8 +98,9 @@ class PackageCache:
         """Remove links (or other non-files) where ``record``'s part and state files go, so
         no write follows them out of the cache."""
         part = self.part_path(record)
-        for path in (part, state_path(part), state_path(part).with_suffix(".state.tmp")):
-            if path.is_symlink() or (path.exists() and not path.is_file()):
+        state = state_path(part)
+        for path in (part, state, state.with_suffix(".state.tmp")):
+            if _kind(path) == _OTHER:
                 path.unlink()
 
     def unregistered(self) -> list[Path]:
@@ -155,15 +158,17 @@ class PackageCache:
         """
         target = self.root / record.fn
         with locked(self.root / f"{record.fn}.partial", create=False):
-            if target.is_file() and not target.is_symlink() and self._archive_ok(record):
+            there = _kind(target) == _FILE
+            if there and self._archive_ok(record):
                 path.unlink(missing_ok=True)
-            elif conflict := self.foreign(record):
+                self._note_url(record)
+                return target
+            if there and (conflict := self.foreign(record)):
                 raise CondaFetchError(conflict)
-            else:
-                self._drop_extracted(record, replacing=True)
-                _replace_durably(path, target)
-                self._stamp(record)
-            self._note_url(record)
+            self._drop_extracted(record, replacing=True)
+            _replace_durably(path, target)
+            self._stamp(record)
+            self._register(record)
         return target
 
     # -- archives and urls.txt -------------------------------------------------
@@ -226,23 +231,30 @@ class PackageCache:
     def _note_url(self, record: Record) -> None:
         """Make ``record.url`` the latest ``urls.txt`` line for its file name, and make
         sure conda does not take a stale extracted record over that line."""
+        self._register(record)
+        self._drop_extracted(record)
+
+    def _register(self, record: Record) -> None:
+        """Make ``record.url`` the latest ``urls.txt`` line for its file name."""
         with self._urls_lock:
             if self._latest_url(record.fn) != record.url:
                 self._append_url(record)
-        self._drop_extracted(record)
 
     def _append_url(self, record: Record) -> None:
         """Append ``record.url``; what was read of ``urls.txt`` stays valid when only this
-        line was added, so a run appending thousands of lines reads it once."""
+        line was added, so a run appending thousands of lines reads it once (and need not
+        look at its last byte: it wrote it)."""
         seen, urls = self._urls_memo
-        appended = append_url(self.root, record.url)
+        ours = seen is not None and seen == self._urls_ours
+        appended = append_url(self.root, record.url, check_end=not ours)
         try:
             info = (self.root / URLS_TXT).stat()
         except OSError:
             return
         if seen is not None and info.st_size == seen[0] + appended:
             urls[record.fn] = record.url
-            self._urls_memo = ((info.st_size, info.st_mtime_ns), urls)
+            self._urls_ours = (info.st_size, info.st_mtime_ns)
+            self._urls_memo = (self._urls_ours, urls)
 
     def _latest_url(self, fn: str) -> str | None:
         """The URL conda would take for ``fn``; ``urls.txt`` is re-read only when it changed."""
@@ -296,6 +308,19 @@ def _facts_agree(meta: dict[str, Any], record: Record) -> bool:
         if ours is not None and theirs not in (None, "") and theirs != ours:
             return False
     return True
+
+
+_FILE, _MISSING, _OTHER = "file", "missing", "other"
+
+
+def _kind(path: Path) -> str:
+    """Whether ``path`` is a regular file (not a link), missing, or something else: one
+    ``lstat``."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return _MISSING
+    return _FILE if stat.S_ISREG(mode) else _OTHER
 
 
 def _replace_durably(source: Path, target: Path) -> None:
