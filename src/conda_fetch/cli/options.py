@@ -34,8 +34,9 @@ SUMMARIES = {
 
 def command(commands: argparse._SubParsersAction, name: str, description: str,
             examples: Sequence[str]) -> argparse.ArgumentParser:
-    """A sub-command's parser: its one-line summary (:data:`SUMMARIES`), a description, and an Examples section
-    (``{prog}`` in an example is the program's name: ``conda-fetch`` or ``conda fetch``)."""
+    """A sub-command's parser: its one-line summary (:data:`SUMMARIES`), a description, and
+    an Examples section (``{prog}`` in an example is the program's name: ``conda-fetch`` or
+    ``conda fetch``)."""
     width = min(shutil.get_terminal_size().columns, 80) - 2
     parser = commands.add_parser(name, help=SUMMARIES[name],
                                  description=textwrap.fill(description, width),
