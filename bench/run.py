@@ -651,12 +651,15 @@ def env_throttled(work: Path) -> tuple[Rows, list[Target]]:
 
     files = _env_sizes()
     rate = 4 * MiB
-    rows = side_by_side(work, files, ["--throttle", str(rate)])
+    defaults = Options()
+    # aria2c with as many connections as ours: two files at a time, eight each (16 in all)
+    rows = side_by_side(work, files, ["--throttle", str(rate)], aria2_jobs=2,
+                        aria2_split=defaults.connections // 2)
     _scale_rows("PyTorch-like 120 pkgs 616 MiB, 4 MB/s/conn", rows)
     ours = rows["conda-fetch"]
-    defaults = Options()
     limit = sum(size for _, size in files) / (min(defaults.connections, defaults.per_host) * rate)
-    targets = _versus(ours, rows["aria2c"], "throttled env: time vs aria2c (16 per file)")
+    targets = _versus(ours, rows["aria2c"],
+                      "throttled env: time vs aria2c -j2 -x8 (as many connections)")
     if ours.run is not None:
         targets.insert(0, Target("throttled env: time vs the limit of its connections",
                                  ours.run.wall / limit, 1.05, False, ok=ours.run.ok))

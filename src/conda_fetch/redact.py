@@ -2,11 +2,13 @@
 
 One function for every printer, the JSON report and the logs. Only text that is a URL
 (``scheme://...``) is touched, so a local path is never mistaken for one with a token.
+Files meant for conda (``urls.txt``) get the URL with its secrets removed, not masked.
 """
 
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit, urlunsplit
 
 _URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>]*")
 # userinfo is everything before the last "@" of the authority: passwords may hold "@"
@@ -31,3 +33,17 @@ def redact_url(url: str) -> str:
     if not url.lower().startswith("file:"):
         url = _TOKEN_PATH.sub("/t/***", url)
     return _QUERY_SECRET.sub(r"\g<key>***", url)
+
+
+def without_credentials(url: str) -> str:
+    """``url`` with no userinfo, ``/t/<token>`` segment or secret query parameter: the
+    package's address as conda names its channel (conda matches cached packages by
+    channel, name and build, never by credentials)."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    path = parts.path if parts.scheme == "file" else _TOKEN_PATH.sub("", parts.path)
+    query = "&".join(pair for pair in parts.query.split("&")
+                     if pair and not _QUERY_SECRET.match("?" + pair))
+    if (netloc, path, query) == (parts.netloc, parts.path, parts.query):
+        return url
+    return urlunsplit((parts.scheme, netloc, path, query, parts.fragment))

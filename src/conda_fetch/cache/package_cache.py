@@ -1,11 +1,11 @@
 """One conda package cache directory: what it already holds, and putting verified files in.
 
 Files are left exactly as conda leaves them: the archive at ``<root>/<fn>`` and a
-line in ``urls.txt`` holding the record's URL (and no stale extracted record that
-conda would read first). conda-fetch's own unfinished downloads live in the hidden
-``.conda-fetch`` directory, which conda skips (it has no ``info/index.json``); they
-never use conda's ``<fn>.partial`` name,
-because conda adopts a complete ``.partial`` without checking who wrote it.
+line in ``urls.txt`` holding the record's URL (without credentials: :func:`listed_url`),
+and no stale extracted record that conda would read first. conda-fetch's own unfinished
+downloads live in the hidden ``.conda-fetch`` directory, which conda skips (it has no
+``info/index.json``); they never use conda's ``<fn>.partial`` name, because conda adopts a
+complete ``.partial`` without checking who wrote it.
 
 One process at a time works on a file: :meth:`PackageCache.claim` locks
 ``.conda-fetch/<fn>.lock`` for the whole life of its part file (fetch, verify, place),
@@ -34,6 +34,7 @@ from conda_fetch.errors import CondaFetchError
 from conda_fetch.hashing import mismatch
 from conda_fetch.jsonfile import read_object
 from conda_fetch.plan.records import EXTENSIONS, Record, stem, subdir_of
+from conda_fetch.redact import without_credentials
 
 WORKDIR = ".conda-fetch"
 VERIFIED = "verified"
@@ -180,7 +181,7 @@ class PackageCache:
         if path.is_symlink() or not path.is_file():
             return False
         if record.size is None and record.digest is None:
-            return self._latest_url(record.fn) == record.url
+            return self._latest_url(record.fn) == listed_url(record)
         if not self.rehash and self._stamps_of().get(record.fn) == self._stamp_line(record):
             return True
         if mismatch(self.root / record.fn, record) is not None:
@@ -229,15 +230,16 @@ class PackageCache:
                 os.close(fd)
 
     def _note_url(self, record: Record) -> None:
-        """Make ``record.url`` the latest ``urls.txt`` line for its file name, and make
+        """Make ``record``'s URL the latest ``urls.txt`` line for its file name, and make
         sure conda does not take a stale extracted record over that line."""
         self._register(record)
         self._drop_extracted(record)
 
     def _register(self, record: Record) -> None:
-        """Make ``record.url`` the latest ``urls.txt`` line for its file name."""
+        """Make ``record``'s URL (:func:`listed_url`) the latest ``urls.txt`` line for its
+        file name."""
         with self._urls_lock:
-            if self._latest_url(record.fn) != record.url:
+            if self._latest_url(record.fn) != listed_url(record):
                 self._append_url(record)
 
     def _append_url(self, record: Record) -> None:
@@ -246,13 +248,13 @@ class PackageCache:
         look at its last byte: it wrote it)."""
         seen, urls = self._urls_memo
         ours = seen is not None and seen == self._urls_ours
-        appended = append_url(self.root, record.url, check_end=not ours)
+        appended = append_url(self.root, listed_url(record), check_end=not ours)
         try:
             info = (self.root / URLS_TXT).stat()
         except OSError:
             return
         if seen is not None and info.st_size == seen[0] + appended:
-            urls[record.fn] = record.url
+            urls[record.fn] = listed_url(record)
             self._urls_ours = (info.st_size, info.st_mtime_ns)
             self._urls_memo = (self._urls_ours, urls)
 
@@ -290,13 +292,20 @@ class PackageCache:
         meta = read_object(meta_path)
         if (meta is None and replacing) or (meta is not None and not _facts_agree(meta, record)):
             shutil.rmtree(folder, ignore_errors=True)
-        elif meta is not None and meta.get("url") != record.url:
+        elif meta is not None and meta.get("url") not in (record.url, listed_url(record)):
             meta_path.unlink(missing_ok=True)
 
     def _extracted_ok(self, record: Record) -> bool:
         """Whether conda would use the extracted directory of ``record`` as it is."""
         meta = read_object(self.root / stem(record.fn) / "info" / "repodata_record.json")
-        return meta is not None and meta.get("url") == record.url and _facts_agree(meta, record)
+        return (meta is not None and meta.get("url") in (record.url, listed_url(record))
+                and _facts_agree(meta, record))
+
+
+def listed_url(record: Record) -> str:
+    """The URL ``urls.txt`` holds for ``record``: its own, without credentials (no token
+    or password is written to the cache; conda matches by channel, not credentials)."""
+    return without_credentials(record.url)
 
 
 def _facts_agree(meta: dict[str, Any], record: Record) -> bool:

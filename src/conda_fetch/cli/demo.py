@@ -7,6 +7,7 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
+from conda_fetch.cache.package_cache import listed_url
 from conda_fetch.cache.urls import read_urls
 from conda_fetch.cli.context import Context
 from conda_fetch.cli.options import add_fetch, command
@@ -78,6 +79,6 @@ def _check_cache(root: Path, records: list[Record]) -> str:
         problem = mismatch(root / record.fn, record)
         if problem:
             return f"{record.fn}: {problem}"
-        if urls.get(record.fn) != record.url:
+        if urls.get(record.fn) != listed_url(record):
             return f"{record.fn}: urls.txt does not name {record.url}"
     return ""
