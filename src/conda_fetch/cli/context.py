@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from contextlib import nullcontext
+from dataclasses import replace
 from functools import cached_property
 from typing import Any, cast
 
@@ -23,6 +25,7 @@ from conda_fetch.cli.options import engine_options
 from conda_fetch.cli.summary import failure_kind, print_summary
 from conda_fetch.config import condarc, own
 from conda_fetch.config.channels import channel_urls, configured_channels
+from conda_fetch.config.tokens import TokenFinder
 from conda_fetch.engine import HttpSettings, Listener, Options, make_session
 from conda_fetch.index import IndexFetcher
 from conda_fetch.offline.adopt import Lookup, plan_lookup
@@ -123,6 +126,15 @@ class Context:
         """The channel indexes :meth:`record_lookup` could not read, and why."""
         index = getattr(self, "_index", None)
         return list(index.problems) if index is not None else []
+
+    def with_tokens(self, records: list[Record], source: str,
+                    channels: Sequence[str] = ()) -> list[Record]:
+        """``records`` of the plan ``source`` with the tokens conda would send: hidden ones
+        (``/t/<TOKEN>/``) from the channels the user named with a token (``channels``: a
+        command line's ``-c``) or anaconda-client's store, stored ones added."""
+        urls = TokenFinder(self.config, channels).resolve_all((r.url for r in records), source)
+        return [record if url == record.url else replace(record, url=url)
+                for record, url in zip(records, urls, strict=True)]
 
     def fetch(self, records: list[Record]) -> Report:
         """Fetch ``records`` into the cache, with the live display unless quiet."""

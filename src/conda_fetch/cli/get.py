@@ -6,7 +6,7 @@ import argparse
 
 from conda_fetch.cli.context import Context
 from conda_fetch.cli.options import add_fetch, add_plans, command
-from conda_fetch.plan import records_from_args
+from conda_fetch.plan import deduplicate, records_from_args
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -29,4 +29,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     # A plan with nothing to fetch (conda's dry run when everything is cached) is no error.
     context = Context(args)
-    return context.finish(context.fetch(records_from_args(args.sources, platform=args.platform)))
+    records = deduplicate([
+        record for source in args.sources
+        for record in context.with_tokens(records_from_args([source], platform=args.platform),
+                                          source)])
+    return context.finish(context.fetch(records))
