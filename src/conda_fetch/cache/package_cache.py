@@ -47,6 +47,8 @@ class PackageCache:
 
     def __init__(self, root: Path, rehash: bool = False) -> None:
         self.root = Path(root)
+        self._root = os.fspath(root)  # strings for what is stat()ed for every file
+        self._urls_txt = os.path.join(self._root, URLS_TXT)
         self.rehash = rehash
         self._urls_memo: tuple[tuple[int, int] | None, dict[str, str]] = (None, {})
         self._urls_ours: tuple[int, int] | None = None  # urls.txt as our last append left it
@@ -195,7 +197,7 @@ class PackageCache:
     def _stamp_line(self, record: Record) -> str | None:
         """What ``<root>/<fn>`` is now, and what it was verified against, as one line."""
         try:
-            info = (self.root / record.fn).stat()
+            info = os.stat(os.path.join(self._root, record.fn))
         except OSError:
             return None
         algorithm, digest = record.digest or ("size", "")
@@ -250,7 +252,7 @@ class PackageCache:
         ours = seen is not None and seen == self._urls_ours
         appended = append_url(self.root, listed_url(record), check_end=not ours)
         try:
-            info = (self.root / URLS_TXT).stat()
+            info = os.stat(self._urls_txt)
         except OSError:
             return
         if seen is not None and info.st_size == seen[0] + appended:
@@ -261,7 +263,7 @@ class PackageCache:
     def _latest_url(self, fn: str) -> str | None:
         """The URL conda would take for ``fn``; ``urls.txt`` is re-read only when it changed."""
         try:
-            info = (self.root / URLS_TXT).stat()
+            info = os.stat(self._urls_txt)
         except FileNotFoundError:
             self._urls_memo = ((0, 0), {})
             return None
