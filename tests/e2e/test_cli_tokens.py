@@ -89,6 +89,20 @@ def test_hidden_token_from_a_condarc_channel(tmp_path, channel, private, monkeyp
     _assert_fetched_token_free(private, tmp_path / "pkgs", records, out + err)
 
 
+def test_bundle_of_a_hidden_token_plan_carries_no_token(tmp_path, channel, private,
+                                                       monkeypatch, capsys) -> None:
+    plan = tmp_path / "plan.json"
+    records = _plan(private, channel, f"/t/{MASK}/private", plan)
+    _condarc(tmp_path, monkeypatch, f"channels:\n  - {private.url}/t/{TOKEN}/private\n")
+    bundle = tmp_path / "work.tar"
+    assert main(["bundle", str(plan), "-o", str(bundle), "--pkgs-dir", str(tmp_path / "pkgs"),
+                 "--platform", "linux-64", *QUICK]) == 0
+    assert bundle.stat().st_size > sum(r["size"] for r in records)
+    assert TOKEN.encode() not in bundle.read_bytes()
+    out, err = capsys.readouterr()
+    _assert_fetched_token_free(private, tmp_path / "pkgs", records, out + err)
+
+
 def test_hidden_token_from_the_token_store(tmp_path, channel, private, monkeypatch,
                                            capsys) -> None:
     plan = tmp_path / "plan.json"

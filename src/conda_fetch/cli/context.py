@@ -31,6 +31,7 @@ from conda_fetch.index import IndexFetcher
 from conda_fetch.offline.adopt import Lookup, plan_lookup
 from conda_fetch.offline.repodata import RepodataIndex
 from conda_fetch.pipeline import Report, fetch_into_cache
+from conda_fetch.plan import deduplicate, records_from_args
 from conda_fetch.plan.records import Record
 from conda_fetch.sources import mirrors as mirrormap
 
@@ -135,6 +136,14 @@ class Context:
         urls = TokenFinder(self.config, channels).resolve_all((r.url for r in records), source)
         return [record if url == record.url else replace(record, url=url)
                 for record, url in zip(records, urls, strict=True)]
+
+    def plan_records(self, sources: list[str], platform: str | None) -> list[Record]:
+        """The records of plan files and package URLs, each source's tokens in place
+        (:meth:`with_tokens`), deduplicated."""
+        return deduplicate([
+            record for source in sources
+            for record in self.with_tokens(records_from_args([source], platform=platform),
+                                           source)])
 
     def fetch(self, records: list[Record]) -> Report:
         """Fetch ``records`` into the cache, with the live display unless quiet."""

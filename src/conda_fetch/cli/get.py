@@ -6,7 +6,6 @@ import argparse
 
 from conda_fetch.cli.context import Context
 from conda_fetch.cli.options import add_fetch, add_plans, command
-from conda_fetch.plan import deduplicate, records_from_args
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -29,8 +28,5 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     # A plan with nothing to fetch (conda's dry run when everything is cached) is no error.
     context = Context(args)
-    records = deduplicate([
-        record for source in args.sources
-        for record in context.with_tokens(records_from_args([source], platform=args.platform),
-                                          source)])
+    records = context.plan_records(args.sources, args.platform)
     return context.finish(context.fetch(records))
