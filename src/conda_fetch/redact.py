@@ -13,7 +13,8 @@ from urllib.parse import urlsplit, urlunsplit
 _URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>]*")
 # userinfo is everything before the last "@" of the authority: passwords may hold "@"
 _USERINFO = re.compile(r"^(?P<scheme>[^:]+://)[^/?#]*@")
-_TOKEN_PATH = re.compile(r"/t/[^/?#]+(?=/|$)")
+#: an anaconda.org-style token segment of a URL's path; group 1 is the token
+TOKEN_SEGMENT = re.compile(r"/t/([^/?#]+)(?=/|$)")
 _QUERY_SECRET = re.compile(
     r"(?P<key>[?&;](?:[a-z_]*token|api_?key|password|passwd|secret|sig|signature"
     r"|x-amz-[a-z-]+|credential)=)[^&#;]*",
@@ -31,7 +32,7 @@ def redact_url(url: str) -> str:
     segment or secret query parameters."""
     url = _USERINFO.sub(r"\g<scheme>***@", url, count=1)
     if not url.lower().startswith("file:"):
-        url = _TOKEN_PATH.sub("/t/***", url)
+        url = TOKEN_SEGMENT.sub("/t/***", url)
     return _QUERY_SECRET.sub(r"\g<key>***", url)
 
 
@@ -41,7 +42,7 @@ def without_credentials(url: str) -> str:
     channel, name and build, never by credentials)."""
     parts = urlsplit(url)
     netloc = parts.netloc.rsplit("@", 1)[-1]
-    path = parts.path if parts.scheme == "file" else _TOKEN_PATH.sub("", parts.path)
+    path = parts.path if parts.scheme == "file" else TOKEN_SEGMENT.sub("", parts.path)
     query = "&".join(pair for pair in parts.query.split("&")
                      if pair and not _QUERY_SECRET.match("?" + pair))
     if (netloc, path, query) == (parts.netloc, parts.path, parts.query):

@@ -6,7 +6,6 @@ import argparse
 
 from conda_fetch.cli.context import Context
 from conda_fetch.cli.options import add_fetch, add_plans, command
-from conda_fetch.plan import records_from_args
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -29,4 +28,5 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     # A plan with nothing to fetch (conda's dry run when everything is cached) is no error.
     context = Context(args)
-    return context.finish(context.fetch(records_from_args(args.sources, platform=args.platform)))
+    records = context.plan_records(args.sources, args.platform)
+    return context.finish(context.fetch(records))
