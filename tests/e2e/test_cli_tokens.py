@@ -177,3 +177,20 @@ def test_run_takes_the_token_of_its_own_channel_option(tmp_path, channel, privat
     out, err = capsys.readouterr()
     assert "Asking conda for its plan" in err and "Running" in err
     _assert_fetched_token_free(private, pkgs, records, out + err)
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_export_of_a_hidden_token_plan(tmp_path, channel, private, monkeypatch, capsys,
+                                       keep) -> None:
+    """Without --with-credentials the list names no token (nor the mask); with it, the
+    token the user keeps takes the mask's place."""
+    plan = tmp_path / "plan.json"
+    records = _plan(private, channel, f"/t/{MASK}/private", plan)
+    _condarc(tmp_path, monkeypatch, f"channels:\n  - {private.url}/t/{TOKEN}/private\n")
+    listing = tmp_path / "todo.txt"
+    assert main(["export", str(plan), "--pkgs-dir", str(tmp_path / "pkgs"), "--platform",
+                 "linux-64", "-o", str(listing), *(["--with-credentials"] if keep else [])]) == 0
+    base = f"{private.url}/t/{TOKEN}/private" if keep else f"{private.url}/private"
+    assert sorted(listing.read_text().split()) == sorted(
+        f"{base}/{r['subdir']}/{r['fn']}" for r in records)
+    assert TOKEN not in "".join(capsys.readouterr())

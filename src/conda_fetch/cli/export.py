@@ -52,8 +52,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    records = records_from_args(args.sources, platform=args.platform)
     context = Context(args, read_only=True)
+    if args.with_credentials:  # the tokens conda hid in its plan, where the user keeps them
+        records = context.plan_records(args.sources, args.platform)
+    else:
+        records = records_from_args(args.sources, platform=args.platform)
     cache = context.cache
     missing = [r for r in records if not cache.status(r, repair=False)]
     listed = missing if args.with_credentials else _public(missing)
