@@ -14,6 +14,7 @@ from conda_fetch.cli import main
 from conda_fetch.hashing import file_digest
 from conda_fetch.offline.export import as_aria2, as_explicit, as_explicit_md5, as_sha256, as_urls
 from conda_fetch.plan.records import make_record
+from conda_fetch.testing.faultserver import Faults
 from conda_fetch.testing.packages import build_package
 from support.channel import build_channel, plan_from_repodata
 
@@ -142,3 +143,41 @@ def test_bundle_never_packs_a_corrupt_cached_file(tmp_path, noarch_channel, faul
             "--retries", "1"]
     assert main(args) == 1
     assert not bundle.exists() and not (tmp_path / "env.tar.tmp").exists()
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_export_leaves_tokens_and_passwords_out_unless_asked(tmp_path, capsys, keep) -> None:
+    plan = tmp_path / "env.txt"
+    plan.write_text("@EXPLICIT\n"
+                    f"https://conda.anaconda.org/t/tk-SECRET-9/private/noarch/a-1-0.conda#{MD5}\n"
+                    f"https://ann:SECRET@repo.example/c/noarch/b-1-0.conda#{MD5}\n"
+                    f"https://repo.example/c/noarch/c-1-0.conda#{MD5}\n")
+    listing = tmp_path / "todo.txt"
+    assert main(["export", str(plan), "--pkgs-dir", str(tmp_path / "pkgs"), "-o", str(listing),
+                 *(["--with-credentials"] if keep else [])]) == 0
+    err = capsys.readouterr().err
+    assert "SECRET" not in err
+    if keep:
+        assert listing.read_text().count("SECRET") == 2
+        return
+    assert listing.read_text().splitlines() == [
+        "https://conda.anaconda.org/private/noarch/a-1-0.conda",
+        "https://repo.example/c/noarch/b-1-0.conda",
+        "https://repo.example/c/noarch/c-1-0.conda"]
+    assert "2 URLs had a token or password" in err
+
+
+def test_a_bundle_carries_no_password(tmp_path, noarch_channel, fault_server, capsys) -> None:
+    root, _ = noarch_channel
+    server = fault_server(root, Faults(basic_auth="ann:pa55-SECRET"))
+    _, plan = _plan(tmp_path, root, server.url.replace("http://", "http://ann:pa55-SECRET@"))
+    bundle = tmp_path / "env.tar"
+    assert main(["bundle", str(plan), "-o", str(bundle), "--pkgs-dir", str(tmp_path / "p"),
+                 "-q"]) == 0
+    with tarfile.open(bundle) as tar:
+        manifest = tar.extractfile("manifest.json").read().decode()
+    assert "SECRET" not in manifest and server.url in manifest
+    assert main(["import", str(bundle), "--pkgs-dir", str(tmp_path / "offline")]) == 0
+    assert "SECRET" not in capsys.readouterr().err
+    assert "SECRET" not in (tmp_path / "env.explicit.txt").read_text()
+    assert "SECRET" not in (tmp_path / "offline" / "urls.txt").read_text()

@@ -9,6 +9,7 @@ import shutil
 import ssl
 import subprocess
 import uuid
+from dataclasses import replace
 
 import pytest
 
@@ -172,3 +173,20 @@ def test_a_disk_that_fills_fails_each_file_in_words_and_keeps_what_was_fetched(
     assert [o.job.name for o in outcomes] == ["big.conda", "small.conda"]  # none dropped
     assert all(not o.ok and "no space left on device" in (o.error or "") for o in outcomes)
     assert placed == [] and os.path.getsize(small_disk / "big.conda.part") > MiB
+
+
+@pytest.mark.parametrize("announced", [False, True])
+def test_a_file_of_unknown_size_may_not_grow_past_the_cap(
+    tmp_path, fault_server, announced: bool
+) -> None:
+    """A plan without sizes cannot make a hostile source fill the disk: an endless body, or
+    one announced larger than the cap, fails its source once past it."""
+    files = make_files(tmp_path / "root", {"big.conda": 300 * KiB})
+    faults = Faults() if announced else Faults(endless=True)
+    server = fault_server(tmp_path / "root", faults)
+    options = replace(QUICK, max_unsized=100 * KiB, min_split=1 * MiB)
+    jobs = [replace(job, size=None) for job in jobs_for(tmp_path / "w", server.url, files)]
+    outcome = Engine(make_session(), options).run(jobs, lambda job: None)[0]
+    assert not outcome.ok and "for a file of unknown size" in (outcome.error or "")
+    part = tmp_path / "w" / "big.conda.part"
+    assert not part.exists() or part.stat().st_size <= 100 * KiB

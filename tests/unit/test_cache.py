@@ -241,6 +241,41 @@ def test_commit_places_the_file_and_one_url_line(
     assert url_lines(cache) == [record.url]
 
 
+def test_a_line_written_by_another_between_commits_stays_whole(
+    cache: PackageCache, built: Built, record: Record
+) -> None:
+    """The cache skips looking at urls.txt's last byte only while the file is as its own
+    append left it; a line another tool left unfinished meanwhile is ended first."""
+    other = make_record(f"{CHANNEL}/other-1.0-0.conda", size=4)
+    cache.commit(record, Path(shutil.copyfile(built.path, cache.part_path(record))))
+    with open(cache.root / "urls.txt", "ab") as stream:
+        stream.write(b"https://elsewhere.example/c/noarch/third-1.0-0.conda")  # no line break
+    (cache.root / other.fn).write_bytes(b"data")
+    cache.status(other)  # correct by size: registered now
+    assert url_lines(cache) == [record.url, "https://elsewhere.example/c/noarch/third-1.0-0.conda",
+                                other.url]
+
+
+@pytest.mark.parametrize("secret", ["/t/tk-SECRET-1", "user:SECRET@"])
+def test_no_token_or_password_is_written_to_urls_txt(
+    cache: PackageCache, built: Built, secret: str
+) -> None:
+    if secret.startswith("/t/"):
+        url = f"https://conda.anaconda.org{secret}/conda-forge/noarch/{built.fn}"
+    else:
+        url = f"https://{secret}conda.anaconda.org/conda-forge/noarch/{built.fn}"
+    record = make_record(url, size=built.size, sha256=built.sha256)
+    cache.commit(record, Path(shutil.copyfile(built.path, cache.part_path(record))))
+    assert "SECRET" not in urls_bytes(cache).decode()
+    assert url_lines(cache) == [f"{CHANNEL}/{built.fn}"]
+    assert cache.status(record) == "cached"
+    assert url_lines(cache) == [f"{CHANNEL}/{built.fn}"]  # matched as it is: no second line
+    unsized = make_record(url)  # nothing to check but the URL: its listed form matches
+    assert cache.status(unsized) == "cached"
+    assert not any("SECRET" in p.read_text(errors="replace") for p in cache.root.rglob("*")
+                   if p.is_file() and p.suffix != ".conda")
+
+
 def test_commit_replaces_a_wrong_file(cache: PackageCache, built: Built, record: Record) -> None:
     (cache.root / built.fn).write_bytes(b"stale")
     part = Path(shutil.copyfile(built.path, cache.part_path(record)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 
 import pytest
 import requests
@@ -240,6 +241,29 @@ def test_at_the_end_a_piece_that_would_take_long_is_halved_for_an_idle_connectio
     assert first.end == 2 * MiB
     download.best_rate = 64 * MiB  # on a fast link the same piece is not worth a request
     assert download.claim() is None
+    download.close()
+
+
+@pytest.mark.parametrize(("answer_delay", "halved"), [(0.002, True), (0.5, False)])
+def test_how_short_a_tail_is_halved_follows_how_long_answers_take(
+    tmp_path, answer_delay: float, halved: bool
+) -> None:
+    """4 MiB left at 8 MiB/s is half a second: worth a request that is answered in 2 ms,
+    not one that waits half a second for its answer."""
+    MiB = 1 << 20
+    download = Download(Job("f.conda", [A], tmp_path / "f.conda.part", 8 * MiB),
+                        Options(min_split=4 * MiB, split=4))
+    download.ranges_ok = True
+    first, second = download.claim(), download.claim()
+    assert (first.end, second.end) == (4 * MiB, 8 * MiB)
+    download.best_rate = 8 * MiB
+    assert download.claim() is None  # before any answer: a tail must take a second
+    download.learn(Segment(pos=0, end=4 * MiB, began=time.monotonic() - answer_delay),
+                   8 * MiB, ranges=True)
+    third = download.claim()
+    assert (third is not None) == halved
+    if halved:
+        assert (third.pos, third.end) == (2 * MiB, 4 * MiB)
     download.close()
 
 

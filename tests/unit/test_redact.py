@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conda_fetch.redact import redact
+from conda_fetch.redact import redact, without_credentials
 
 
 @pytest.mark.parametrize(("text", "secrets"), [
@@ -35,3 +35,15 @@ def test_secrets_are_hidden(text: str, secrets: list[str]) -> None:
 ])
 def test_ordinary_text_and_local_paths_are_kept(text: str) -> None:
     assert redact(text) == text
+
+
+@pytest.mark.parametrize(("url", "listed"), [
+    ("https://conda.anaconda.org/t/ab-12345/mychan/noarch/x.conda",
+     "https://conda.anaconda.org/mychan/noarch/x.conda"),
+    ("https://carol:pa@ss@h.example:8443/c/noarch/x.conda", "https://h.example:8443/c/noarch/x.conda"),
+    ("https://h.example/c/x.conda?token=abc&y=1", "https://h.example/c/x.conda?y=1"),
+    ("https://h.example/c/noarch/x-1.0-0.conda", "https://h.example/c/noarch/x-1.0-0.conda"),
+    ("file:///srv/t/x/noarch/x.conda", "file:///srv/t/x/noarch/x.conda"),
+])
+def test_without_credentials_removes_secrets_and_keeps_the_rest(url: str, listed: str) -> None:
+    assert without_credentials(url) == listed

@@ -7,6 +7,7 @@ of the files this process holds, and a second claim of one of them fails at once
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -49,7 +50,7 @@ class Claim:
     def take(cls, path: Path, *, create: bool = True) -> Claim | None:
         """The lock on ``path`` if no one holds it now, else ``None``. Never follows a
         symlink; with ``create`` false, a missing file is ``None`` too."""
-        key = os.path.realpath(path)  # one key however the folder is reached (links)
+        key = _key(path)
         with cls._registry:
             if key in cls._held:
                 return None
@@ -112,6 +113,17 @@ class Claim:
                 os.close(self._fd)
                 self._fd = -1
                 self._held.discard(self._key)
+
+
+def _key(path: Path) -> str:
+    """``path`` with its folder's links resolved: one key however the folder is reached."""
+    folder, name = os.path.split(os.fspath(path))
+    return os.path.join(_real_folder(folder), name)
+
+
+@functools.lru_cache(maxsize=64)
+def _real_folder(folder: str) -> str:
+    return os.path.realpath(folder)
 
 
 def _still_named(fd: int, path: Path) -> bool:

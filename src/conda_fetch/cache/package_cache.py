@@ -1,11 +1,11 @@
 """One conda package cache directory: what it already holds, and putting verified files in.
 
 Files are left exactly as conda leaves them: the archive at ``<root>/<fn>`` and a
-line in ``urls.txt`` holding the record's URL (and no stale extracted record that
-conda would read first). conda-fetch's own unfinished downloads live in the hidden
-``.conda-fetch`` directory, which conda skips (it has no ``info/index.json``); they
-never use conda's ``<fn>.partial`` name,
-because conda adopts a complete ``.partial`` without checking who wrote it.
+line in ``urls.txt`` holding the record's URL (without credentials: :func:`listed_url`),
+and no stale extracted record that conda would read first. conda-fetch's own unfinished
+downloads live in the hidden ``.conda-fetch`` directory, which conda skips (it has no
+``info/index.json``); they never use conda's ``<fn>.partial`` name, because conda adopts a
+complete ``.partial`` without checking who wrote it.
 
 One process at a time works on a file: :meth:`PackageCache.claim` locks
 ``.conda-fetch/<fn>.lock`` for the whole life of its part file (fetch, verify, place),
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -33,6 +34,7 @@ from conda_fetch.errors import CondaFetchError
 from conda_fetch.hashing import mismatch
 from conda_fetch.jsonfile import read_object
 from conda_fetch.plan.records import EXTENSIONS, Record, stem, subdir_of
+from conda_fetch.redact import without_credentials
 
 WORKDIR = ".conda-fetch"
 VERIFIED = "verified"
@@ -45,8 +47,11 @@ class PackageCache:
 
     def __init__(self, root: Path, rehash: bool = False) -> None:
         self.root = Path(root)
+        self._root = os.fspath(root)  # strings for what is stat()ed for every file
+        self._urls_txt = os.path.join(self._root, URLS_TXT)
         self.rehash = rehash
         self._urls_memo: tuple[tuple[int, int] | None, dict[str, str]] = (None, {})
+        self._urls_ours: tuple[int, int] | None = None  # urls.txt as our last append left it
         self._stamps: dict[str, str] | None = None
         self._urls_lock = threading.Lock()  # one appender at a time in this process
         self._workdir_made = False
@@ -96,8 +101,9 @@ class PackageCache:
         """Remove links (or other non-files) where ``record``'s part and state files go, so
         no write follows them out of the cache."""
         part = self.part_path(record)
-        for path in (part, state_path(part), state_path(part).with_suffix(".state.tmp")):
-            if path.is_symlink() or (path.exists() and not path.is_file()):
+        state = state_path(part)
+        for path in (part, state, state.with_suffix(".state.tmp")):
+            if _kind(path) == _OTHER:
                 path.unlink()
 
     def unregistered(self) -> list[Path]:
@@ -155,15 +161,17 @@ class PackageCache:
         """
         target = self.root / record.fn
         with locked(self.root / f"{record.fn}.partial", create=False):
-            if target.is_file() and not target.is_symlink() and self._archive_ok(record):
+            there = _kind(target) == _FILE
+            if there and self._archive_ok(record):
                 path.unlink(missing_ok=True)
-            elif conflict := self.foreign(record):
+                self._note_url(record)
+                return target
+            if there and (conflict := self.foreign(record)):
                 raise CondaFetchError(conflict)
-            else:
-                self._drop_extracted(record, replacing=True)
-                _replace_durably(path, target)
-                self._stamp(record)
-            self._note_url(record)
+            self._drop_extracted(record, replacing=True)
+            _replace_durably(path, target)
+            self._stamp(record)
+            self._register(record)
         return target
 
     # -- archives and urls.txt -------------------------------------------------
@@ -175,7 +183,7 @@ class PackageCache:
         if path.is_symlink() or not path.is_file():
             return False
         if record.size is None and record.digest is None:
-            return self._latest_url(record.fn) == record.url
+            return self._latest_url(record.fn) == listed_url(record)
         if not self.rehash and self._stamps_of().get(record.fn) == self._stamp_line(record):
             return True
         if mismatch(self.root / record.fn, record) is not None:
@@ -189,7 +197,7 @@ class PackageCache:
     def _stamp_line(self, record: Record) -> str | None:
         """What ``<root>/<fn>`` is now, and what it was verified against, as one line."""
         try:
-            info = (self.root / record.fn).stat()
+            info = os.stat(os.path.join(self._root, record.fn))
         except OSError:
             return None
         algorithm, digest = record.digest or ("size", "")
@@ -224,30 +232,38 @@ class PackageCache:
                 os.close(fd)
 
     def _note_url(self, record: Record) -> None:
-        """Make ``record.url`` the latest ``urls.txt`` line for its file name, and make
+        """Make ``record``'s URL the latest ``urls.txt`` line for its file name, and make
         sure conda does not take a stale extracted record over that line."""
-        with self._urls_lock:
-            if self._latest_url(record.fn) != record.url:
-                self._append_url(record)
+        self._register(record)
         self._drop_extracted(record)
+
+    def _register(self, record: Record) -> None:
+        """Make ``record``'s URL (:func:`listed_url`) the latest ``urls.txt`` line for its
+        file name."""
+        with self._urls_lock:
+            if self._latest_url(record.fn) != listed_url(record):
+                self._append_url(record)
 
     def _append_url(self, record: Record) -> None:
         """Append ``record.url``; what was read of ``urls.txt`` stays valid when only this
-        line was added, so a run appending thousands of lines reads it once."""
+        line was added, so a run appending thousands of lines reads it once (and need not
+        look at its last byte: it wrote it)."""
         seen, urls = self._urls_memo
-        appended = append_url(self.root, record.url)
+        ours = seen is not None and seen == self._urls_ours
+        appended = append_url(self.root, listed_url(record), check_end=not ours)
         try:
-            info = (self.root / URLS_TXT).stat()
+            info = os.stat(self._urls_txt)
         except OSError:
             return
         if seen is not None and info.st_size == seen[0] + appended:
-            urls[record.fn] = record.url
-            self._urls_memo = ((info.st_size, info.st_mtime_ns), urls)
+            urls[record.fn] = listed_url(record)
+            self._urls_ours = (info.st_size, info.st_mtime_ns)
+            self._urls_memo = (self._urls_ours, urls)
 
     def _latest_url(self, fn: str) -> str | None:
         """The URL conda would take for ``fn``; ``urls.txt`` is re-read only when it changed."""
         try:
-            info = (self.root / URLS_TXT).stat()
+            info = os.stat(self._urls_txt)
         except FileNotFoundError:
             self._urls_memo = ((0, 0), {})
             return None
@@ -278,13 +294,20 @@ class PackageCache:
         meta = read_object(meta_path)
         if (meta is None and replacing) or (meta is not None and not _facts_agree(meta, record)):
             shutil.rmtree(folder, ignore_errors=True)
-        elif meta is not None and meta.get("url") != record.url:
+        elif meta is not None and meta.get("url") not in (record.url, listed_url(record)):
             meta_path.unlink(missing_ok=True)
 
     def _extracted_ok(self, record: Record) -> bool:
         """Whether conda would use the extracted directory of ``record`` as it is."""
         meta = read_object(self.root / stem(record.fn) / "info" / "repodata_record.json")
-        return meta is not None and meta.get("url") == record.url and _facts_agree(meta, record)
+        return (meta is not None and meta.get("url") in (record.url, listed_url(record))
+                and _facts_agree(meta, record))
+
+
+def listed_url(record: Record) -> str:
+    """The URL ``urls.txt`` holds for ``record``: its own, without credentials (no token
+    or password is written to the cache; conda matches by channel, not credentials)."""
+    return without_credentials(record.url)
 
 
 def _facts_agree(meta: dict[str, Any], record: Record) -> bool:
@@ -296,6 +319,19 @@ def _facts_agree(meta: dict[str, Any], record: Record) -> bool:
         if ours is not None and theirs not in (None, "") and theirs != ours:
             return False
     return True
+
+
+_FILE, _MISSING, _OTHER = "file", "missing", "other"
+
+
+def _kind(path: Path) -> str:
+    """Whether ``path`` is a regular file (not a link), missing, or something else: one
+    ``lstat``."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return _MISSING
+    return _FILE if stat.S_ISREG(mode) else _OTHER
 
 
 def _replace_durably(source: Path, target: Path) -> None:

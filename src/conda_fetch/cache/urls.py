@@ -24,14 +24,15 @@ def read_urls(pkgs: Path) -> dict[str, str]:
     return urls
 
 
-def append_url(pkgs: Path, url: str) -> int:
+def append_url(pkgs: Path, url: str, check_end: bool = True) -> int:
     """Append ``url`` as one line with a single ``O_APPEND`` write, so concurrent
     appenders never tear lines, and flush it to disk; the number of bytes appended.
-    A line break is put first if the file ends mid-line; racing another appender,
-    that may leave a blank line, which readers skip."""
+    A line break is put first if the file ends mid-line (``check_end``: the caller does not
+    know that it ends with one); racing another appender, that may leave a blank line,
+    which readers skip."""
     path = pkgs / URLS_TXT
     data = (url + NEWLINE).encode("utf-8")
-    if _ends_mid_line(path):
+    if check_end and _ends_mid_line(path):
         data = NEWLINE.encode("ascii") + data
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | NOFOLLOW, 0o666)
     try:

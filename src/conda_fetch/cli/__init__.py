@@ -3,26 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
 from conda_fetch import __version__
-from conda_fetch.cli import bundle, config, demo, doctor, export, get, importer, index, mirrors, run
+from conda_fetch.cli.options import SUMMARIES
 from conda_fetch.errors import CondaFetchError
 from conda_fetch.redact import redact
 
-COMMANDS = {
-    "get": get,
-    "index": index,
-    "run": run,
-    "export": export,
-    "import": importer,
-    "bundle": bundle,
-    "doctor": doctor,
-    "mirrors": mirrors,
-    "config": config,
-    "demo": demo,
-}
+COMMANDS = list(SUMMARIES)
+_MODULES = {"import": "importer"}  # where a command's module is not named after it
+
+
+def command_module(name: str) -> ModuleType:
+    """The module of command ``name``, imported now: a run imports only its own command."""
+    return importlib.import_module(f"conda_fetch.cli.{_MODULES.get(name, name)}")
 
 
 EPILOG = """\
@@ -34,8 +31,9 @@ Start here: '%(prog)s help get', '%(prog)s demo', and the README (install, mirro
 offline machines; Chinese section 中文说明)."""
 
 
-def build_parser(prog: str = "conda-fetch") -> argparse.ArgumentParser:
-    """The argument parser with every sub-command."""
+def build_parser(prog: str = "conda-fetch", only: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser with every sub-command; with ``only``, every other one is
+    declared by its summary alone (enough for the overview, and imports nothing)."""
     parser = argparse.ArgumentParser(
         prog=prog,
         description="Fetch conda packages through bad networks into conda's package cache.",
@@ -44,8 +42,11 @@ def build_parser(prog: str = "conda-fetch") -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"conda-fetch {__version__}")
     parser.set_defaults(prog=prog)  # next-step lines name the program as it was called
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in COMMANDS.values():
-        module.add_parser(commands)
+    for name in COMMANDS:
+        if only in (None, name):
+            command_module(name).add_parser(commands)
+        else:
+            commands.add_parser(name, help=SUMMARIES[name], add_help=False)
     helper = commands.add_parser("help", help="show the help of a command",
                                  description="Show the help of COMMAND, else this overview.")
     helper.add_argument("topic", nargs="?", choices=list(COMMANDS), metavar="COMMAND",
@@ -55,13 +56,14 @@ def build_parser(prog: str = "conda-fetch") -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None, prog: str = "conda-fetch") -> int:
     """Run the command line; returns the exit code (0 ok, 1 failures, 2 bad input)."""
-    parser = build_parser(prog)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(prog, only=_named(argv) or "")
     args = parser.parse_args(argv)
     if args.command == "help":
         topic = [args.topic] if args.topic else []
-        parser.parse_args([*topic, "--help"])  # prints the help and exits
+        build_parser(prog, only=args.topic or "").parse_args([*topic, "--help"])  # exits
     try:
-        return COMMANDS[args.command].run(args)
+        return int(command_module(args.command).run(args))
     except CondaFetchError as exc:
         print(f"{prog}: error: {redact(str(exc))}", file=sys.stderr)
         return exc.exit_code
@@ -69,3 +71,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "conda-fetch") -> int:
         print(f"{prog}: interrupted; progress is saved, run the same command to resume",
               file=sys.stderr)
         return 130
+
+
+def _named(argv: list[str]) -> str | None:
+    """The command ``argv`` runs (the first word that is one), or ``None``."""
+    return next((word for word in argv if word in SUMMARIES), None)

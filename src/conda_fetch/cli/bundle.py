@@ -8,14 +8,12 @@ from pathlib import Path
 from conda_fetch.cli.context import Context
 from conda_fetch.cli.options import add_fetch, add_plans, command
 from conda_fetch.offline.bundle import write_bundle
-from conda_fetch.plan import records_from_args
 from conda_fetch.units import human_bytes
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = command(
         commands, "bundle",
-        "pack a plan's packages (fetched when missing) into one tar for an offline machine",
         "Takes the packages of PLAN from the package cache, fetching what is missing, "
         "verifies them, and writes one tar with a manifest. The offline machine needs "
         "conda-fetch too: there, 'import FILE.tar' fills the cache and prints the install "
@@ -32,8 +30,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    records = records_from_args(args.sources, platform=args.platform)
     context = Context(args)
+    records = context.plan_records(args.sources, args.platform)
     report = context.fetch(records)
     if not report.ok:
         return context.finish(report)

@@ -20,7 +20,7 @@ KEYS = {
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = command(
-        commands, "config", "show or change conda-fetch's settings file (mirrors, presets)",
+        commands, "config",
         "Shows where conda-fetch keeps its settings and what the file holds, prints its "
         "path, or sets a value. Every command reads it; 'mirrors --save' writes it too. "
         f"Keys: {'; '.join(f'{k}: {v}' for k, v in KEYS.items())}. conda's own "

@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from contextlib import nullcontext
+from dataclasses import replace
 from functools import cached_property
 from typing import Any, cast
 
@@ -23,11 +25,13 @@ from conda_fetch.cli.options import engine_options
 from conda_fetch.cli.summary import failure_kind, print_summary
 from conda_fetch.config import condarc, own
 from conda_fetch.config.channels import channel_urls, configured_channels
+from conda_fetch.config.tokens import TokenFinder
 from conda_fetch.engine import HttpSettings, Listener, Options, make_session
 from conda_fetch.index import IndexFetcher
 from conda_fetch.offline.adopt import Lookup, plan_lookup
 from conda_fetch.offline.repodata import RepodataIndex
 from conda_fetch.pipeline import Report, fetch_into_cache
+from conda_fetch.plan import deduplicate, records_from_args
 from conda_fetch.plan.records import Record
 from conda_fetch.sources import mirrors as mirrormap
 
@@ -51,7 +55,8 @@ class Context:
     @cached_property
     def console(self) -> Console:
         """Where people read: standard error, silent with ``--quiet``."""
-        return Console(stderr=True, quiet=self.args.quiet, highlight=False, soft_wrap=True)
+        return Console(stderr=True, quiet=self.args.quiet, highlight=False, soft_wrap=True,
+                       emoji=False)
 
     @cached_property
     def own(self) -> dict[str, Any]:
@@ -122,6 +127,23 @@ class Context:
         """The channel indexes :meth:`record_lookup` could not read, and why."""
         index = getattr(self, "_index", None)
         return list(index.problems) if index is not None else []
+
+    def with_tokens(self, records: list[Record], source: str,
+                    channels: Sequence[str] = ()) -> list[Record]:
+        """``records`` of the plan ``source`` with the tokens conda would send: hidden ones
+        (``/t/<TOKEN>/``) from the channels the user named with a token (``channels``: a
+        command line's ``-c``) or anaconda-client's store, stored ones added."""
+        urls = TokenFinder(self.config, channels).resolve_all((r.url for r in records), source)
+        return [record if url == record.url else replace(record, url=url)
+                for record, url in zip(records, urls, strict=True)]
+
+    def plan_records(self, sources: list[str], platform: str | None) -> list[Record]:
+        """The records of plan files and package URLs, each source's tokens in place
+        (:meth:`with_tokens`), deduplicated."""
+        return deduplicate([
+            record for source in sources
+            for record in self.with_tokens(records_from_args([source], platform=platform),
+                                           source)])
 
     def fetch(self, records: list[Record]) -> Report:
         """Fetch ``records`` into the cache, with the live display unless quiet."""

@@ -7,6 +7,7 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
+from conda_fetch.cache.package_cache import listed_url
 from conda_fetch.cache.urls import read_urls
 from conda_fetch.cli.context import Context
 from conda_fetch.cli.options import add_fetch, command
@@ -23,7 +24,6 @@ DEMO_STALL_SECONDS = 2.0
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = command(
         commands, "demo",
-        "fetch a sample channel from loopback servers that cut, throttle and stall",
         "Builds a small sample channel, serves it from a loopback server that cuts "
         "connections, throttles them, answers 503/429 and stalls, and fetches it into a "
         "temporary package cache (or --pkgs-dir) with the normal display. No network needed.",
@@ -79,6 +79,6 @@ def _check_cache(root: Path, records: list[Record]) -> str:
         problem = mismatch(root / record.fn, record)
         if problem:
             return f"{record.fn}: {problem}"
-        if urls.get(record.fn) != record.url:
+        if urls.get(record.fn) != listed_url(record):
             return f"{record.fn}: urls.txt does not name {record.url}"
     return ""

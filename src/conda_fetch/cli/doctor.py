@@ -32,7 +32,6 @@ PROBLEMS = (INCOMPLETE, UNREGISTERED, BROKEN, LINKED)
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = command(
         commands, "doctor",
-        "report on a package cache; --fix registers what verifies, removes what is broken",
         "Lists incomplete archives (bytes of expected), archives without a urls.txt line "
         "(conda would download them again), unfinished downloads with their progress, "
         "archives that no longer match their record, extracted folders without their "

@@ -6,12 +6,11 @@ import argparse
 
 from conda_fetch.cli.context import Context
 from conda_fetch.cli.options import add_fetch, add_plans, command
-from conda_fetch.plan import records_from_args
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = command(
-        commands, "get", "fetch the packages of plans or URLs into the package cache",
+        commands, "get",
         "Fetches every package named by PLAN files or package URLs into conda's package "
         "cache, verified, so conda then installs them without a download.",
         ["conda create -n work numpy --dry-run --json > plan.json",
@@ -29,4 +28,5 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     # A plan with nothing to fetch (conda's dry run when everything is cached) is no error.
     context = Context(args)
-    return context.finish(context.fetch(records_from_args(args.sources, platform=args.platform)))
+    records = context.plan_records(args.sources, args.platform)
+    return context.finish(context.fetch(records))

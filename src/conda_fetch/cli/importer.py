@@ -37,7 +37,7 @@ from conda_fetch.redact import redact
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = command(
-        commands, "import", "adopt package files fetched by hand into the package cache, verified",
+        commands, "import",
         "Reads each archive's own info/index.json, finds the record it must match (in --plan "
         "files, else in the channels' repodata), and adopts it only when name, subdir, size "
         "and checksum all match: placed as <pkgs>/<fn> with its urls.txt line, exactly as a "

@@ -35,7 +35,7 @@ from conda_fetch.units import human_bytes
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = command(
-        commands, "index", "fetch channels' indexes (repodata) into conda's cache",
+        commands, "index",
         "Fetch the index (repodata.json, or .json.zst) of each CHANNEL (names or URLs, as "
         "conda expands them; default: your configured channels) for the platform and noarch, "
         "resuming and through mirrors, and write it into conda's repodata cache as conda "

@@ -20,7 +20,7 @@ from conda_fetch.units import human_bytes
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = command(
-        commands, "mirrors", "probe and rank the mirrors of channels; --save keeps them",
+        commands, "mirrors",
         "For each channel, measures its own URL and every known mirror (latency, throughput "
         "on the start of the channel's repodata.json, errors) and prints them ranked. --save "
         "keeps the --mirror and --preset given, for every later run, and the speeds (for a "

@@ -17,13 +17,28 @@ from conda_fetch.units import parse_size
 
 _DEFAULTS = Options()
 
+#: Every command and its one-line summary, in the order ``--help`` lists them.
+SUMMARIES = {
+    "get": "fetch the packages of plans or URLs into the package cache",
+    "index": "fetch channels' indexes (repodata) into conda's cache",
+    "run": "fetch what a conda/mamba/micromamba command needs, then run it",
+    "export": "write what a plan needs and the cache lacks, to fetch elsewhere",
+    "import": "adopt package files fetched by hand into the package cache, verified",
+    "bundle": "pack a plan's packages (fetched when missing) into one tar for an offline machine",
+    "doctor": "report on a package cache; --fix registers what verifies, removes what is broken",
+    "mirrors": "probe and rank the mirrors of channels; --save keeps them",
+    "config": "show or change conda-fetch's settings file (mirrors, presets)",
+    "demo": "fetch a sample channel from loopback servers that cut, throttle and stall",
+}
 
-def command(commands: argparse._SubParsersAction, name: str, summary: str, description: str,
+
+def command(commands: argparse._SubParsersAction, name: str, description: str,
             examples: Sequence[str]) -> argparse.ArgumentParser:
-    """A sub-command's parser: its one-line summary, a description, and an Examples section
-    (``{prog}`` in an example is the program's name: ``conda-fetch`` or ``conda fetch``)."""
+    """A sub-command's parser: its one-line summary (:data:`SUMMARIES`), a description, and
+    an Examples section (``{prog}`` in an example is the program's name: ``conda-fetch`` or
+    ``conda fetch``)."""
     width = min(shutil.get_terminal_size().columns, 80) - 2
-    parser = commands.add_parser(name, help=summary,
+    parser = commands.add_parser(name, help=SUMMARIES[name],
                                  description=textwrap.fill(description, width),
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     prog = parser.prog.removesuffix(f" {name}")

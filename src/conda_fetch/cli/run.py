@@ -25,6 +25,7 @@ from conda_fetch.errors import CondaFetchError, InputError
 from conda_fetch.index.naming import REPODATA
 from conda_fetch.plan import records_from_text
 from conda_fetch.plan.lockfile import current_subdir, load_yaml
+from conda_fetch.redact import redact
 
 TOOLS = ("conda", "mamba", "micromamba")
 ACTIONS = ("create", "install", "update", "upgrade")
@@ -35,7 +36,7 @@ _CHANNEL_FLAGS = ("-c", "--channel")
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = command(
-        commands, "run", "fetch what a conda/mamba/micromamba command needs, then run it",
+        commands, "run",
         "Asks the tool for its plan (--dry-run --json; for 'env create/update -f FILE' the "
         "plan of the file's channels and dependencies), fetches it into the tool's package "
         "cache, then runs the command exactly as given: it finds everything cached.",
@@ -62,16 +63,18 @@ def run(args: argparse.Namespace) -> int:
             # the classic solver would first ask for current_repodata.json, which is not
             # fetched (a subset of repodata.json that many channels lack)
             env.setdefault("CONDA_REPODATA_FNS", REPODATA)
-        context.console.print(f"Asking {_tool(command)} for its plan: {' '.join(planner[1:])}",
-                              highlight=False)
-        records = records_from_text(_dry_run(planner, env, context.console),
-                                    f"{command[0]} --dry-run --json",
+        context.console.print(f"Asking {_tool(command)} for its plan: "
+                              f"{redact(' '.join(planner[1:]))}", highlight=False)
+        source = f"{command[0]} --dry-run --json"
+        records = records_from_text(_dry_run(planner, env, context.console), source,
                                     platform=_tool_platform(command))
+        # conda before 24.11 hides the tokens of the channels given with -c in its plan
+        records = context.with_tokens(records, source, _flag_values(planner, _CHANNEL_FLAGS))
     if records:
         status = context.finish(context.fetch(records))
         if status != 0:
             return status
-    context.console.print(f"Running {' '.join(command)}", highlight=False)
+    context.console.print(f"Running {redact(' '.join(command))}", highlight=False)
     return subprocess.call(command, env=env)
 
 

@@ -43,6 +43,7 @@ ENV_SCALARS = (
     "remote_connect_timeout_secs",
     "remote_read_timeout_secs",
     "fetch_threads",
+    "add_anaconda_token",
 )
 PATH_KEYS = ("pkgs_dirs", "ssl_verify", "client_ssl_cert", "client_ssl_cert_key")
 
@@ -273,6 +274,15 @@ def remote_timeouts(config: Mapping[str, Any]) -> tuple[float, float]:
 def fetch_threads(config: Mapping[str, Any]) -> int:
     """``fetch_threads``: files conda downloads at once."""
     return _positive(config, "fetch_threads", DEFAULT_FETCH_THREADS, int)
+
+
+def add_anaconda_token(config: Mapping[str, Any]) -> bool:
+    """``add_anaconda_token``: whether anaconda-client's stored tokens are added to URLs
+    that have none (conda's default: yes)."""
+    value = config.get("add_anaconda_token", True)
+    if isinstance(value, str):
+        return value.strip().lower() not in _FALSE
+    return value is None or bool(value)
 
 
 def channel_alias(config: Mapping[str, Any]) -> str:

@@ -31,6 +31,8 @@ from conda_fetch.engine.partfile import PartFile, RangeSet
 SAMPLE_BYTES = 64 << 10
 STEAL_MIN = 64 << 10
 TAIL_SECONDS = 1.0
+TAIL_MIN = 0.25  # a tail shorter than this is never worth a request
+TAIL_ANSWERS = 4  # ... nor one shorter than this many times a request takes to be answered
 SMALL_FILE = 4 << 20
 HASH_CHUNK = 1 << 20
 HASH_CATCH_UP = 8 << 20
@@ -98,6 +100,7 @@ class Download:
         self.served: dict[str, RangeSet] = {}
         self.blamed: list[str] = []
         self.best_rate = 0.0
+        self.answer_delay: float | None = None  # seconds a request waits for its answer
         self.on_sample: Callable[[Segment], None] | None = None
         self.checks: list[threading.Thread] = []
         self.started_at = time.monotonic()
@@ -254,16 +257,24 @@ class Download:
         return max(slow, key=lambda s: s.remaining() or 0, default=None)
 
     def _tail(self, largest: Segment) -> Segment | None:
-        """At the end of a file, the largest segment if it would still take more than
-        ``TAIL_SECONDS`` at the best rate seen (or, before any, at its own once it ran that
-        long):
-        halving it spares idle connections the wait."""
+        """At the end of a file, the largest segment if it would still take longer than
+        :meth:`_tail_seconds` at the best rate seen (or, before any, at its own once it ran
+        ``TAIL_SECONDS``): halving it spares idle connections the wait."""
         left = largest.remaining() or 0
         now = time.monotonic()
         own = largest.network_rate(now) if largest.network_time(now) > TAIL_SECONDS else 0
         rate = self.best_rate or own
-        worth = left >= 2 * STEAL_MIN and left > TAIL_SECONDS * rate > 0
+        worth = left >= 2 * STEAL_MIN and left > self._tail_seconds() * rate > 0
         return largest if worth else None
+
+    def _tail_seconds(self) -> float:
+        """How long a tail must still take to be worth another request: ``TAIL_ANSWERS``
+        times what this file's requests wait for their answer (a second until one came),
+        at least ``TAIL_MIN``. On a near link short tails are split; on a far one, where a
+        request costs a long round trip, only long ones."""
+        if self.answer_delay is None:
+            return TAIL_SECONDS
+        return max(TAIL_MIN, TAIL_ANSWERS * self.answer_delay)
 
     def shorten(self, seg: Segment, most: int) -> None:
         """Let ``seg`` run for at most ``most`` bytes; the rest is claimable again."""
@@ -288,6 +299,9 @@ class Download:
         already serve the file in ranges; then this one is not used for it.
         """
         with self.lock:
+            delay = time.monotonic() - seg.began
+            self.answer_delay = delay if self.answer_delay is None else (
+                self.answer_delay + delay) / 2
             if total is not None and self.size is not None and total != self.size:
                 raise PermanentError(f"server has {total} bytes, expected {self.size}")
             if not ranges and self.ranges_ok and len(self.candidates()) > 1:

@@ -26,7 +26,9 @@ class Options:
     ``stall_seconds`` is dropped and its range fetched again (a try that failed, even
     after progress). ``give_up_after``: a host that never answered (refused, name not
     resolved, unreachable) is given up for the whole run after this many seconds of
-    failed tries, or after ``retries`` of them.
+    failed tries, or after ``retries`` of them. ``max_unsized``: the most a file of
+    unknown size may be (a source sending more, or announcing more, fails): a hostile
+    server cannot fill the disk through a plan that names no size.
     """
 
     files: int = 16
@@ -44,5 +46,6 @@ class Options:
     stall_seconds: float = 10.0
     stall_speed: int = 1024
     chunk: int = 1 * MiB
+    max_unsized: int = 16 << 30
     checkpoint_seconds: float = 1.0
     checkpoint_bytes: int = 2 * MiB

@@ -90,6 +90,7 @@ class PartFile:
         self.path = path
         self.state_path = state_path(path)
         self.identity = identity
+        self._stated = False  # a state file may be there (loaded, saved, or unreadable)
 
     def load(self) -> RangeSet:
         """Ranges already on disk from an earlier run, or none if they can't be trusted.
@@ -99,6 +100,7 @@ class PartFile:
             text = self.state_path.read_text()
         except FileNotFoundError:
             return RangeSet()
+        self._stated = True
         try:
             state = json.loads(text)
             if state.get("version") != self.VERSION or state.get("identity") != self.identity:
@@ -112,15 +114,20 @@ class PartFile:
             return RangeSet()
 
     def open(self) -> int:
-        """A raw file descriptor for positional writes, creating the part file."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        """A raw file descriptor for positional writes, creating the part file (and its
+        folder, when missing)."""
         flags = os.O_RDWR | os.O_CREAT | NOFOLLOW | getattr(os, "O_BINARY", 0)
-        return os.open(self.path, flags, 0o644)
+        try:
+            return os.open(self.path, flags, 0o644)
+        except FileNotFoundError:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            return os.open(self.path, flags, 0o644)
 
     def save(self, fd: int, ranges: RangeSet) -> None:
         """Flush the data, then atomically record ``ranges`` as present."""
         os.fsync(fd)
         payload = {"version": self.VERSION, "identity": self.identity, "done": ranges.as_list()}
+        self._stated = True
         tmp = self.state_path.with_name(self.state_path.name + ".tmp")
         tmp.unlink(missing_ok=True)  # a fresh file: a link planted there is not followed
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW, 0o644)
@@ -136,8 +143,10 @@ class PartFile:
             path.unlink(missing_ok=True)
 
     def forget_state(self) -> None:
-        """Drop the state file once the part file is complete and verified."""
-        self.state_path.unlink(missing_ok=True)
+        """Drop the state file once the part file is complete and verified (a file fetched
+        in one request never had one)."""
+        if self._stated:
+            self.state_path.unlink(missing_ok=True)
 
 
 def _extent(ranges: RangeSet) -> int:

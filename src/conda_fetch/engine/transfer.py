@@ -31,6 +31,7 @@ from conda_fetch.engine.errors import (
 from conda_fetch.engine.options import Options
 from conda_fetch.engine.session import HttpGetter
 from conda_fetch.redact import redact
+from conda_fetch.units import human_bytes
 
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 class Cancelled(Exception):
@@ -98,12 +99,28 @@ def _accept(response: requests.Response, download: Download, seg: Segment) -> No
         first, total = _content_range(response.headers.get("Content-Range", ""))
         if first != seg.pos:
             raise PermanentError(f"server answered from byte {first}, asked for {seg.pos}")
-        download.learn(seg, total, ranges=True)
+        download.learn(seg, _bounded(total, download, seg), ranges=True)
     elif status == 200:
         length = response.headers.get("Content-Length")
-        download.learn(seg, int(length) if length and length.isdigit() else None, ranges=False)
+        total = int(length) if length and length.isdigit() else None
+        download.learn(seg, _bounded(total, download, seg), ranges=False)
     else:
         raise status_error(status, response.reason or "", response.headers.get("Retry-After"))
+
+
+def _bounded(total: int | None, download: Download, seg: Segment) -> int | None:
+    """``total``, unless it is more than a file of unknown size may be."""
+    if download.job.size is None and total is not None:
+        _check_unsized(total, download, seg)
+    return total
+
+
+def _check_unsized(count: int, download: Download, seg: Segment) -> None:
+    """Fail the source of a file of unknown size that sends (or announces) too much."""
+    cap = download.options.max_unsized
+    if count > cap:
+        raise PermanentError(f"{_host(seg.url)}: more than {human_bytes(cap)} for a file of "
+                             "unknown size (the plan names none); not fetched further")
 
 
 def _changed(validator: str | None, status: int, headers: Mapping[str, str]) -> bool:
@@ -147,6 +164,8 @@ def _stream(
         end = seg.end
         if end is not None and seg.pos + len(data) > end:
             data = memoryview(data)[: max(0, end - seg.pos)]
+        if download.size is None:
+            _check_unsized(seg.pos + len(data), download, seg)
         _pwrite(download.fd, data, seg.pos)
         download.advance(seg, data)
         meter.update(len(data), seg.url)

@@ -22,6 +22,7 @@ from conda_fetch.hashing import mismatch
 from conda_fetch.offline.export import as_explicit_md5
 from conda_fetch.plan import deduplicate
 from conda_fetch.plan.records import Record, make_record, stem
+from conda_fetch.redact import without_credentials
 
 FORMAT = "conda-fetch-bundle"
 MANIFEST = "manifest.json"
@@ -54,9 +55,9 @@ def _manifest(records: Sequence[Record]) -> dict:
 
 def _entry(record: Record) -> dict:
     name, version, build = _split_fn(record.fn)
-    return {"url": record.url, "fn": record.fn, "size": record.size, "sha256": record.sha256,
-            "md5": record.md5, "name": name, "version": version, "build": build,
-            "subdir": record.subdir}
+    return {"url": without_credentials(record.url), "fn": record.fn, "size": record.size,
+            "sha256": record.sha256, "md5": record.md5, "name": name, "version": version,
+            "build": build, "subdir": record.subdir}
 
 
 def _split_fn(fn: str) -> tuple[str, str, str]:

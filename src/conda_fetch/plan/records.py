@@ -28,7 +28,7 @@ _UNSAFE_URL = re.compile(r"[\x00-\x20\x7f]")
 class Record:
     """A package file: where it lives, its file name, and what it must be.
 
-    ``url`` is the channel URL conda resolved; the cache records it verbatim.
+    ``url`` is the channel URL conda resolved; the cache records it without credentials.
     ``fn`` is always the URL's basename and a sane package file name.
     ``size``, ``sha256`` and ``md5`` are optional but checked whenever known.
     """

@@ -292,7 +292,7 @@ def _display() -> Any:
 
     from conda_fetch.cli.display import Display
 
-    return Display(Console(stderr=True, highlight=False, soft_wrap=True))
+    return Display(Console(stderr=True, highlight=False, soft_wrap=True, emoji=False))
 
 
 @plugins.hookimpl(optionalhook=True)
