@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -174,8 +175,8 @@ def _first_piece_from(tmp_path: Path, root: Path, urls: list[str]) -> tuple[Down
 def test_a_check_that_agrees_vouches_for_both_hosts(tmp_path, root, fault_server) -> None:
     a, b = (fault_server(root).url_for("noarch/f.conda") for _ in range(2))
     engine = Engine(make_session(), FAST)
-    download, _ = _first_piece_from(tmp_path, root, [a, b])
-    engine._cross_check(download, a, 0, SAMPLE_BYTES, [b])
+    download, seg = _first_piece_from(tmp_path, root, [a, b])
+    engine._cross_check(download, seg, [b])
     assert engine.board.trusted(a) and engine.board.trusted(b)
     download.close()
 
@@ -184,8 +185,8 @@ def test_a_witness_that_disagrees_is_not_vouched_for(tmp_path, root, fault_serve
     a = fault_server(root).url_for("noarch/f.conda")
     b = fault_server(root, Faults(corrupt_every=1 << 10)).url_for("noarch/f.conda")
     engine = Engine(make_session(), FAST)
-    download, _ = _first_piece_from(tmp_path, root, [a, b])
-    engine._cross_check(download, a, 0, SAMPLE_BYTES, [b])
+    download, seg = _first_piece_from(tmp_path, root, [a, b])
+    engine._cross_check(download, seg, [b])
     assert not engine.board.trusted(b)  # no third host to decide: not trusted for it
     download.close()
 
@@ -216,8 +217,8 @@ def test_a_cross_check_counts_as_a_connection_to_its_witness(
     witness = fault_server(root, Faults(before_request=lambda _: seen.append(
         engine.board.hosts[host_of(witness.url)].active)))
     a = fault_server(root).url_for("noarch/f.conda")
-    download, _ = _first_piece_from(tmp_path, root, [a, witness.url_for("noarch/f.conda")])
-    engine._cross_check(download, a, 0, SAMPLE_BYTES, [witness.url_for("noarch/f.conda")])
+    download, seg = _first_piece_from(tmp_path, root, [a, witness.url_for("noarch/f.conda")])
+    engine._cross_check(download, seg, [witness.url_for("noarch/f.conda")])
     assert seen == [1]  # a host limiting connections per client would count it too
     assert engine.board.hosts[host_of(witness.url)].active == 0
     download.close()
@@ -228,8 +229,47 @@ def test_a_check_of_a_host_caught_meanwhile_vouches_for_no_one(
 ) -> None:
     a, b = (fault_server(root).url_for("noarch/f.conda") for _ in range(2))
     engine = Engine(make_session(), FAST)
-    download, _ = _first_piece_from(tmp_path, root, [a, b])
+    download, seg = _first_piece_from(tmp_path, root, [a, b])
     engine.board.exclude(a, "served corrupt bytes")  # another file's check caught it
-    engine._cross_check(download, a, 0, SAMPLE_BYTES, [b])
+    engine._cross_check(download, seg, [b])
     assert not engine.board.trusted(a) and not engine.board.trusted(b)
+    download.close()
+
+
+def test_the_witness_is_asked_while_the_hosts_first_bytes_arrive(
+    tmp_path, root, fault_server
+) -> None:
+    asked = threading.Event()
+    a = fault_server(root).url_for("noarch/f.conda")
+    b = fault_server(root, Faults(before_request=lambda _: asked.set())).url_for("noarch/f.conda")
+    engine = Engine(make_session(), FAST)
+    download = Download(Job("f.conda", [a, b], tmp_path / "f.conda.part", SIZE), FAST)
+    seg = Segment(pos=0, end=SAMPLE_BYTES, url=a)
+    engine._check_early(download, seg)
+    assert asked.wait(30)  # the witness was asked before any byte of the host arrived
+    data = (root / "noarch" / "f.conda").read_bytes()[:SAMPLE_BYTES]
+    os.pwrite(download.fd, data, 0)
+    download.advance(seg, data)
+    engine._sample(download, seg)  # the host's first bytes are in: they are compared
+    check = download.take_check()
+    assert check is not None
+    check.join()
+    assert engine.board.trusted(a) and engine.board.trusted(b)
+    download.close()
+
+
+def test_a_first_segment_that_brought_nothing_leaves_the_check_to_the_next(
+    tmp_path, root, fault_server
+) -> None:
+    a, b = (fault_server(root).url_for("noarch/f.conda") for _ in range(2))
+    engine = Engine(make_session(), FAST)
+    download = Download(Job("f.conda", [a, b], tmp_path / "f.conda.part", SIZE), FAST)
+    seg = Segment(pos=0, end=SAMPLE_BYTES, url=a)
+    engine._check_early(download, seg)
+    assert seg.sample is not None
+    seg.sample.set()  # it ended (refused, cut) before its first byte
+    check = download.take_check()
+    assert check is not None
+    check.join()
+    assert not engine.board.trusted(a) and engine.board.claim_check(a)
     download.close()

@@ -32,6 +32,10 @@ Hold = Callable[[str], contextlib.AbstractContextManager[object]]
 """What to hold while a URL's host is asked for a range to compare."""
 
 
+Held = Callable[[], int]
+"""Waits until the part file holds the bytes to compare; the offset where they end."""
+
+
 def _unheld(url: str) -> contextlib.AbstractContextManager[object]:
     """Nothing to hold."""
     return contextlib.nullcontext()
@@ -66,16 +70,18 @@ def suspects(
 
 
 def cross_check(session: HttpGetter, url: str, witnesses: list[str], fd: int,
-                start: int, end: int, timeout: float,
-                hold: Hold = _unheld) -> tuple[list[str], str | None]:
+                start: int, end: int, timeout: float, hold: Hold = _unheld,
+                held: Held | None = None) -> tuple[list[str], str | None]:
     """Compare ``[start, end)`` of the part file, served by ``url``, with the first witness
-    able to serve it all (``hold``-ing it meanwhile); the URLs to blame (see
-    :func:`decide`), none when they agree or no witness could answer, and the witness
-    that answered (``None``: none could)."""
+    able to serve it all (``hold``-ing it meanwhile; ``held``: see
+    :func:`first_difference`); the URLs to blame (see :func:`decide`), none when they
+    agree or no witness could answer, and the witness that answered (``None``: none
+    could)."""
     for n, witness in enumerate(witnesses):
         try:
             with hold(witness):
-                difference = first_difference(session, witness, fd, start, end, timeout)
+                difference = first_difference(session, witness, fd, start, end, timeout,
+                                               held)
         except NoAnswer:
             continue
         if difference is None:
@@ -122,10 +128,12 @@ class NoAnswer(Exception):
 
 
 def first_difference(session: HttpGetter, url: str, fd: int, start: int, end: int,
-                     timeout: float) -> Difference | None:
+                     timeout: float, held: Held | None = None) -> Difference | None:
     """The first offset in ``[start, end)`` where ``url`` serves other bytes than the part
     file holds, ``None`` when all agree; :class:`NoAnswer` when ``url`` stops sending.
-    A cut answer is asked again from where it stopped, as long as each answer brings bytes."""
+    A cut answer is asked again from where it stopped, as long as each answer brings bytes.
+    ``held``, once ``url`` answered, waits until the part file holds what it will hold of
+    the range and says where that ends: ``url`` is asked while those bytes still arrive."""
     pos = start
     while pos < end:
         before = pos
@@ -136,7 +144,10 @@ def first_difference(session: HttpGetter, url: str, fd: int, start: int, end: in
                 if response.status_code != 206 or not response.headers.get(
                         "Content-Range", "").startswith(f"bytes {pos}-"):
                     raise NoAnswer(url)
+                end = end if held is None else min(end, held())
                 for data in response.iter_content(64 << 10):
+                    if pos >= end:
+                        break
                     data = data[: end - pos]
                     disk = os.pread(fd, len(data), pos)
                     if len(disk) < len(data):

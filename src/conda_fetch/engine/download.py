@@ -45,6 +45,8 @@ class Segment:
     ``waited``: seconds its connection spent waiting for body bytes (``reading_since``:
     when the read in progress began), so time its thread spent elsewhere (writing,
     hashing, saving state, waiting for the interpreter) is not held against the network.
+    ``sample``: set once it holds its first ``SAMPLE_BYTES`` or ended, when a cross-check
+    waits for them.
     """
 
     pos: int
@@ -55,6 +57,7 @@ class Segment:
     answered: bool = False
     waited: float = 0.0
     reading_since: float | None = None
+    sample: threading.Event | None = None
 
     def remaining(self) -> int | None:
         return None if self.end is None else max(0, self.end - self.pos)

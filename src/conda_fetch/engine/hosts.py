@@ -268,6 +268,12 @@ class HostBoard:
             state.checked = True
             return True
 
+    def unclaim_check(self, url: str) -> None:
+        """The check claimed for ``url``'s host had nothing to compare: the next bytes it
+        serves are checked instead."""
+        with self._lock:
+            self._state(host_of(url)).checked = False
+
     def trust(self, url: str) -> None:
         """``url``'s host served bytes another host confirmed (or none could compare them):
         it may take more than one connection of a file that several hosts serve."""

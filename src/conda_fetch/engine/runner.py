@@ -208,32 +208,48 @@ class Engine:
         return not download.failed() and _verify(download) is None
 
     def _sample(self, download: Download, seg: Segment) -> None:
-        """Compare the first bytes each host serves with another host's copy, once per host
-        and in the background, so a mirror that corrupts often is caught within its first
-        segment instead of after the whole file failed its checksum. (A host whose bytes
-        a check of another host confirmed is not checked again.)"""
+        """``seg`` holds its first bytes: the check waiting for them compares them, else
+        one is started (once per host, for a host not trusted yet)."""
+        if seg.sample is not None:
+            seg.sample.set()
+            return
         witnesses = self._witnesses(download, seg.url)
         if not witnesses:
             self.board.trust(seg.url)  # no one to compare with: nothing to wait for
         elif not self.board.trusted(seg.url) and self.board.claim_check(seg.url):
-            end = min(seg.pos, seg.start + SAMPLE_BYTES)
-            check = threading.Thread(target=self._cross_check, daemon=True, name="cross-check",
-                                     args=(download, seg.url, seg.start, end, witnesses))
-            download.add_check(check)
-            check.start()
+            self._start_check(download, seg, witnesses)
+
+    def _check_early(self, download: Download, seg: Segment) -> None:
+        """Compare the first bytes each host serves with another host's copy, once per host
+        and in the background, so a mirror that corrupts often is caught within its first
+        segment instead of after the whole file failed its checksum. The check starts when
+        the host answers: the witness's copy is asked for while the host's bytes arrive."""
+        witnesses = self._witnesses(download, seg.url)
+        if witnesses and self.board.claim_check(seg.url):
+            seg.sample = threading.Event()
+            self._start_check(download, seg, witnesses)
+
+    def _start_check(self, download: Download, seg: Segment, witnesses: list[str]) -> None:
+        check = threading.Thread(target=self._cross_check, daemon=True, name="cross-check",
+                                 args=(download, seg, witnesses))
+        download.add_check(check)
+        check.start()
 
     def _witnesses(self, download: Download, url: str) -> list[str]:
         """The file's other hosts that could confirm what ``url`` served, fastest first."""
         usable = self.board.usable(download.candidates())
         return self.board.fastest([u for u in usable if host_of(u) != host_of(url)])
 
-    def _cross_check(self, download: Download, url: str, start: int, end: int,
-                     witnesses: list[str]) -> None:
-        """Compare what ``url`` served in ``[start, end)``: blame a culprit a third host
-        names; trust the hosts whose bytes agreed (``url`` too when none could compare)."""
-        culprits, witness = cross_check(self.session, url, witnesses, download.fd, start, end,
-                                        self.options.stall_seconds, self.board.borrowed)
-        if self.board.usable([url]):  # else caught meanwhile: its bytes may be gone already
+    def _cross_check(self, download: Download, seg: Segment, witnesses: list[str]) -> None:
+        """Compare the first bytes ``seg`` brought: blame a culprit a third host names;
+        trust the hosts whose bytes agreed (its own too when none could compare)."""
+        url = seg.url
+        culprits, witness = cross_check(
+            self.session, url, witnesses, download.fd, seg.start, seg.start + SAMPLE_BYTES,
+            self.options.stall_seconds, self.board.borrowed, lambda: _sampled(seg))
+        if _sampled(seg) == seg.start:  # it brought nothing: the host's next bytes are checked
+            self.board.unclaim_check(url)
+        elif self.board.usable([url]):  # else caught meanwhile: its bytes may be gone
             self._judge(download, url, culprits, witness)
         self._poke(download)
 
@@ -298,8 +314,11 @@ class Engine:
             finally:
                 self._poke(download)
 
-    def _opened(self, download: Download) -> None:
-        """An answer arrived: a file that may now be split is offered to idle connections."""
+    def _opened(self, download: Download, seg: Segment) -> None:
+        """An answer arrived: a host not trusted yet has its first bytes checked while they
+        arrive; a file that may now be split is offered to idle connections."""
+        if not self.board.trusted(seg.url):
+            self._check_early(download, seg)
         if self._idle and not download.tiny():
             with self._lock:
                 self._wake.notify_all()
@@ -384,7 +403,8 @@ class Engine:
         """Fetch ``seg`` from its URL; any failure is counted where it belongs."""
         error: TransferError | None = None
         try:
-            fetch_segment(self.session, download, seg, self._stop, lambda: self._opened(download))
+            fetch_segment(self.session, download, seg, self._stop,
+                          lambda: self._opened(download, seg))
         except Cancelled:
             pass
         except TransferError as exc:
@@ -392,6 +412,8 @@ class Engine:
         except Exception as exc:
             download.fail(_words(exc))
         finally:
+            if seg.sample is not None:
+                seg.sample.set()  # its check compares what it brought
             download.release(seg)
             now = time.monotonic()
             self.board.release(seg.url, seg.pos - seg.start, now - seg.began, error,
@@ -432,6 +454,13 @@ def _threads(target: Callable[[], None], name: str, count: int) -> list[threadin
     for thread in threads:
         thread.start()
     return threads
+
+
+def _sampled(seg: Segment) -> int:
+    """Wait until ``seg`` holds its first bytes (or ended); where they end."""
+    if seg.sample is not None:
+        seg.sample.wait()
+    return min(seg.pos, seg.start + SAMPLE_BYTES)
 
 
 def _words(exc: BaseException) -> str:
