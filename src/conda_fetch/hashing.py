@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Protocol
+from typing import Any
 
 CHUNK = 1 << 20
 
@@ -35,14 +36,23 @@ def file_digests(path: Path, algorithms: tuple[str, ...] = ("sha256", "md5")) ->
     return {name: digest.hexdigest() for name, digest in zip(algorithms, digests, strict=True)}
 
 
-class Expected(Protocol):
-    """What a file must be: a size and a checksum, each maybe unknown."""
+@dataclass(frozen=True, kw_only=True)
+class Expected:
+    """What a file must be: its size and checksums, each maybe unknown. A plan's record and
+    an engine's job both are one (by keyword: ``size=``, ``sha256=``, ``md5=``)."""
+
+    size: int | None = None
+    sha256: str | None = None
+    md5: str | None = None
 
     @property
-    def size(self) -> int | None: ...
+    def digest(self) -> tuple[str, str] | None:
+        """The strongest known checksum as ``(algorithm, hexdigest)``."""
+        return strongest(self.sha256, self.md5)
 
-    @property
-    def digest(self) -> tuple[str, str] | None: ...
+    def expectations(self) -> dict[str, Any]:
+        """These fields by name, to make another :class:`Expected` of the same file."""
+        return {f.name: getattr(self, f.name) for f in fields(Expected)}
 
 
 def mismatch(path: Path, record: Expected) -> str | None:

@@ -217,7 +217,5 @@ def _job(record: Record, cache: PackageCache, mirrors: Mapping[str, Sequence[str
         name=record.fn,
         urls=candidates(record.url, mirrors),
         part=cache.part_path(record),
-        size=record.size,
-        sha256=record.sha256,
-        md5=record.md5,
+        **record.expectations(),
     )

@@ -36,7 +36,7 @@ class Recorder(Listener):
 def _fetch(tmp_path: Path, urls: list[str], sha: str | None, size: int | None,
            options: Options = FAST, listener: Listener | None = None):
     delivered: list[bytes] = []
-    job = Job("f.conda", urls, tmp_path / "work" / "f.conda.part", size, sha)
+    job = Job("f.conda", urls, tmp_path / "work" / "f.conda.part", size=size, sha256=sha)
     outcome = Engine(make_session(), options, listener).run(
         [job], lambda j: delivered.append(j.part.read_bytes())
     )[0]
@@ -258,6 +258,6 @@ def test_one_engine_runs_batch_after_batch(tmp_path, served) -> None:
     engine = Engine(make_session(), FAST)
     for batch in ("first", "second"):
         job = Job("f.conda", [server.url_for("f.conda")], tmp_path / batch / "f.conda.part",
-                  size, sha)
+                  size=size, sha256=sha)
         outcome = engine.run([job], lambda j: None)[0]
         assert outcome.ok, (batch, outcome.error)

@@ -34,7 +34,7 @@ def _sha(root: Path) -> str:
 def _run(tmp_path: Path, urls: list[str], sha: str, options: Options = FAST,
          listener: Listener | None = None):
     delivered: list[str] = []
-    job = Job("f.conda", urls, tmp_path / "work" / "f.conda.part", SIZE, sha)
+    job = Job("f.conda", urls, tmp_path / "work" / "f.conda.part", size=SIZE, sha256=sha)
     engine = Engine(make_session(), options, listener)
     outcome = engine.run([job], lambda j: delivered.append(
         hashlib.sha256(j.part.read_bytes()).hexdigest()))[0]
@@ -165,7 +165,7 @@ def test_per_host_connection_cap(tmp_path, root, fault_server) -> None:
 def _first_piece_from(tmp_path: Path, root: Path, urls: list[str]) -> tuple[Download, Segment]:
     """A download of ``f.conda`` from ``urls``, its first 64 KiB on disk from the first."""
     data = (root / "noarch" / "f.conda").read_bytes()[:SAMPLE_BYTES]
-    download = Download(Job("f.conda", urls, tmp_path / "f.conda.part", SIZE), FAST)
+    download = Download(Job("f.conda", urls, tmp_path / "f.conda.part", size=SIZE), FAST)
     seg = Segment(pos=0, end=SAMPLE_BYTES, url=urls[0])
     os.pwrite(download.fd, data, 0)
     download.advance(seg, data)
@@ -243,7 +243,7 @@ def test_the_witness_is_asked_while_the_hosts_first_bytes_arrive(
     a = fault_server(root).url_for("noarch/f.conda")
     b = fault_server(root, Faults(before_request=lambda _: asked.set())).url_for("noarch/f.conda")
     engine = Engine(make_session(), FAST)
-    download = Download(Job("f.conda", [a, b], tmp_path / "f.conda.part", SIZE), FAST)
+    download = Download(Job("f.conda", [a, b], tmp_path / "f.conda.part", size=SIZE), FAST)
     seg = Segment(pos=0, end=SAMPLE_BYTES, url=a)
     engine._check_early(download, seg)
     assert asked.wait(30)  # the witness was asked before any byte of the host arrived
@@ -263,7 +263,7 @@ def test_a_first_segment_that_brought_nothing_leaves_the_check_to_the_next(
 ) -> None:
     a, b = (fault_server(root).url_for("noarch/f.conda") for _ in range(2))
     engine = Engine(make_session(), FAST)
-    download = Download(Job("f.conda", [a, b], tmp_path / "f.conda.part", SIZE), FAST)
+    download = Download(Job("f.conda", [a, b], tmp_path / "f.conda.part", size=SIZE), FAST)
     seg = Segment(pos=0, end=SAMPLE_BYTES, url=a)
     engine._check_early(download, seg)
     assert seg.sample is not None

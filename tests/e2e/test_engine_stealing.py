@@ -31,7 +31,7 @@ def test_a_late_answer_is_waited_for_not_fetched_again(tmp_path, fault_server) -
 
     server = fault_server(root, Faults(before_request=hold_the_second))
     job = Job("f.conda", [server.url_for("f.conda")], tmp_path / "work" / "f.conda.part",
-              len(data), hashlib.sha256(data).hexdigest())
+              size=len(data), sha256=hashlib.sha256(data).hexdigest())
     options = Options(min_split=256 << 10, stall_seconds=5)
     delivered: list[bytes] = []
     outcome = Engine(make_session(), options).run(

@@ -22,5 +22,5 @@ def make_files(root: Path, sizes: dict[str, int]) -> dict[str, tuple[int, str]]:
 
 def jobs_for(work: Path, base: str, files: dict[str, tuple[int, str]]) -> list[Job]:
     """One job per file, served at ``base/<name>``, its part file under ``work``."""
-    return [Job(name, [f"{base}/{name}"], work / f"{name}.part", size, sha)
+    return [Job(name, [f"{base}/{name}"], work / f"{name}.part", size=size, sha256=sha)
             for name, (size, sha) in files.items()]

@@ -216,7 +216,7 @@ def test_per_host_cap_and_excluded_hosts() -> None:
 
 
 def test_an_answer_from_another_offset_rules_the_source_out_for_the_file(tmp_path) -> None:
-    download = Download(Job("f.conda", [A, B], tmp_path / "f.conda.part", 100), Options())
+    download = Download(Job("f.conda", [A, B], tmp_path / "f.conda.part", size=100), Options())
     response = requests.Response()
     response.status_code = 206
     response.headers["Content-Range"] = "bytes 5-99/100"
@@ -229,7 +229,7 @@ def test_at_the_end_a_piece_that_would_take_long_is_halved_for_an_idle_connectio
     tmp_path,
 ) -> None:
     MiB = 1 << 20
-    download = Download(Job("f.conda", [A], tmp_path / "f.conda.part", 8 * MiB),
+    download = Download(Job("f.conda", [A], tmp_path / "f.conda.part", size=8 * MiB),
                         Options(min_split=4 * MiB, split=4))
     download.ranges_ok = True
     first, second = download.claim(), download.claim()
@@ -251,7 +251,7 @@ def test_how_short_a_tail_is_halved_follows_how_long_answers_take(
     """4 MiB left at 8 MiB/s is half a second: worth a request that is answered in 2 ms,
     not one that waits half a second for its answer."""
     MiB = 1 << 20
-    download = Download(Job("f.conda", [A], tmp_path / "f.conda.part", 8 * MiB),
+    download = Download(Job("f.conda", [A], tmp_path / "f.conda.part", size=8 * MiB),
                         Options(min_split=4 * MiB, split=4))
     download.ranges_ok = True
     first, second = download.claim(), download.claim()

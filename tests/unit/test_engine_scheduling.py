@@ -24,7 +24,7 @@ A, B = "http://a.example/f.conda", "http://b.example/f.conda"
 
 
 def _download(tmp_path, name: str, size: int | None, options: Options, **job) -> Download:
-    return Download(Job(name, [A], tmp_path / f"{name}.part", size, **job), options)
+    return Download(Job(name, [A], tmp_path / f"{name}.part", size=size, **job), options)
 
 
 def test_a_free_connection_goes_to_the_file_that_gains_most(tmp_path) -> None:
@@ -102,7 +102,7 @@ def test_a_host_that_answered_before_is_not_given_up_for_the_run() -> None:
 
 def test_resume_without_a_size_stops_at_the_next_range_on_disk(tmp_path) -> None:
     options = Options(min_split=4 * MiB)
-    job = Job("f", [A], tmp_path / "f.part", None, md5="0" * 32)
+    job = Job("f", [A], tmp_path / "f.part", md5="0" * 32)
     part = PartFile(job.part, {"size": None, "sha256": None, "md5": "0" * 32})
     fd = part.open()
     import os
@@ -214,7 +214,7 @@ def test_a_slow_hosts_piece_takes_as_long_as_one_on_the_fastest(tmp_path) -> Non
     engine = Engine(requests.Session(), options)
     _measured(engine.board, A, 8 * MiB, 1.0, 1.0)
     _measured(engine.board, B, 1 * MiB, 1.0, 1.0)
-    download = Download(Job("f", [A, B], tmp_path / "f.part", 8 * MiB), options)
+    download = Download(Job("f", [A, B], tmp_path / "f.part", size=8 * MiB), options)
     download.ranges_ok = True
     engine._wanting = [download]
     fast, _ = engine._pick()

@@ -19,7 +19,7 @@ URL = "http://a.example/f.conda"
 @pytest.fixture
 def download(tmp_path):
     """A 2 MiB file in two running 1 MiB segments, after a fast one set the best rate."""
-    download = Download(Job("f.conda", [URL], tmp_path / "f.conda.part", 2 * MiB),
+    download = Download(Job("f.conda", [URL], tmp_path / "f.conda.part", size=2 * MiB),
                         Options(min_split=1 * MiB, split=2))
     download.ranges_ok = True
     assert download.claim() is not None and download.claim() is not None

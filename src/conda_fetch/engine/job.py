@@ -6,13 +6,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from conda_fetch.hashing import strongest
+from conda_fetch.hashing import Expected
 
 
-@dataclass
-class Job:
+@dataclass(frozen=True)
+class Job(Expected):
     """One file: the URLs that serve it (best first), where its unfinished data
-    lives, and what the finished file must be.
+    lives, and what the finished file must be (:class:`Expected`, by keyword).
 
     A ``validator`` is sent as ``If-Range`` with every ranged request: the server
     answers the range only while the file is still that version, so two versions
@@ -21,15 +21,7 @@ class Job:
     name: str
     urls: list[str]
     part: Path
-    size: int | None = None
-    sha256: str | None = None
-    md5: str | None = None
     validator: str | None = None  # a file that may change (an index): its ETag or Last-Modified
-
-    @property
-    def digest(self) -> tuple[str, str] | None:
-        """The strongest known checksum as ``(algorithm, hexdigest)``."""
-        return strongest(self.sha256, self.md5)
 
 
 @dataclass

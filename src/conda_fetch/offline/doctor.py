@@ -203,8 +203,8 @@ def _fix_incomplete(cache: PackageCache, finding: Finding) -> str:
     if record is None or path.is_symlink():  # a link's target is not ours to move
         path.unlink(missing_ok=True)
         return f"removed {path.name} ({finding.detail})"
-    job = Job(name=record.fn, urls=[record.url], part=cache.part_path(record), size=record.size,
-              sha256=record.sha256, md5=record.md5)
+    job = Job(name=record.fn, urls=[record.url], part=cache.part_path(record),
+              **record.expectations())
     part = PartFile(job.part, part_identity(job))
     part.discard()
     have = path.stat().st_size

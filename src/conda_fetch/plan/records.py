@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from conda_fetch.errors import InputError
-from conda_fetch.hashing import strongest
+from conda_fetch.hashing import Expected
 
 #: The file name endings of conda package archives.
 EXTENSIONS = (".conda", ".tar.bz2")
@@ -25,24 +25,17 @@ _UNSAFE_URL = re.compile(r"[\x00-\x20\x7f]")
 
 
 @dataclass(frozen=True)
-class Record:
+class Record(Expected):
     """A package file: where it lives, its file name, and what it must be.
 
     ``url`` is the channel URL conda resolved; the cache records it without credentials.
     ``fn`` is always the URL's basename and a sane package file name.
-    ``size``, ``sha256`` and ``md5`` are optional but checked whenever known.
+    ``size``, ``sha256`` and ``md5`` (:class:`Expected`) are optional but checked whenever
+    known.
     """
 
     url: str
     fn: str
-    size: int | None = None
-    sha256: str | None = None
-    md5: str | None = None
-
-    @property
-    def digest(self) -> tuple[str, str] | None:
-        """The strongest known checksum as ``(algorithm, hexdigest)``."""
-        return strongest(self.sha256, self.md5)
 
     @property
     def subdir(self) -> str:
