@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from conda_fetch.cache import CacheLockError, PackageCache
-from conda_fetch.cache.lock import Claim, make_room_for_claims
+from conda_fetch.cache.claims import Claim
 from conda_fetch.engine import Engine, Job, Listener, Options, Outcome
 from conda_fetch.engine.partfile import state_path
 from conda_fetch.engine.session import HttpGetter
@@ -87,7 +87,6 @@ def fetch_into_cache(
     """
     started = time.monotonic()
     report = Report()
-    make_room_for_claims(CLAIM_BATCH)
     run = _Run(Engine(session, options, listener, ranking), cache, mirrors, report)
     try:
         todo = _todo(records, cache, report)
@@ -101,8 +100,8 @@ def fetch_into_cache(
 
 
 def _batches(records: list[Record]) -> Iterator[list[Record]]:
-    """``records`` in groups of :data:`CLAIM_BATCH`: a claim holds a file descriptor, and a
-    plan of thousands of files must not hold thousands at once."""
+    """``records`` in groups of :data:`CLAIM_BATCH`: a process claims only what it is about
+    to fetch, so another process on the same cache can take the rest meanwhile."""
     for start in range(0, len(records), CLAIM_BATCH):
         yield records[start:start + CLAIM_BATCH]
 
@@ -141,7 +140,7 @@ class _Run:
                 if record.fn not in self.refused:
                     busy.append(record)
             elif record.fn not in self.checked and self.cache.status(record):
-                claim.release(remove=True)  # placed by another process since it was first looked at
+                claim.release()  # placed by another process since it was first looked at
                 self.report.cached.append(record)
             else:
                 self.claims[record.fn] = claim
@@ -158,7 +157,7 @@ class _Run:
         for record in mine.values():  # a file whose transfer ended without an outcome
             self.report.failed.append((record, "the transfer stopped without a result"))
         for job in jobs:
-            self.claims.pop(job.name).release(remove=True)  # never held while waiting for another
+            self.claims.pop(job.name).release()  # never held while waiting for another
         return busy
 
     def _claim(self, record: Record) -> Claim | None:
@@ -188,7 +187,7 @@ class _Run:
                 return False
             time.sleep(HOLDER_POLL)
         if self.cache.status(record):
-            claim.release(remove=True)
+            claim.release()
             self.report.cached.append(record)
             return False
         self.claims[record.fn] = claim
@@ -197,7 +196,7 @@ class _Run:
 
     def release(self) -> None:
         for claim in self.claims.values():
-            claim.release(remove=True)
+            claim.release()
 
 
 def _signs_of_life(part: Path) -> tuple[int, int]:

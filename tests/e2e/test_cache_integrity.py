@@ -258,17 +258,19 @@ def test_writes_replace_planted_links_instead_of_following_them(tmp_path, channe
     assert tarfile.is_tarfile(out / "env.tar")
 
 
-def test_a_lock_file_planted_as_a_link_fails_that_file_only(tmp_path, capsys, channel, packages,
-                                                            fault_server) -> None:
+def test_a_claims_file_planted_as_a_link_is_not_followed(tmp_path, capsys, channel, packages,
+                                                         fault_server) -> None:
     server = fault_server(channel)
     pkgs = tmp_path / "pkgs"
     (pkgs / ".conda-fetch").mkdir(parents=True)
     victim = tmp_path / "victim"
-    (pkgs / ".conda-fetch" / f"{packages['alpha'].name}.lock").symlink_to(victim)
+    victim.write_text("precious")
+    (pkgs / ".conda-fetch" / "claims.lock").symlink_to(victim)
     plan, _ = _plan(tmp_path, channel, server.url)
-    assert main(["get", str(plan), "--pkgs-dir", str(pkgs), "--json", *QUICK]) == 1
+    assert main(["get", str(plan), "--pkgs-dir", str(pkgs), "--json", *QUICK]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert [e["fn"] for e in report["failed"]] == [packages["alpha"].name]
-    assert "lock file" in report["failed"][0]["error"]
-    assert [e["fn"] for e in report["fetched"]] == [packages["beta"].name]
-    assert not victim.exists() and not (pkgs / packages["alpha"].name).exists()
+    assert sorted(e["fn"] for e in report["fetched"]) == sorted(p.name for p in packages.values())
+    assert victim.read_text() == "precious"
+    assert not (pkgs / ".conda-fetch" / "claims.lock").is_symlink()
+
+

@@ -237,7 +237,7 @@ def test_a_dead_host_costs_its_retries_once_not_once_per_index(tmp_path, fault_s
 
 def test_an_index_another_process_is_fetching_is_left_to_it(tmp_path, fault_server,
                                                              monkeypatch) -> None:
-    from conda_fetch.cache.lock import Claim
+    from conda_fetch.cache.lock import FileLock
     from conda_fetch.index import fetch as index_fetch
 
     channel = tmp_path / "channel"
@@ -245,7 +245,7 @@ def test_an_index_another_process_is_fetching_is_left_to_it(tmp_path, fault_serv
     server = fault_server(channel)
     target = Target(f"{server.url}/noarch")
     files = CacheFiles(tmp_path / "pkgs", target.key)
-    held = Claim.take(files.claim_path)
+    held = FileLock.take(files.claim_path)
     assert held is not None
     monkeypatch.setattr(index_fetch, "CLAIM_ATTEMPTS", 1)
     result = IndexFetcher(make_session(), FAST).fetch(target, tmp_path / "pkgs")

@@ -14,7 +14,6 @@ from pathlib import Path
 
 from conda_fetch import pipeline
 from conda_fetch.cache import PackageCache
-from conda_fetch.cache.lock import Claim
 from conda_fetch.engine import Listener, make_session
 from conda_fetch.engine.partfile import PartFile, RangeSet
 from conda_fetch.plan import read_plan
@@ -101,23 +100,26 @@ def test_two_processes_racing_on_a_corrupting_mirror(tmp_path, channel, fault_se
         kinds = [kind for _, report, _ in results for kind in ("fetched", "cached")
                  if any(e["fn"] == record["fn"] for e in report[kind])]
         assert sorted(kinds) == ["cached", "fetched"], kinds
-    assert list((pkgs / ".conda-fetch").glob("*.lock")) == []  # each went with its claim
+    # one claims file for the cache, no file per package left behind
+    assert [p.name for p in (pkgs / ".conda-fetch").glob("*.lock")] == ["claims.lock"]
 
 
 def test_claims_are_taken_in_batches(tmp_path, channel, fault_server, monkeypatch) -> None:
-    """A plan of thousands of files holds a bounded number of lock descriptors at once."""
+    """A plan of thousands of files claims a bounded number at once: another process can
+    take the rest meanwhile."""
     server = fault_server(channel)
     plan, records = _plan(tmp_path, channel, server.url)
     held: list[int] = []
+    cache = PackageCache(tmp_path / "pkgs")
 
     class Watch(Listener):
         def started(self, download) -> None:  # type: ignore[no-untyped-def]
-            held.append(len(Claim._held))
+            held.append(cache.claims.held())
 
     monkeypatch.setattr(pipeline, "CLAIM_BATCH", 2)
     with make_session() as session:
-        report = pipeline.fetch_into_cache(read_plan(str(plan)), PackageCache(tmp_path / "pkgs"),
-                                           session, listener=Watch())
+        report = pipeline.fetch_into_cache(read_plan(str(plan)), cache, session,
+                                           listener=Watch())
     assert report.ok and len(report.fetched) == 3
     assert held and max(held) <= 2
     _assert_verified(tmp_path / "pkgs", records)

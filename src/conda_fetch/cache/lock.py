@@ -1,7 +1,7 @@
 """conda's lock on a cache file: one byte at offset 21, exclusive, non-blocking, retried.
 
 POSIX record locks belong to the process and go when it closes *any* descriptor of the
-file, so each lock file is opened once per process: :class:`Claim` keeps a registry
+file, so each lock file is opened once per process: :class:`FileLock` keeps a registry
 of the files this process holds, and a second claim of one of them fails at once.
 """
 
@@ -12,7 +12,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import ClassVar
 
@@ -37,7 +37,7 @@ class CacheLockError(CondaFetchError):
     """Another process kept a cache file locked through every attempt."""
 
 
-class Claim:
+class FileLock:
     """An exclusive lock on ``path`` held until :meth:`release` (or the process ends)."""
 
     _held: ClassVar[set[str]] = set()
@@ -47,10 +47,10 @@ class Claim:
         self.path, self._fd, self._key = path, fd, key
 
     @classmethod
-    def take(cls, path: Path, *, create: bool = True) -> Claim | None:
+    def take(cls, path: Path, *, create: bool = True) -> FileLock | None:
         """The lock on ``path`` if no one holds it now, else ``None``. Never follows a
         symlink; with ``create`` false, a missing file is ``None`` too."""
-        key = _key(path)
+        key = key_of(path)
         with cls._registry:
             if key in cls._held:
                 return None
@@ -65,12 +65,12 @@ class Claim:
                 raise CacheLockError(f"cannot open the lock file {path}: {exc.strerror}") \
                     from None
             try:
-                _lock(fd)
+                lock_byte(fd)
             except OSError:
                 os.close(fd)
                 return None
             if not _still_named(fd, path):  # removed by its last holder: take the new one
-                _unlock(fd)
+                unlock_byte(fd)
                 os.close(fd)
                 return None
             cls._held.add(key)
@@ -78,7 +78,7 @@ class Claim:
 
     @classmethod
     def wait(cls, path: Path, *, attempts: int = ATTEMPTS, sleep: float = SLEEP,
-             create: bool = True) -> Claim | None:
+             create: bool = True) -> FileLock | None:
         """:meth:`take`, retried ``attempts`` times ``sleep`` seconds apart, as conda does;
         raises :class:`CacheLockError` naming ``path`` if it never gets the lock."""
         for attempt in range(1, max(attempts, 1) + 1):
@@ -97,25 +97,20 @@ class Claim:
         """The locked descriptor: read and write the file through it while the claim lasts."""
         return self._fd
 
-    def release(self, remove: bool = False) -> None:
-        """Unlock and close; releasing twice does nothing. With ``remove``, the lock file
-        goes first (while still locked): whoever opened it meanwhile sees, once it gets the
-        lock, that the name is no longer that file's, and takes the lock anew."""
+    def release(self) -> None:
+        """Unlock and close; releasing twice does nothing."""
         with self._registry:
             if self._fd < 0:
                 return
-            if remove and os.name == "posix":
-                with suppress(OSError):
-                    os.unlink(self.path)
             try:
-                _unlock(self._fd)
+                unlock_byte(self._fd)
             finally:
                 os.close(self._fd)
                 self._fd = -1
                 self._held.discard(self._key)
 
 
-def _key(path: Path) -> str:
+def key_of(path: Path) -> str:
     """``path`` with its folder's links resolved: one key however the folder is reached."""
     folder, name = os.path.split(os.fspath(path))
     return os.path.join(_real_folder(folder), name)
@@ -136,30 +131,14 @@ def _still_named(fd: int, path: Path) -> bool:
     return (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino)
 
 
-def make_room_for_claims(count: int) -> None:
-    """Raise this process's soft limit on open files, where it is lower than ``count`` plus a
-    margin for connections and part files (macOS starts at 256), as far as the hard limit
-    allows; each :class:`Claim` holds a descriptor."""
-    try:
-        import resource
-    except ImportError:  # Windows: no such limit to raise
-        return
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = count + 256
-    if soft != resource.RLIM_INFINITY and soft < wanted:
-        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-        with suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-
-
 @contextmanager
 def locked(path: Path, *, attempts: int = ATTEMPTS, sleep: float = SLEEP,
            create: bool = True) -> Iterator[int | None]:
-    """Hold conda's lock on ``path`` for the ``with`` block (see :meth:`Claim.wait`); yields
+    """Hold conda's lock on ``path`` for the ``with`` block (see :meth:`FileLock.wait`); yields
     the locked descriptor, the only one to read or write ``path`` through meanwhile (closing
     any other descriptor of the file would release a POSIX lock). Without ``create``, a
     missing file means there is nothing to lock, and ``None`` is yielded."""
-    claim = Claim.wait(path, attempts=attempts, sleep=sleep, create=create)
+    claim = FileLock.wait(path, attempts=attempts, sleep=sleep, create=create)
     try:
         yield claim.fd if claim is not None else None
     finally:
@@ -167,17 +146,19 @@ def locked(path: Path, *, attempts: int = ATTEMPTS, sleep: float = SLEEP,
             claim.release()
 
 
-def _lock(fd: int) -> None:
+def lock_byte(fd: int, offset: int = LOCK_BYTE) -> None:
+    """Lock the byte at ``offset`` of ``fd``'s file, exclusively, without waiting
+    (``OSError`` when another process holds it)."""
     if fcntl is not None:
-        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, LOCK_BYTE)
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, offset)
     elif msvcrt is not None:
-        os.lseek(fd, LOCK_BYTE, os.SEEK_SET)
+        os.lseek(fd, offset, os.SEEK_SET)
         msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
 
 
-def _unlock(fd: int) -> None:
+def unlock_byte(fd: int, offset: int = LOCK_BYTE) -> None:
     if fcntl is not None:
-        fcntl.lockf(fd, fcntl.LOCK_UN, 1, LOCK_BYTE)
+        fcntl.lockf(fd, fcntl.LOCK_UN, 1, offset)
     elif msvcrt is not None:
-        os.lseek(fd, LOCK_BYTE, os.SEEK_SET)
+        os.lseek(fd, offset, os.SEEK_SET)
         msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)

@@ -7,9 +7,10 @@ downloads live in the hidden ``.conda-fetch`` directory, which conda skips (it h
 ``info/index.json``); they never use conda's ``<fn>.partial`` name, because conda adopts a
 complete ``.partial`` without checking who wrote it.
 
-One process at a time works on a file: :meth:`PackageCache.claim` locks
-``.conda-fetch/<fn>.lock`` for the whole life of its part file (fetch, verify, place),
-and placing also takes conda's own lock on ``<fn>.partial`` when conda has one.
+One process at a time works on a file: :meth:`PackageCache.claim` holds the file's claim
+(its byte of ``.conda-fetch/claims.lock``, see :mod:`~conda_fetch.cache.claims`) for the
+whole life of its part file (fetch, verify, place), and placing also takes conda's own
+lock on ``<fn>.partial`` when conda has one.
 
 An archive once verified is not hashed again while nothing about it changed: its
 size, times, inode and device are noted in ``.conda-fetch/verified`` with the checksum
@@ -27,7 +28,8 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from conda_fetch.cache.lock import Claim, locked
+from conda_fetch.cache.claims import CLAIMS, Claim, Claims
+from conda_fetch.cache.lock import locked
 from conda_fetch.cache.urls import URLS_TXT, append_url, read_urls
 from conda_fetch.engine.partfile import state_path
 from conda_fetch.errors import CondaFetchError
@@ -77,11 +79,16 @@ class PackageCache:
         """The unfinished download of ``record``."""
         return self.workdir / f"{record.fn}.part"
 
+    @property
+    def claims(self) -> Claims:
+        """This cache's claims file, as this process holds it."""
+        return Claims.at(self.workdir / CLAIMS)
+
     def claim(self, record: Record) -> Claim | None:
         """The right to fetch and place ``record`` until released, or ``None`` while another
         process (or another claim in this one) has it. Files under the part file's names
         that are not regular files (a planted symlink) are removed once claimed."""
-        claim = Claim.take(self.workdir / f"{record.fn}.lock")
+        claim = self.claims.take(record.fn)
         if claim is not None:
             self._clear_planted(record)
         return claim
@@ -89,13 +96,12 @@ class PackageCache:
     @contextmanager
     def claimed(self, record: Record) -> Iterator[None]:
         """Hold ``record``'s claim for the block, waiting for it as conda waits for its lock."""
-        claim = Claim.wait(self.workdir / f"{record.fn}.lock")
+        claim = self.claims.wait(record.fn)
         try:
             self._clear_planted(record)
             yield
         finally:
-            if claim is not None:
-                claim.release(remove=True)
+            claim.release()
 
     def _clear_planted(self, record: Record) -> None:
         """Remove links (or other non-files) where ``record``'s part and state files go, so

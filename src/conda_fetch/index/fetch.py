@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import requests
 
-from conda_fetch.cache.lock import Claim
+from conda_fetch.cache.lock import FileLock
 from conda_fetch.engine import Engine, Job, Listener, Options, Outcome
 from conda_fetch.engine.errors import ConnectError, TransferError
 from conda_fetch.engine.hosts import host_of
@@ -134,7 +134,7 @@ class IndexFetcher:
         if not force and conda_state.fresh(cached, self.settings.local_ttl):
             return IndexResult(target, FRESH, size=int(cached.get("size") or 0))
         try:
-            claim = Claim.wait(files.claim_path, attempts=CLAIM_ATTEMPTS)
+            claim = FileLock.wait(files.claim_path, attempts=CLAIM_ATTEMPTS)
         except CondaFetchError as exc:  # another process is fetching it, or a planted link
             return IndexResult(target, FAILED, tried=[str(exc)])
         try:
