@@ -1,3 +1,3 @@
-from conda_fetch.cli import main
+from conda_fetch.cli import run
 
-raise SystemExit(main())
+run()

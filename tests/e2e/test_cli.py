@@ -239,3 +239,22 @@ def test_a_plan_with_nothing_to_fetch_succeeds(tmp_path, capsys) -> None:
                                 "message": "All requested packages already installed."}))
     assert main(["get", str(plan), "--pkgs-dir", str(tmp_path / "pkgs"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["fetched"] == []
+
+
+def test_a_reader_that_goes_away_gets_no_traceback(tmp_path) -> None:
+    """``conda-fetch get plan --json | head``: the pipe breaks while the report is written;
+    the program ends with exit code 1 and no traceback."""
+    from conda_fetch.testing.faultserver import refused_url
+    plan = tmp_path / "urls.txt"
+    dead = refused_url()
+    plan.write_text("".join(f"{dead}/noarch/p{n}-1.0-0.conda\n" for n in range(500)))
+    child = subprocess.Popen([sys.executable, "-m", "conda_fetch", "get", str(plan), "--json",
+                              "--quiet", "--retries", "0", "--pkgs-dir", str(tmp_path / "pkgs")],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert child.stdout is not None and child.stderr is not None
+    child.stdout.read(100)
+    child.stdout.close()
+    err = child.stderr.read().decode()
+    child.stderr.close()
+    assert child.wait(timeout=120) == 1
+    assert "Traceback" not in err and "BrokenPipe" not in err
