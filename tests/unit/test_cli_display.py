@@ -111,3 +111,21 @@ def test_a_file_waiting_to_retry_says_for_what_and_a_pipe_gets_each_retry_as_a_l
     assert frame[0] == f"a-1.0-0.conda: {said}"  # the line logged for the pipe
     assert frame[1].startswith("a-1.0-0.conda") and frame[1].endswith(f"waiting: {said}")
     download.close()
+
+
+def test_many_files_in_flight_show_the_first_rows_and_count_the_rest(tmp_path) -> None:
+    from conda_fetch.cli.display import ROWS
+
+    display = _display(120)
+    jobs = [Job(f"p{n:02d}-1.0-0.conda", [f"http://127.0.0.1:9/{n}"], tmp_path / f"{n}.part",
+                size=1000) for n in range(ROWS + 5)]
+    display.queued(jobs)
+    downloads = [Download(job, Options()) for job in jobs]
+    for download in downloads:
+        display.started(download)
+    lines = _render(display)
+    assert len(lines) == ROWS + 2  # the rows, the count of the rest, the total
+    assert lines[ROWS].strip() == "… and 5 more files in flight"
+    assert f"{ROWS + 5} files" in lines[-1]
+    for download in downloads:
+        download.close()

@@ -28,6 +28,7 @@ BAR = 20  # width of a file's bar, drawn where the name still gets NAME_ROOM
 NAME_ROOM = 30
 MIN_NAME = 8
 WIDE = 80  # from this width on, columns are aligned and connections shown
+ROWS = 16  # files shown at most; the rest are counted on one line
 
 
 class _Speed:
@@ -135,7 +136,9 @@ class Display(Listener):
             sizes = list(self.sizes.values())
         total = sum(s for s in sizes if s) if None not in sizes else None
         lines = [self._row(download, speed, waiting.get(id(download), ("", 0))[0])
-                 for download, speed in rows]
+                 for download, speed in rows[:ROWS]]
+        if len(rows) > ROWS:
+            lines.append(Text(f"… and {len(rows) - ROWS} more files in flight", style="dim"))
         speed = self.total_speed.update(received)
         return Group(*lines, self._total(done, finished, len(sizes), total, speed, recovered))
 
