@@ -57,6 +57,19 @@ def test_a_mirror_refusing_beyond_its_limit_keeps_serving_at_that_limit(
     assert refused <= 20  # learned: not one refusal per file, nor one in three
 
 
+def test_small_files_over_a_long_round_trip_get_more_requests_in_flight(
+    tmp_path, fault_server
+) -> None:
+    files = make_files(tmp_path / "root", {f"p{n:02d}.conda": 5000 + n for n in range(24)})
+    server = fault_server(tmp_path / "root", Faults(latency=0.1))
+    options = Options(files=2, connections=2, per_host=2, far=6)
+    outcomes = Engine(make_session(pool_size=6), options).run(
+        jobs_for(tmp_path / "w", server.url, files), lambda job: None)
+    assert all(o.ok for o in outcomes)
+    assert server.stats.requests == 24  # one each
+    assert 2 < server.stats.max_concurrent <= 6  # grown past per_host, never past far
+
+
 def test_a_cached_archive_is_hashed_once_until_it_changes(tmp_path) -> None:
     pkgs = tmp_path / "pkgs"
     pkgs.mkdir()

@@ -7,6 +7,8 @@ import argparse
 import pytest
 
 from conda_fetch.cli import COMMANDS, build_parser, main
+from conda_fetch.cli.options import engine_options
+from conda_fetch.engine import Options
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
@@ -48,3 +50,15 @@ def test_help_command(capsys, argv, expected) -> None:
     assert stop.value.code == 0
     out = capsys.readouterr().out
     assert expected in out and "README" in out if argv == ["help"] else expected in out
+
+
+def test_growth_on_a_far_link_is_the_default_and_ends_where_the_user_chose_counts() -> None:
+    parser = build_parser()
+
+    def far(*flags: str) -> int:
+        return engine_options(parser.parse_args(["get", "plan.txt", *flags]), 9.0).far
+
+    assert far() == Options().far
+    assert far("-j", "4") == far("--connections", "8") == 16  # per_host: no growth
+    assert far("--per-host", "4") == 4
+    assert far("--in-flight", "32") == far("-j", "4", "--in-flight", "32") == 32

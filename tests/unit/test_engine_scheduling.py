@@ -222,3 +222,65 @@ def test_a_slow_hosts_piece_takes_as_long_as_one_on_the_fastest(tmp_path) -> Non
     assert fast is not None and (fast[1].url, fast[1].pos, fast[1].end) == (A, 0, MiB)
     assert slow is not None and (slow[1].url, slow[1].pos, slow[1].end) == (B, MiB, MiB + MiB // 8)
     download.close()
+
+
+def _fill(board: HostBoard, url: str) -> int:
+    """Take connections to ``url``'s host while it has room; how many were taken."""
+    taken = 0
+    while board.take([url]) == url:
+        taken += 1
+    return taken
+
+
+def _answers(board: HostBoard, delay: float, body: float, count: int = 8,
+             in_use: int = 0) -> list[int]:
+    """Connections in use after each of ``count`` answers (each answer's connection is
+    given back, then the host filled again), ``in_use`` held before."""
+    in_use, seen = in_use + _fill(board, A), []
+    for _ in range(count):
+        board.release(A, 30_000, delay + body, None, waited=body, delay=delay)
+        in_use += _fill(board, A) - 1
+        seen.append(in_use)
+    return seen
+
+
+def test_a_far_host_earns_one_more_connection_per_answer_up_to_far() -> None:
+    board = HostBoard(Options(per_host=2, far=5))
+    assert _answers(board, delay=0.1, body=0.001) == [3, 4, 5, 5, 5, 5, 5, 5]
+    assert board.extra() == 3  # files and connections in all grow with it
+
+
+def test_a_near_host_or_bulk_transfers_keep_per_host() -> None:
+    near = HostBoard(Options(per_host=2, far=5))
+    assert _answers(near, delay=0.005, body=0.001) == [2] * 8  # answers come at once
+    bulk = HostBoard(Options(per_host=2, far=5))
+    assert _answers(bulk, delay=0.1, body=0.5) == [2] * 8  # bodies take longer: no gain
+    assert near.extra() == bulk.extra() == 0
+
+
+def test_a_refusal_stops_a_far_hosts_growth_below_where_it_refused() -> None:
+    board = HostBoard(Options(per_host=2, far=8, backoff_base=0, backoff_max=0))
+    assert _answers(board, delay=0.1, body=0.001, count=3) == [3, 4, 5]
+    board.release(A, 0, 0.1, status_error(503, "Service Unavailable", None), delay=0.1)
+    assert _fill(board, A) == 0  # four in use: the cap is four
+    seen = _answers(board, delay=0.1, body=0.001, count=80, in_use=4)
+    assert seen[0] == 4 and max(seen) == 5  # back where it refused, never past it
+
+
+def test_a_far_hosts_pieces_carry_a_few_round_trips_of_bytes(tmp_path) -> None:
+    board = HostBoard(Options())
+    board.take([A])
+    board.release(A, 1_000_000, 0.06, None, waited=0.01, delay=0.05)  # 100 MB/s, 50 ms
+    floor = board.piece_floor(A)
+    assert floor == 20_000_000  # four answer delays of bytes
+    near = HostBoard(Options())
+    near.take([A])
+    near.release(A, 1_000_000, 0.06, None, waited=0.01, delay=0.005)
+    assert near.piece_floor(A) == 0  # a near link keeps short pieces
+    options = Options(min_split=1 * MiB, split=8)
+    far, plain = (_download(tmp_path, name, 100 * MiB, options) for name in ("far", "plain"))
+    seg, short = far.claim(floor=floor), plain.claim()
+    assert seg is not None and short is not None
+    assert (seg.end, short.end) == (floor, 100 * MiB // 16)
+    far.close()
+    plain.close()

@@ -89,7 +89,7 @@ class Context:
         verify = False if self.args.insecure else condarc.ssl_verify(self.config)
         settings = HttpSettings(verify=verify, proxies=condarc.proxy_servers(self.config),
                                 client_cert=condarc.client_cert(self.config))
-        pool = self.options.connections if hasattr(self.args, "connections") else 16
+        pool = self.options.most if hasattr(self.args, "connections") else 16
         return make_session(settings, pool_size=pool)
 
     def mirrors(self) -> mirrormap.MirrorMap:

@@ -105,6 +105,12 @@ def add_engine(parser: argparse.ArgumentParser) -> None:
                        metavar="N", help=f"connections in all (default {_DEFAULTS.connections})")
     group.add_argument("--per-host", type=positive, default=_DEFAULTS.per_host, metavar="N",
                        help=f"connections to one host at once (default {_DEFAULTS.per_host})")
+    group.add_argument("--in-flight", type=positive, default=None, metavar="N",
+                       help=f"on a far link (answers slower than transfers: many small files "
+                            f"over a long round trip) files, connections and connections to "
+                            f"one host grow up to N, one per answer (default {_DEFAULTS.far}; "
+                            f"the --per-host value when -j, --connections or --per-host is "
+                            f"given)")
     group.add_argument("--min-split", type=size, default=_DEFAULTS.min_split, metavar="SIZE",
                        help=f"smallest range worth its own connection (default "
                             f"{_DEFAULTS.min_split // MiB}M)")
@@ -141,11 +147,20 @@ def engine_options(args: argparse.Namespace, connect_timeout: float) -> Options:
         split=args.split,
         connections=max(args.connections, args.files),
         per_host=args.per_host,
+        far=args.in_flight or _far(args),
         min_split=args.min_split,
         retries=args.retries,
         stall_seconds=args.stall_timeout,
         connect_timeout=args.connect_timeout or connect_timeout,
     )
+
+
+def _far(args: argparse.Namespace) -> int:
+    """Growth on a far link by default; none past ``--per-host`` once the user chose how
+    many files or connections (those are kept as given)."""
+    chosen = (args.files, args.connections, args.per_host) != (
+        _DEFAULTS.files, _DEFAULTS.connections, _DEFAULTS.per_host)
+    return int(args.per_host) if chosen else _DEFAULTS.far
 
 
 def positive(text: str) -> int:

@@ -58,6 +58,7 @@ class Segment:
     waited: float = 0.0
     reading_since: float | None = None
     sample: threading.Event | None = None
+    delay: float | None = None  # seconds its answer took to come
 
     def remaining(self) -> int | None:
         return None if self.end is None else max(0, self.end - self.pos)
@@ -104,6 +105,7 @@ class Download:
         self.blamed: list[str] = []
         self.best_rate = 0.0
         self.answer_delay: float | None = None  # seconds a request waits for its answer
+        self.floor = 0  # bytes a piece carries at least, for its round trip to pay
         self.on_sample: Callable[[Segment], None] | None = None
         self.checks: list[threading.Thread] = []
         self.started_at = time.monotonic()
@@ -168,10 +170,13 @@ class Download:
         return [u for u in self.job.urls if u not in self.bad_urls and host_of(u) not in self.avoid]
 
     # -- claiming work ----------------------------------------------------------
-    def claim(self, steal: bool = True) -> Segment | None:
+    def claim(self, steal: bool = True, floor: int = 0) -> Segment | None:
         """A segment for a connection to fetch, or ``None`` when there is none; without
-        ``steal``, only bytes no connection is fetching (never a running segment's rest)."""
+        ``steal``, only bytes no connection is fetching (never a running segment's rest).
+        ``floor``: the bytes a piece must carry for its request's round trip to pay (what
+        the host sends in a few answer delays), so a far host's pieces are long."""
         with self.lock:
+            self.floor = floor
             if self.failed() or self.complete():
                 return None
             span = self._claimable(steal)
@@ -195,7 +200,7 @@ class Download:
         if self.size is None:  # ask for a piece only (the answer tells the size), up to
             after = self.done.next_start(start)  # the next range already on disk
             if self.ranges_ok is None or after is not None:
-                piece = start + self.options.min_split
+                piece = start + self._least()
                 return (start, piece if after is None else min(piece, after))
             return (start, None)
         return self._bounded(self.done.gaps(self.size)[0])
@@ -209,7 +214,11 @@ class Download:
         that connections to faster hosts come back for more while slow ones finish theirs."""
         assert self.size is not None
         missing = self.size - self.done.total()
-        return max(self.options.min_split, -(-missing // (2 * self.options.split)))
+        return max(self._least(), -(-missing // (2 * self.options.split)))
+
+    def _least(self) -> int:
+        """The smallest piece worth a request: ``min_split``, or the floor if larger."""
+        return max(self.options.min_split, self.floor)
 
     def _unclaimed(self) -> list[tuple[int, int]]:
         busy = RangeSet(self.done.as_list())
@@ -226,7 +235,7 @@ class Download:
         if not running:
             return None
         largest = max(running, key=lambda s: s.remaining() or 0)
-        if (largest.remaining() or 0) < 2 * self.options.min_split:
+        if (largest.remaining() or 0) < 2 * self._least():
             return self._laggard(running) or self._tail(largest)
         return largest
 
@@ -302,7 +311,7 @@ class Download:
         already serve the file in ranges; then this one is not used for it.
         """
         with self.lock:
-            delay = time.monotonic() - seg.began
+            delay = seg.delay = time.monotonic() - seg.began
             self.answer_delay = delay if self.answer_delay is None else (
                 self.answer_delay + delay) / 2
             if total is not None and self.size is not None and total != self.size:

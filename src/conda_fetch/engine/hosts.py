@@ -21,6 +21,13 @@ only while the refusals do. Tries that overlap in time count as one: eight conne
 refused at once are one failed try. A host that has never answered (refused,
 unreachable, name not resolved) is given up for the whole run after ``retries`` tries
 or ``give_up_after`` seconds, so every file it serves fails at once, with the reason.
+
+A *far* host is one whose answers take longer to come than its bodies take to arrive,
+and at least ``FAR_DELAY``: many small files over a long round trip, where connections
+mostly wait. There, more requests in flight cost the host nothing more per second and
+hide the round trips, so its room grows by one per answer from ``per_host`` up to
+``Options.far`` (and the run's total with it); a refusal lowers it as any cap. Where
+bodies take longer than answers (bulk transfers) a host keeps ``per_host``.
 """
 
 from __future__ import annotations
@@ -38,6 +45,9 @@ from conda_fetch.engine.options import Options
 
 PROBE_SLOWER = 8
 SLOWER = 4
+ROUND_TRIPS = 4  # a piece carries at least what its host sends in this many answer delays
+FAR_DELAY = 0.02  # seconds: an answer later than this, and later than the body, is far
+EWMA = 0.3  # weight of the newest measure in a host's running averages
 
 
 def backoff(failures: int, base: float, cap: float, rng: random.Random = random._inst) -> float:
@@ -75,6 +85,18 @@ class HostState:
     down_since: float | None = None
     last_failed: float = 0.0
     refused_at: int | None = None
+    delay: float | None = None  # seconds an answer takes to come (running average)
+    body: float | None = None  # seconds a body takes to arrive (running average)
+    boost: int = 0  # room earned above ``per_host`` while far
+
+    def far(self) -> bool:
+        """Whether requests here mostly wait for their answers (see the module)."""
+        delay, body = self.delay, self.body
+        return delay is not None and body is not None and delay >= FAR_DELAY and delay > body
+
+
+def _average(old: float | None, new: float) -> float:
+    return new if old is None else (1 - EWMA) * old + EWMA * new
 
 
 class HostBoard:
@@ -110,6 +132,12 @@ class HostBoard:
         with self._lock:
             self._state(host_of(url)).active -= 1
 
+    def extra(self) -> int:
+        """Room earned above the usual limits by far hosts, all together: that many more
+        files may be open and connections in use."""
+        with self._lock:
+            return sum(s.boost for s in self.hosts.values() if s.far() and not s.excluded)
+
     @contextmanager
     def borrowed(self, url: str) -> Iterator[None]:
         """Count a request to ``url``'s host made beside the connections (a cross-check)
@@ -135,6 +163,18 @@ class HostBoard:
             own = self._state(host_of(url)).speed
         top = max((v for v in speeds if v is not None), default=None)
         return 1.0 if own is None or not top else min(1.0, own / top)
+
+    def piece_floor(self, url: str) -> int:
+        """Over a long round trip (answers later than ``FAR_DELAY``), the bytes ``url``'s
+        host sends one connection in ``ROUND_TRIPS`` answer delays: a shorter piece spends
+        more time asking than receiving. 0 on a near link or while unknown: pieces stay
+        short there, and a piece another connection takes half of wastes little."""
+        with self._lock:
+            state = self._state(host_of(url))
+            speed, delay = state.speed, state.delay
+        if not speed or delay is None or delay < FAR_DELAY:
+            return 0
+        return int(speed * delay * ROUND_TRIPS)
 
     def has_room(self, urls: list[str]) -> bool:
         """Whether :meth:`take` would give a URL now."""
@@ -171,17 +211,25 @@ class HostBoard:
 
     def _limit(self, state: HostState) -> int:
         """How many connections ``state``'s host may have now."""
-        return self.options.per_host if state.cap is None else int(state.cap)
+        return self._ceiling(state) if state.cap is None else int(state.cap)
+
+    def _ceiling(self, state: HostState) -> int:
+        """``per_host``, or more for a far host: one per answer it gave while far."""
+        per_host = self.options.per_host
+        if not state.far():
+            return per_host
+        return min(max(self.options.far, per_host), per_host + state.boost)
 
     def release(self, url: str, count: int, seconds: float, error: TransferError | None,
-                answered: bool = True, waited: float | None = None) -> None:
+                answered: bool = True, waited: float | None = None,
+                delay: float | None = None) -> None:
         """A connection to ``url`` ended after ``count`` bytes in ``seconds``, with ``error``
         when it failed (``answered``: whether any HTTP answer came back); a host that
         failed without sending a byte (but for refusing one more connection), or below
         the floor of speed, is set aside. Its speed is measured over ``waited``, the
         seconds it waited for body bytes (all of ``seconds`` if not given): neither the
         wait for the answer nor time its thread spent elsewhere makes a fast host look
-        slow."""
+        slow. ``delay``: the seconds its answer took to come, if one came."""
         with self._lock:
             state = self._state(host_of(url))
             in_use = state.active
@@ -189,25 +237,31 @@ class HostBoard:
             state.answered = state.answered or answered
             spent = seconds if waited is None else waited
             if count and spent > 0:
-                rate = count / spent
-                state.speed = rate if state.speed is None else 0.7 * state.speed + 0.3 * rate
+                state.speed = _average(state.speed, count / spent)
+            if delay is not None:
+                state.delay = _average(state.delay, delay)
+            if error is None and count:
+                state.body = _average(state.body, spent)
             if error is None:
-                self._raise_cap(state)
+                self._raise_cap(state, in_use)
             if count and not isinstance(error, SlowError):
                 state.failures, state.down_since = 0, None
             elif error is not None and not error.permanent:
                 self._count_failure(state, url, error, in_use, time.monotonic() - seconds)
 
-    def _raise_cap(self, state: HostState) -> None:
+    def _raise_cap(self, state: HostState, in_use: int) -> None:
         """One more answer: ``1/cap`` more room, eight times slower just below where the
         host refused each time (a limit per client is probed rarely; refusals at several
-        levels are overload, and the cap climbs back at the usual pace)."""
+        levels are overload, and the cap climbs back at the usual pace). A far host that
+        never refused and used all its room gets one more."""
         if state.cap is not None:
             limit = state.refused_at
             near = limit is not None and limit - 1 <= state.cap < limit
             state.cap += 1 / state.cap / (PROBE_SLOWER if near else 1)
-            if state.cap >= self.options.per_host:
+            if state.cap >= self._ceiling(state):
                 state.cap = None
+        elif state.far() and state.refused_at is None and in_use >= self._ceiling(state):
+            state.boost = min(state.boost + 1, max(0, self.options.far - self.options.per_host))
 
     def _count_failure(self, state: HostState, url: str, error: TransferError, in_use: int,
                        began: float) -> None:

@@ -28,13 +28,18 @@ class Options:
     resolved, unreachable) is given up for the whole run after this many seconds of
     failed tries, or after ``retries`` of them. ``max_unsized``: the most a file of
     unknown size may be (a source sending more, or announcing more, fails): a hostile
-    server cannot fill the disk through a plan that names no size.
+    server cannot fill the disk through a plan that names no size. ``far``: on a far
+    link (a host whose answers take longer to come than its bodies to arrive, see
+    :class:`~conda_fetch.engine.hosts.HostBoard`), the most requests in flight to it,
+    files open and connections in all: they grow there from ``per_host``, ``files`` and
+    ``connections`` by one per answer (rattler keeps 50 in flight).
     """
 
     files: int = 16
     split: int = 8
     connections: int = 16
     per_host: int = 16
+    far: int = 48
     min_split: int = 4 * MiB
     retries: int = 10
     verify_retries: int = 2
@@ -49,3 +54,9 @@ class Options:
     max_unsized: int = 16 << 30
     checkpoint_seconds: float = 1.0
     checkpoint_bytes: int = 2 * MiB
+
+    @property
+    def most(self) -> int:
+        """The most connections a run may ever have: the size of its thread and connection
+        pools."""
+        return max(self.far, self.files, self.connections)

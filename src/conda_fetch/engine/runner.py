@@ -58,6 +58,10 @@ class Engine:
         self._wake = threading.Condition(self._lock)  # idle connections wait here
         self._settle: dict[Download, threading.Condition] = {}  # each file thread waits here
         self._idle = 0
+        self._open = 0  # files open
+        self._room = threading.Condition(self._lock)  # file threads wait here for room
+        self._spare = threading.Condition(self._lock)  # connections beyond the limit wait here
+        self._extra = 0  # room far hosts earned above ``files`` and ``connections``
 
     def run(self, jobs: Iterable[Job], deliver: Deliver) -> list[Outcome]:
         """Fetch every job, largest first; return their outcomes in the order given. An
@@ -71,16 +75,17 @@ class Engine:
             pending.put(index)
         outcomes: list[Outcome | None] = [None] * len(jobs)
 
-        def files() -> None:
-            while not self._stop.is_set():
+        def files(_: int) -> None:
+            while (index := self._open_next(pending)) is not None:
                 try:
-                    index = pending.get_nowait()
-                except queue.Empty:
-                    return
-                outcomes[index] = self._one(jobs[index], deliver)
+                    outcomes[index] = self._one(jobs[index], deliver)
+                finally:
+                    with self._lock:
+                        self._open -= 1
+                        self._room.notify()
 
-        owners = _threads(files, "file", min(self.options.files, len(jobs)))
-        connections = _threads(self._connection, "connection", self.options.connections)
+        owners = _threads(files, "file", min(self.options.most, len(jobs)))
+        connections = _threads(self._connection, "connection", self.options.most)
         try:
             for owner in owners:
                 while owner.is_alive():
@@ -92,15 +97,34 @@ class Engine:
             with self._lock:
                 self._finished = True
                 self._wake.notify_all()
+                self._spare.notify_all()
         for connection in connections:
             connection.join()
         return [o for o in outcomes if o is not None]
+
+    def _open_next(self, pending: queue.SimpleQueue[int]) -> int | None:
+        """The next job's index once a file may be opened (``files``, and more while far
+        hosts earn room), counted as open; ``None`` when none is left or we stop."""
+        with self._lock:
+            while self._open >= self.options.files + self._extra and not self._stop.is_set():
+                self._room.wait(IDLE_POLL)
+            if self._stop.is_set():
+                return None
+            try:
+                index = pending.get_nowait()
+            except queue.Empty:
+                self._room.notify_all()  # the others waiting for room end too
+                return None
+            self._open += 1
+            return index
 
     def stop(self, grace: float = 2.0) -> None:
         """Stop all transfers and save every file's progress for the next run."""
         with self._lock:
             self._stop.set()
             self._wake.notify_all()
+            self._room.notify_all()
+            self._spare.notify_all()
             for settle in self._settle.values():
                 settle.notify_all()
         deadline = time.monotonic() + grace
@@ -302,10 +326,10 @@ class Engine:
         return self._stop.is_set() or download.failed() or download.complete()
 
     # -- connections ----------------------------------------------------------------
-    def _connection(self) -> None:
+    def _connection(self, number: int) -> None:
         """One connection's loop: take the most useful piece of work, fetch it, repeat."""
         while True:
-            task = self._next_task()
+            task = self._next_task(number)
             if task is None:
                 return
             download, seg = task
@@ -335,10 +359,15 @@ class Engine:
                 if settled and settle is not None:
                     settle.notify_all()
 
-    def _next_task(self) -> tuple[Download, Segment] | None:
-        """Wait for a piece of work this connection may take; ``None`` when the run ends."""
+    def _next_task(self, number: int) -> tuple[Download, Segment] | None:
+        """Wait for a piece of work this connection (the ``number``-th) may take; ``None``
+        when the run ends. One beyond ``connections`` and what far hosts earned waits
+        apart, for room."""
         with self._lock:
             while not (self._stop.is_set() or self._finished):
+                if number >= self.options.connections + self._extra:
+                    self._spare.wait(IDLE_POLL)
+                    continue
                 task, wait = self._pick()
                 if task is not None:
                     return task
@@ -375,7 +404,8 @@ class Engine:
             if url is None:
                 continue
             # a host still failing may take free bytes, not a running connection's rest
-            seg = download.claim(steal=not self.board.failing(url))
+            seg = download.claim(steal=not self.board.failing(url),
+                                 floor=self.board.piece_floor(url))
             if seg is None:
                 self.board.untake(url)
                 continue
@@ -417,11 +447,22 @@ class Engine:
             download.release(seg)
             now = time.monotonic()
             self.board.release(seg.url, seg.pos - seg.start, now - seg.began, error,
-                               seg.answered, seg.network_time(now))
+                               seg.answered, seg.network_time(now), seg.delay)
+            self._follow_extra()
         if error is not None:
             self._failed(download, seg, error)
         elif seg.pos > seg.start:
             download.succeeded()
+
+    def _follow_extra(self) -> None:
+        """Open more files and wake more connections when far hosts earned room (fewer
+        when they lost it: those beyond wait)."""
+        extra = self.board.extra()
+        if extra != self._extra:
+            with self._lock:
+                self._extra = extra
+                self._room.notify_all()
+                self._spare.notify_all()
 
     def _failed(self, download: Download, seg: Segment, error: TransferError) -> None:
         """Count a failed try, say what happens next, and hold the file until its hosts
@@ -448,8 +489,9 @@ class Engine:
         return f"{error}; try {tries + 1} of {self.options.retries + 1} {when}"
 
 
-def _threads(target: Callable[[], None], name: str, count: int) -> list[threading.Thread]:
-    threads = [threading.Thread(target=target, name=f"{name}-{n}", daemon=True)
+def _threads(target: Callable[[int], None], name: str, count: int) -> list[threading.Thread]:
+    """``count`` threads running ``target(n)``, ``n`` their number from 0."""
+    threads = [threading.Thread(target=target, args=(n,), name=f"{name}-{n}", daemon=True)
                for n in range(count)]
     for thread in threads:
         thread.start()

@@ -380,9 +380,9 @@ class _OwnRetries:
     dead host cost minutes."""
 
     def __init__(self) -> None:
-        from conda_fetch.engine import make_session
+        from conda_fetch.engine import Options, make_session
 
-        self._session = make_session()
+        self._session = make_session(pool_size=Options().most)
 
     def get(self, url: str, **kwargs: Any) -> Any:
         from conda.gateways.connection.session import get_session
