@@ -284,3 +284,18 @@ def test_a_far_hosts_pieces_carry_a_few_round_trips_of_bytes(tmp_path) -> None:
     assert (seg.end, short.end) == (floor, 100 * MiB // 16)
     far.close()
     plain.close()
+
+
+def test_a_file_of_one_request_running_last_is_halved_at_its_hosts_speed(tmp_path) -> None:
+    options = Options(min_split=4 * MiB)
+    shares = []
+    for name, host_rate in (("unknown", 0.0), ("known", float(4 * MiB))):
+        download = _download(tmp_path, name, 3 * MiB, options)
+        seg = download.claim(host_rate=host_rate)
+        assert seg is not None and (seg.start, seg.end) == (0, 3 * MiB)  # one request
+        download.learn(seg, 3 * MiB, ranges=True)
+        download.advance(seg, bytes(256 << 10))  # 2.75 MiB left: 0.7 s at 4 MiB/s
+        shares.append(download.share())
+        download.close()
+    assert shares[0] == 0  # no speed known yet: the idle connections would wait
+    assert shares[1] > 0

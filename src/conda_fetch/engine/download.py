@@ -106,6 +106,7 @@ class Download:
         self.best_rate = 0.0
         self.answer_delay: float | None = None  # seconds a request waits for its answer
         self.floor = 0  # bytes a piece carries at least, for its round trip to pay
+        self.host_rate = 0.0  # bytes/s one connection gets from the host of its last claim
         self.on_sample: Callable[[Segment], None] | None = None
         self.checks: list[threading.Thread] = []
         self.started_at = time.monotonic()
@@ -170,13 +171,17 @@ class Download:
         return [u for u in self.job.urls if u not in self.bad_urls and host_of(u) not in self.avoid]
 
     # -- claiming work ----------------------------------------------------------
-    def claim(self, steal: bool = True, floor: int = 0) -> Segment | None:
+    def claim(self, steal: bool = True, floor: int = 0,
+              host_rate: float = 0.0) -> Segment | None:
         """A segment for a connection to fetch, or ``None`` when there is none; without
         ``steal``, only bytes no connection is fetching (never a running segment's rest).
         ``floor``: the bytes a piece must carry for its request's round trip to pay (what
-        the host sends in a few answer delays), so a far host's pieces are long."""
+        the host sends in a few answer delays), so a far host's pieces are long.
+        ``host_rate``: what one connection to the chosen host carries (0: unknown), by
+        which the end game judges this file's last segment before it measured its own."""
         with self.lock:
             self.floor = floor
+            self.host_rate = host_rate or self.host_rate
             if self.failed() or self.complete():
                 return None
             span = self._claimable(steal)
@@ -271,11 +276,12 @@ class Download:
     def _tail(self, largest: Segment) -> Segment | None:
         """At the end of a file, the largest segment if it would still take longer than
         :meth:`_tail_seconds` at the best rate seen (or, before any, at its own once it ran
-        ``TAIL_SECONDS``): halving it spares idle connections the wait."""
+        ``TAIL_SECONDS``, else at its host's): halving it spares idle connections the
+        wait, also for a file of one request running last."""
         left = largest.remaining() or 0
         now = time.monotonic()
         own = largest.network_rate(now) if largest.network_time(now) > TAIL_SECONDS else 0
-        rate = self.best_rate or own
+        rate = self.best_rate or own or self.host_rate
         worth = left >= 2 * STEAL_MIN and left > self._tail_seconds() * rate > 0
         return largest if worth else None
 

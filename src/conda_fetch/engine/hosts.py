@@ -164,6 +164,11 @@ class HostBoard:
         top = max((v for v in speeds if v is not None), default=None)
         return 1.0 if own is None or not top else min(1.0, own / top)
 
+    def speed(self, url: str) -> float:
+        """Bytes per second one connection gets from ``url``'s host (0 while unknown)."""
+        with self._lock:
+            return self._state(host_of(url)).speed or 0.0
+
     def piece_floor(self, url: str) -> int:
         """Over a long round trip (answers later than ``FAR_DELAY``), the bytes ``url``'s
         host sends one connection in ``ROUND_TRIPS`` answer delays: a shorter piece spends

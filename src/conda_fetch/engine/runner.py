@@ -60,7 +60,7 @@ class Engine:
         self._idle = 0
         self._open = 0  # files open
         self._room = threading.Condition(self._lock)  # file threads wait here for room
-        self._spare = threading.Condition(self._lock)  # connections beyond the limit wait here
+        self._busy = 0  # connections at work (on connection threads or a file's own)
         self._extra = 0  # room far hosts earned above ``files`` and ``connections``
 
     def run(self, jobs: Iterable[Job], deliver: Deliver) -> list[Outcome]:
@@ -75,7 +75,7 @@ class Engine:
             pending.put(index)
         outcomes: list[Outcome | None] = [None] * len(jobs)
 
-        def files(_: int) -> None:
+        def files() -> None:
             while (index := self._open_next(pending)) is not None:
                 try:
                     outcomes[index] = self._one(jobs[index], deliver)
@@ -97,7 +97,6 @@ class Engine:
             with self._lock:
                 self._finished = True
                 self._wake.notify_all()
-                self._spare.notify_all()
         for connection in connections:
             connection.join()
         return [o for o in outcomes if o is not None]
@@ -124,7 +123,6 @@ class Engine:
             self._stop.set()
             self._wake.notify_all()
             self._room.notify_all()
-            self._spare.notify_all()
             for settle in self._settle.values():
                 settle.notify_all()
         deadline = time.monotonic() + grace
@@ -300,8 +298,14 @@ class Engine:
 
     def _fetch(self, download: Download) -> None:
         """Let connections work on ``download`` until every byte is on disk (and every
-        cross-check of it has answered), the file failed, or we stop."""
+        cross-check of it has answered), the file failed, or we stop. A file of one
+        request is first tried on this thread, when a connection is free: no hand-off to
+        a connection thread and back."""
+        if download.small():
+            self._inline(download)
         while True:
+            if self._settled(download) and not download.checks:
+                break
             with self._lock:
                 self._wanting.append(download)
                 settle = self._settle[download] = threading.Condition(self._lock)
@@ -319,6 +323,22 @@ class Engine:
         if not download.complete():
             download.checkpoint()
 
+    def _inline(self, download: Download) -> None:
+        """One try at ``download`` on the calling thread, if a connection is free for it."""
+        with self._lock:
+            task = self._take(download) if self._busy < self._connections() else None
+            if task is None:
+                return
+            self._busy += 1
+        try:
+            self._attempt(download, task)
+        finally:
+            self._poke(download)
+
+    def _connections(self) -> int:
+        """How many connections may be at work now."""
+        return self.options.connections + self._extra
+
     def _settled(self, download: Download) -> bool:
         """Nothing more for connections to do on ``download`` now."""
         if download.segments:
@@ -326,10 +346,10 @@ class Engine:
         return self._stop.is_set() or download.failed() or download.complete()
 
     # -- connections ----------------------------------------------------------------
-    def _connection(self, number: int) -> None:
+    def _connection(self) -> None:
         """One connection's loop: take the most useful piece of work, fetch it, repeat."""
         while True:
-            task = self._next_task(number)
+            task = self._next_task()
             if task is None:
                 return
             download, seg = task
@@ -348,28 +368,27 @@ class Engine:
                 self._wake.notify_all()
 
     def _poke(self, download: Download) -> None:
-        """Wake ``download``'s file thread when connections have nothing left to do on it,
-        and an idle connection in case a range became free again. (The connection that
-        calls this looks for work itself next.)"""
+        """A connection's work on ``download`` ended: wake its file thread when
+        connections have nothing left to do on it, and an idle connection, for the room
+        or a range that became free again."""
         settled = self._settled(download)
-        if self._idle or settled:
-            with self._lock:
+        with self._lock:
+            self._busy -= 1
+            if self._idle:
                 self._wake.notify()
-                settle = self._settle.get(download)
-                if settled and settle is not None:
-                    settle.notify_all()
+            settle = self._settle.get(download)
+            if settled and settle is not None:
+                settle.notify_all()
 
-    def _next_task(self, number: int) -> tuple[Download, Segment] | None:
-        """Wait for a piece of work this connection (the ``number``-th) may take; ``None``
-        when the run ends. One beyond ``connections`` and what far hosts earned waits
-        apart, for room."""
+    def _next_task(self) -> tuple[Download, Segment] | None:
+        """Wait for a piece of work this connection may take, counted as at work, while
+        fewer than :meth:`_connections` are; ``None`` when the run ends."""
         with self._lock:
             while not (self._stop.is_set() or self._finished):
-                if number >= self.options.connections + self._extra:
-                    self._spare.wait(IDLE_POLL)
-                    continue
-                task, wait = self._pick()
+                task, wait = self._pick() if self._busy < self._connections() else (None,
+                                                                                   IDLE_POLL)
                 if task is not None:
+                    self._busy += 1
                     return task
                 self._idle += 1
                 self._wake.wait(wait)
@@ -399,21 +418,28 @@ class Engine:
                 wait = min(wait, aside)
         ranked.sort(key=lambda item: -item[0])
         for _, download in ranked:
-            candidates = download.candidates()
-            url = self.board.take(candidates)
-            if url is None:
-                continue
-            # a host still failing may take free bytes, not a running connection's rest
-            seg = download.claim(steal=not self.board.failing(url),
-                                 floor=self.board.piece_floor(url))
-            if seg is None:
-                self.board.untake(url)
-                continue
-            seg.url = url
-            if len({host_of(u) for u in candidates}) > 1:
-                self._fit(download, seg, candidates)
-            return (download, seg), 0.0
+            seg = self._take(download)
+            if seg is not None:
+                return (download, seg), 0.0
         return None, wait
+
+    def _take(self, download: Download) -> Segment | None:
+        """A segment of ``download`` claimed, with its URL taken on the board, if one of
+        its hosts has room. Called with the lock held."""
+        candidates = download.candidates()
+        url = self.board.take(candidates)
+        if url is None:
+            return None
+        # a host still failing may take free bytes, not a running connection's rest
+        seg = download.claim(steal=not self.board.failing(url),
+                             floor=self.board.piece_floor(url), host_rate=self.board.speed(url))
+        if seg is None:
+            self.board.untake(url)
+            return None
+        seg.url = url
+        if len({host_of(u) for u in candidates}) > 1:
+            self._fit(download, seg, candidates)
+        return seg
 
     def _fit(self, download: Download, seg: Segment, candidates: list[str]) -> None:
         """Short pieces for a host not trusted yet; a piece for one ``SLOWER`` times slower
@@ -462,7 +488,7 @@ class Engine:
             with self._lock:
                 self._extra = extra
                 self._room.notify_all()
-                self._spare.notify_all()
+                self._wake.notify_all()
 
     def _failed(self, download: Download, seg: Segment, error: TransferError) -> None:
         """Count a failed try, say what happens next, and hold the file until its hosts
@@ -489,9 +515,8 @@ class Engine:
         return f"{error}; try {tries + 1} of {self.options.retries + 1} {when}"
 
 
-def _threads(target: Callable[[int], None], name: str, count: int) -> list[threading.Thread]:
-    """``count`` threads running ``target(n)``, ``n`` their number from 0."""
-    threads = [threading.Thread(target=target, args=(n,), name=f"{name}-{n}", daemon=True)
+def _threads(target: Callable[[], None], name: str, count: int) -> list[threading.Thread]:
+    threads = [threading.Thread(target=target, name=f"{name}-{n}", daemon=True)
                for n in range(count)]
     for thread in threads:
         thread.start()
