@@ -14,11 +14,13 @@ from pathlib import Path
 import pytest
 
 from conda_fetch.cache import CacheLockError, PackageCache, find_pkgs_dir, locked
+from conda_fetch.cache.package_cache import listed_url
 from conda_fetch.cache.pkgs_dirs import all_pkgs_dirs
 from conda_fetch.cache.urls import NEWLINE, append_url, read_urls
 from conda_fetch.config import condarc
 from conda_fetch.errors import CondaFetchError, InputError
 from conda_fetch.plan.records import Record, make_record, stem
+from conda_fetch.redact import without_credentials
 from conda_fetch.testing.packages import Built, build_package
 
 CHANNEL = "https://conda.anaconda.org/conda-forge/noarch"
@@ -597,3 +599,15 @@ def test_conda_exe_is_preferred_and_failure_falls_back(
     env["CONDA_EXE"] = str(exe)
     env["CONDA_PKGS_DIRS"] = str(tmp_path / "from-env")
     assert find_pkgs_dir(env=env, config=no_files(env)) == tmp_path / "from-env"
+
+
+@pytest.mark.parametrize("url", [
+    f"{CHANNEL}/demo-1.0-0.conda",
+    "https://u:p@h.example/c/noarch/demo-1.0-0.conda",
+    "https://h.example/t/tk-1/c/noarch/demo-1.0-0.conda",
+    "https://h.example/c/noarch/demo-1.0-0.conda?token=abc&x=1",
+    "https://h.example/c/noarch/demo-1.0-0.conda?a=1&&b=2",
+    "file:///srv/t/x/noarch/demo-1.0-0.conda",
+])
+def test_the_listed_url_is_the_url_without_credentials(url: str) -> None:
+    assert listed_url(make_record(url)) == without_credentials(url)

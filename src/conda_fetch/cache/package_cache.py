@@ -175,7 +175,7 @@ class PackageCache:
         ``path`` is dropped instead. Another platform's archive is never replaced.
         """
         target = self._at(record.fn)
-        with locked(Path(f"{target}.partial"), create=False):
+        with locked(f"{target}.partial", create=False):
             there = _kind(target) == _FILE
             if there and self._archive_ok(record):
                 path.unlink(missing_ok=True)
@@ -331,7 +331,10 @@ class PackageCache:
 def listed_url(record: Record) -> str:
     """The URL ``urls.txt`` holds for ``record``: its own, without credentials (no token
     or password is written to the cache; conda matches by channel, not credentials)."""
-    return without_credentials(record.url)
+    url = record.url
+    if "@" in url or "/t/" in url or "?" in url:  # else nothing could be a credential
+        return without_credentials(url)
+    return url
 
 
 def _facts_agree(meta: dict[str, Any], record: Record) -> bool:
