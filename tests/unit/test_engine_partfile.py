@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conda_fetch.engine.partfile import PartFile, RangeSet
+from conda_fetch.engine.partfile import PartFile, RangeSet, flush
 
 CHECKED = {"size": 100, "sha256": "ab" * 32, "md5": None}
 UNCHECKED = {"url": "sha256:" + "cd" * 32}
@@ -27,7 +27,7 @@ def _write_and_save(part: PartFile) -> None:
         os.pwrite(fd, b"x" * 10, 0)
         part.save(fd, RangeSet([(0, 10)]))
     finally:
-        os.close(fd)
+        part.close(fd)
 
 
 @pytest.mark.parametrize("identity", [CHECKED, UNCHECKED])
@@ -43,7 +43,9 @@ def test_links_planted_at_every_name_are_replaced_not_followed(tmp_path, identit
     assert victim.read_text() == "precious"
     assert not any(p.is_symlink() for p in path.parent.iterdir())
     assert path.read_bytes() == b"x" * 10
-    assert PartFile(path, identity).load().as_list() == [[0, 10]]
+    again = PartFile(path, identity)
+    assert again.load().as_list() == [[0, 10]]
+    again.close(again.open())
 
 
 @pytest.mark.parametrize("identity", [CHECKED, UNCHECKED])
@@ -69,9 +71,25 @@ def test_a_new_part_file_is_created_by_load_and_handed_out_by_open(tmp_path) -> 
     try:
         os.write(fd, b"abc")
         assert os.fstat(fd).st_ino == path.stat().st_ino
+        flush(path)  # through the open descriptor
     finally:
-        os.close(fd)
+        part.close(fd)
     assert path.read_bytes() == b"abc"
+
+
+def test_a_closed_part_file_is_flushed_through_a_new_descriptor_never_the_old_one(
+        tmp_path) -> None:
+    path = tmp_path / "x.conda.part"
+    part = PartFile(path, CHECKED)
+    part.load()
+    part.close(part.open())
+    other = os.open(tmp_path / "other", os.O_RDWR | os.O_CREAT)  # may reuse the number
+    try:
+        path.unlink()
+        with pytest.raises(FileNotFoundError):
+            flush(path)
+    finally:
+        os.close(other)
 
 
 def test_a_state_left_without_its_part_file_is_removed_when_nothing_would_check(
@@ -83,23 +101,24 @@ def test_a_state_left_without_its_part_file_is_removed_when_nothing_would_check(
     Path(f"{path}.state").write_text(json.dumps(state))
     part = PartFile(path, UNCHECKED)
     assert part.load().total() == 0
-    os.close(part.open())
+    part.close(part.open())
     assert not Path(f"{path}.state").exists()
-    os.pwrite(fd := os.open(path, os.O_WRONLY), b"y" * 60, 0)
-    os.close(fd)
-    assert PartFile(path, UNCHECKED).load().total() == 0
+    path.write_bytes(b"y" * 60)
+    again = PartFile(path, UNCHECKED)
+    assert again.load().total() == 0
+    again.close(again.open())
 
 
 def test_a_part_file_left_by_an_earlier_run_is_resumed_in_place(tmp_path) -> None:
     path = tmp_path / "x.conda.part"
     first = PartFile(path, CHECKED)
     first.load()
-    _write_and_save(first)
+    _write_and_save(first)  # closes it
     again = PartFile(path, CHECKED)
     assert again.load().as_list() == [[0, 10]]
     fd = again.open()
     try:
         assert os.pread(fd, 10, 0) == b"x" * 10
     finally:
-        os.close(fd)
+        again.close(fd)
 

@@ -32,6 +32,7 @@ from typing import Any
 from conda_fetch.cache.claims import CLAIMS, Claim, Claims
 from conda_fetch.cache.lock import NOFOLLOW, locked
 from conda_fetch.cache.urls import URLS_TXT, UrlsFile, read_urls
+from conda_fetch.engine.partfile import flush
 from conda_fetch.errors import CondaFetchError
 from conda_fetch.hashing import mismatch
 from conda_fetch.jsonfile import read_object
@@ -371,9 +372,5 @@ def _lstat(path: str, follow: bool = False) -> os.stat_result | None:
 def _replace_durably(source: Path, target: str) -> None:
     """``os.replace`` with the data flushed first, so the name never points at bytes
     that a crash could lose. (A rename lost in a crash only means fetching again.)"""
-    fd = os.open(source, os.O_RDWR if os.name == "nt" else os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    flush(source)
     os.replace(source, target)

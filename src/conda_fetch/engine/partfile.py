@@ -90,6 +90,10 @@ class PartFile:
     either name is removed, never written through. A state file exists only beside its
     part file (it is removed first), so a part file this process had to create anew has
     no progress to trust, and is created with ``O_EXCL`` in one call.
+
+    After :meth:`load`, the descriptor :meth:`open` hands out is known by the part file's
+    name until :meth:`close`: :func:`flush` finds it there, so whoever places the finished
+    file flushes it without opening it again.
     """
 
     VERSION = 1
@@ -100,7 +104,8 @@ class PartFile:
         self._state = self._path + ".state"
         self.identity = identity
         self._stated = False  # a state file may be there (loaded, saved, or unreadable)
-        self._fd = -1  # the part file, created by :meth:`load`, until :meth:`open` hands it out
+        self._fd = -1  # the part file's descriptor, once opened after load()
+        self._loaded = False
 
     @property
     def state_path(self) -> Path:
@@ -109,9 +114,10 @@ class PartFile:
     def load(self) -> RangeSet:
         """Ranges already on disk from an earlier run, or none if they can't be trusted.
         (Without a state file nothing is trusted, and every byte is written again: a part
-        file left there is simply overwritten.)"""
+        file left there is simply overwritten.) A missing part file is created here."""
+        self._loaded = True
         try:
-            self._fd = _open(self._path, os.O_EXCL)
+            self._fd = _OPEN[self._path] = _open(self._path, os.O_EXCL)
         except FileExistsError:
             return self._resume()
         if not self._verifiable():  # a state orphaned by a crash could claim bytes
@@ -156,9 +162,20 @@ class PartFile:
 
     def open(self) -> int:
         """A raw file descriptor for positional writes, creating the part file (and its
-        folder, when missing)."""
-        fd, self._fd = self._fd, -1
-        return fd if fd >= 0 else _open(self._path, 0)
+        folder, when missing); close it with :meth:`close`."""
+        if self._fd < 0:
+            fd = _open(self._path, 0)
+            if not self._loaded:
+                return fd
+            self._fd = _OPEN[self._path] = fd
+        return self._fd
+
+    def close(self, fd: int) -> None:
+        """Close ``fd``, the descriptor :meth:`open` returned."""
+        if fd == self._fd:
+            _OPEN.pop(self._path, None)
+            self._fd = -1
+        os.close(fd)
 
     def save(self, fd: int, ranges: RangeSet) -> None:
         """Flush the data, then atomically record ``ranges`` as present."""
@@ -184,6 +201,23 @@ class PartFile:
         in one request never had one)."""
         if self._stated:
             _unlink(self._state)
+
+
+_OPEN: dict[str, int] = {}  # part file name -> its descriptor, between load() and close()
+
+
+def flush(path: Path) -> None:
+    """Flush the part file ``path`` to disk: through the descriptor a :class:`PartFile`
+    of it has open in this process, else through a new one."""
+    fd = _OPEN.get(os.fspath(path))
+    if fd is not None:
+        os.fsync(fd)
+        return
+    fd = os.open(path, os.O_RDWR if os.name == "nt" else os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _open(path: str, exclusive: int) -> int:
