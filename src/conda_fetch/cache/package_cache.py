@@ -119,8 +119,9 @@ class PackageCache:
         conda matches it; without, nothing is written. A wrong archive, or a link in
         its place, reads as ``None`` (:meth:`commit` replaces it).
         """
-        if os.path.lexists(self._at(record.fn)):
-            if not self._archive_ok(record, note=repair):
+        info = _lstat(self._at(record.fn))
+        if info is not None:
+            if not self._archive_ok(record, info, note=repair):
                 return None
             if repair:
                 self._note_url(record)
@@ -149,7 +150,7 @@ class PackageCache:
         must not be replaced by it: it is the archive of the same name for another platform
         (``python_abi-3.12-5_cp312.conda`` is named alike on every one). ``None`` when
         replacing it is fine."""
-        if _kind(self._at(record.fn)) != _FILE:
+        if not _is_file(_lstat(self._at(record.fn))):
             return None
         theirs, ours = self._subdir_of_archive(record.fn), subdir_of(record.url)
         if theirs and ours and theirs != ours:
@@ -177,8 +178,9 @@ class PackageCache:
         """
         target = self._at(record.fn)
         with locked(f"{target}.partial", create=False):
-            there = _kind(target) == _FILE
-            if there and self._archive_ok(record):
+            info = _lstat(target)
+            there = _is_file(info)
+            if there and self._archive_ok(record, info):
                 path.unlink(missing_ok=True)
                 self._note_url(record)
                 return Path(target)
@@ -192,17 +194,18 @@ class PackageCache:
 
     # -- archives and urls.txt -------------------------------------------------
 
-    def _archive_ok(self, record: Record, note: bool = True) -> bool:
-        """Whether ``<root>/<fn>`` is ``record``'s file (a regular file, not a link); with
-        nothing to check, whether ``urls.txt`` already names its URL."""
-        path = self._at(record.fn)
-        if _kind(path) != _FILE:
+    def _archive_ok(self, record: Record, info: os.stat_result | None,
+                    note: bool = True) -> bool:
+        """Whether ``<root>/<fn>`` (``info``: its ``lstat`` just taken) is ``record``'s file
+        (a regular file, not a link); with nothing to check, whether ``urls.txt`` already
+        names its URL."""
+        if not _is_file(info):
             return False
         if record.size is None and record.digest is None:
             return self._latest_url(record.fn) == listed_url(record)
-        if not self.rehash and self._stamps_of().get(record.fn) == self._stamp_line(record):
+        if not self.rehash and self._stamps_of().get(record.fn) == self._stamp_line(record, info):
             return True
-        if mismatch(Path(path), record) is not None:
+        if mismatch(Path(self._at(record.fn)), record) is not None:
             return False
         if note:
             self._stamp(record)
@@ -210,12 +213,14 @@ class PackageCache:
 
     # -- archives verified before ------------------------------------------------------
 
-    def _stamp_line(self, record: Record) -> str | None:
-        """What ``<root>/<fn>`` is now, and what it was verified against, as one line."""
-        try:
-            info = os.stat(self._at(record.fn))
-        except OSError:
-            return None
+    def _stamp_line(self, record: Record, info: os.stat_result | None = None) -> str | None:
+        """What ``<root>/<fn>`` is now (``info``, if just taken), and what it was verified
+        against, as one line."""
+        if info is None:
+            try:
+                info = os.stat(self._at(record.fn))
+            except OSError:
+                return None
         algorithm, digest = record.digest or ("size", "")
         return (f"{record.fn}\t{info.st_size}\t{info.st_mtime_ns}\t{info.st_ctime_ns}\t"
                 f"{info.st_ino}\t{info.st_dev}\t{record.size}\t{algorithm}:{digest}")
@@ -349,24 +354,17 @@ def _facts_agree(meta: dict[str, Any], record: Record) -> bool:
     return True
 
 
-_FILE, _MISSING, _OTHER = "file", "missing", "other"
-
-
-def _kind(path: str) -> str:
-    """Whether ``path`` is a regular file (not a link), missing, or something else: one
-    ``lstat``."""
-    try:
-        mode = os.lstat(path).st_mode
-    except FileNotFoundError:
-        return _MISSING
-    return _FILE if stat.S_ISREG(mode) else _OTHER
-
-
 def _lstat(path: str, follow: bool = False) -> os.stat_result | None:
+    """``path``'s ``lstat`` (``stat`` with ``follow``), ``None`` if it is missing."""
     try:
         return os.stat(path, follow_symlinks=follow)
     except FileNotFoundError:
         return None
+
+
+def _is_file(info: os.stat_result | None) -> bool:
+    """Whether an ``lstat`` found a regular file (not a link, not missing)."""
+    return info is not None and stat.S_ISREG(info.st_mode)
 
 
 def _replace_durably(source: Path, target: str) -> None:
