@@ -89,4 +89,7 @@ class UrlsFile:
 def _ends_mid_line(fd: int) -> bool:
     """Whether ``fd``'s file is non-empty and its last byte is not a line break."""
     size = os.fstat(fd).st_size
-    return size > 0 and os.pread(fd, 1, size - 1) not in (b"\n", b"\r")
+    if size == 0:
+        return False
+    os.lseek(fd, size - 1, os.SEEK_SET)  # appends still go to the end (O_APPEND)
+    return os.read(fd, 1) not in (b"\n", b"\r")
