@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from conda_fetch.cache import CacheLockError, PackageCache
-from conda_fetch.cache.claims import Claim
+from conda_fetch.cache.claims import Claim, Claims
 from conda_fetch.engine import Engine, Job, Listener, Options, Outcome
 from conda_fetch.engine.partfile import state_path
 from conda_fetch.engine.session import HttpGetter
-from conda_fetch.plan.records import Record
+from conda_fetch.plan.records import Record, stem
 from conda_fetch.redact import redact
 from conda_fetch.sources import candidates
 
@@ -107,10 +107,14 @@ def _batches(records: list[Record]) -> Iterator[list[Record]]:
 
 
 def _todo(records: Iterable[Record], cache: PackageCache, report: Report) -> list[Record]:
-    """The records conda would download; the others go to ``report``."""
+    """The records conda would download; the others go to ``report``. A record none of
+    whose names (archive, extracted folder) the cache holds is not looked at further."""
     todo = []
+    names = cache.names()
     for record in records:
-        if cache.status(record):
+        if record.fn not in names and stem(record.fn) not in names:
+            todo.append(record)
+        elif cache.status(record):
             report.cached.append(record)
         elif conflict := cache.foreign(record):
             report.failed.append((record, conflict))
@@ -134,12 +138,14 @@ class _Run:
     def fetch(self, records: list[Record]) -> list[Record]:
         """Fetch the records that can be claimed now; returns those another process holds."""
         mine, busy = {}, []
+        table = self._table(records)
         for record in records:
-            claim = self.claims.pop(record.fn, None) or self._claim(record)
+            claim = self.claims.pop(record.fn, None) or (
+                table.take(record.fn) if table is not None else None)
             if claim is None:
                 if record.fn not in self.refused:
                     busy.append(record)
-            elif record.fn not in self.checked and self.cache.status(record):
+            elif record.fn not in self.checked and self.cache.placed(record):
                 claim.release()  # placed by another process since it was first looked at
                 self.report.cached.append(record)
             else:
@@ -159,6 +165,18 @@ class _Run:
         for job in jobs:
             self.claims.pop(job.name).release()  # never held while waiting for another
         return busy
+
+    def _table(self, records: list[Record]) -> Claims | None:
+        """The cache's claims file, looked up once for ``records``; ``None`` when it cannot
+        be opened (a link planted there), which fails them all."""
+        try:
+            return self.cache.claims
+        except CacheLockError as exc:
+            for record in records:
+                if record.fn not in self.claims:
+                    self.report.failed.append((record, str(exc)))
+                    self.refused.add(record.fn)
+            return None
 
     def _claim(self, record: Record) -> Claim | None:
         """``record``'s claim, or ``None``: another process holds it, or it cannot be taken

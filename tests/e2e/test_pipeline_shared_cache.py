@@ -123,3 +123,37 @@ def test_claims_are_taken_in_batches(tmp_path, channel, fault_server, monkeypatc
     assert report.ok and len(report.fetched) == 3
     assert held and max(held) <= 2
     _assert_verified(tmp_path / "pkgs", records)
+
+
+def test_what_the_cache_holds_is_read_once_and_a_file_placed_meanwhile_is_found(
+        tmp_path, channel, fault_server) -> None:
+    """The cache folder is listed once per run: an extracted package (its archive cleaned
+    away) is used as it is, and an archive another process places after that listing is
+    found under its claim and not fetched again."""
+    server = fault_server(channel)
+    plan, records = _plan(tmp_path, channel, server.url)
+    by_name = {r["name"]: r for r in records}
+    alpha, beta = by_name["alpha"], by_name["beta"]
+    pkgs = tmp_path / "pkgs"
+    info = pkgs / alpha["fn"].removesuffix(".conda") / "info"
+    info.mkdir(parents=True)
+    (info / "repodata_record.json").write_text(json.dumps(alpha))
+
+    class Placing(PackageCache):
+        """Another process places beta right after this run lists the folder."""
+
+        def names(self) -> frozenset[str]:
+            listed = super().names()
+            source = channel / "linux-64" / beta["fn"]
+            (pkgs / beta["fn"]).write_bytes(source.read_bytes())
+            with open(pkgs / "urls.txt", "a") as stream:
+                stream.write(beta["url"] + "\n")
+            return listed
+
+    with make_session() as session:
+        report = pipeline.fetch_into_cache(read_plan(str(plan)), Placing(pkgs), session)
+    assert report.ok
+    assert sorted(r.fn for r in report.cached) == sorted([alpha["fn"], beta["fn"]])
+    assert [r.fn for r, _ in report.fetched] == [by_name["gamma"]["fn"]]
+    assert set(server.stats.per_path) == {f"/noarch/{by_name['gamma']['fn']}"}
+    _assert_verified(pkgs, [beta, by_name["gamma"]])

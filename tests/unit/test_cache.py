@@ -14,11 +14,13 @@ from pathlib import Path
 import pytest
 
 from conda_fetch.cache import CacheLockError, PackageCache, find_pkgs_dir, locked
+from conda_fetch.cache.package_cache import listed_url
 from conda_fetch.cache.pkgs_dirs import all_pkgs_dirs
 from conda_fetch.cache.urls import NEWLINE, append_url, read_urls
 from conda_fetch.config import condarc
 from conda_fetch.errors import CondaFetchError, InputError
 from conda_fetch.plan.records import Record, make_record, stem
+from conda_fetch.redact import without_credentials
 from conda_fetch.testing.packages import Built, build_package
 
 CHANNEL = "https://conda.anaconda.org/conda-forge/noarch"
@@ -254,6 +256,64 @@ def test_a_line_written_by_another_between_commits_stays_whole(
     cache.status(other)  # correct by size: registered now
     assert url_lines(cache) == [record.url, "https://elsewhere.example/c/noarch/third-1.0-0.conda",
                                 other.url]
+
+
+def _second(built: Built) -> tuple[Record, Path]:
+    """Another record whose archive is ``built``'s bytes under another name."""
+    fn = built.fn.replace("demo", "other")
+    source = built.path.parent / fn
+    if not source.exists():
+        shutil.copyfile(built.path, source)
+    return make_record(f"{CHANNEL}/{fn}", size=built.size, sha256=built.sha256), source
+
+
+def test_a_urls_txt_replaced_between_commits_gets_the_next_line(
+    cache: PackageCache, built: Built, record: Record
+) -> None:
+    """urls.txt stays open between appends only while it is the file named so: a file
+    renamed over it (conda's tools, a user) gets the next line, the old one nothing more."""
+    other, source = _second(built)
+    cache.commit(record, Path(shutil.copyfile(built.path, cache.part_path(record))))
+    old = cache.root / "urls.txt"
+    os.replace(old, cache.root / "urls.old")
+    (cache.root / "urls.new").write_text(f"{record.url}\n")
+    os.replace(cache.root / "urls.new", old)
+    cache.commit(other, Path(shutil.copyfile(source, cache.part_path(other))))
+    assert url_lines(cache) == [record.url, other.url]
+    assert (cache.root / "urls.old").read_text().splitlines() == [record.url]
+
+
+def test_a_urls_txt_turned_into_a_link_between_commits_is_not_appended_through(
+    cache: PackageCache, built: Built, record: Record, tmp_path: Path
+) -> None:
+    other, source = _second(built)
+    cache.commit(record, Path(shutil.copyfile(built.path, cache.part_path(record))))
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    (cache.root / "urls.txt").unlink()
+    (cache.root / "urls.txt").symlink_to(victim)
+    with pytest.raises(OSError):
+        cache.commit(other, Path(shutil.copyfile(source, cache.part_path(other))))
+    assert victim.read_text() == "precious\n"
+
+
+def test_the_verified_notes_are_appended_to_one_file_without_following_a_link(
+    tmp_path: Path, built: Built, record: Record
+) -> None:
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    (tmp_path / "pkgs" / ".conda-fetch").mkdir(parents=True)
+    (tmp_path / "pkgs" / ".conda-fetch" / "verified").symlink_to(victim)
+    cache = PackageCache(tmp_path / "pkgs")
+    cache.commit(record, Path(shutil.copyfile(built.path, cache.part_path(record))))
+    assert victim.read_text() == "precious\n"
+    assert cache.status(record) == "cached"  # hashed again: the note could not be kept
+    other, source = _second(built)
+    fresh = PackageCache(tmp_path / "pkgs2")
+    fresh.commit(record, Path(shutil.copyfile(built.path, fresh.part_path(record))))
+    fresh.commit(other, Path(shutil.copyfile(source, fresh.part_path(other))))
+    notes = (fresh.scratch / "verified").read_text().splitlines()
+    assert [line.split("\t")[0] for line in notes] == [record.fn, other.fn]
 
 
 @pytest.mark.parametrize("secret", ["/t/tk-SECRET-1", "user:SECRET@"])
@@ -539,3 +599,15 @@ def test_conda_exe_is_preferred_and_failure_falls_back(
     env["CONDA_EXE"] = str(exe)
     env["CONDA_PKGS_DIRS"] = str(tmp_path / "from-env")
     assert find_pkgs_dir(env=env, config=no_files(env)) == tmp_path / "from-env"
+
+
+@pytest.mark.parametrize("url", [
+    f"{CHANNEL}/demo-1.0-0.conda",
+    "https://u:p@h.example/c/noarch/demo-1.0-0.conda",
+    "https://h.example/t/tk-1/c/noarch/demo-1.0-0.conda",
+    "https://h.example/c/noarch/demo-1.0-0.conda?token=abc&x=1",
+    "https://h.example/c/noarch/demo-1.0-0.conda?a=1&&b=2",
+    "file:///srv/t/x/noarch/demo-1.0-0.conda",
+])
+def test_the_listed_url_is_the_url_without_credentials(url: str) -> None:
+    assert listed_url(make_record(url)) == without_credentials(url)

@@ -103,20 +103,6 @@ def test_names_on_one_byte_keep_it_locked_until_the_last_is_released(tmp_path,
     assert _probe(tmp_path, RECORD.url) == "held"
 
 
-def test_a_claim_clears_links_planted_where_the_part_files_go(tmp_path) -> None:
-    victim = tmp_path / "victim"
-    victim.write_text("precious")
-    cache = PackageCache(tmp_path / "pkgs")
-    part = cache.part_path(RECORD)
-    for name in (part.name, part.name + ".state", part.name + ".state.tmp"):
-        (part.parent / name).symlink_to(victim)
-    claim = cache.claim(RECORD)
-    assert claim is not None
-    assert not any(p.is_symlink() for p in part.parent.iterdir())
-    claim.release()
-    assert victim.read_text() == "precious"
-
-
 def test_a_claims_file_planted_as_a_link_is_replaced_not_followed(tmp_path) -> None:
     victim = tmp_path / "elsewhere"
     victim.write_text("precious")

@@ -43,11 +43,11 @@ class FileLock:
     _held: ClassVar[set[str]] = set()
     _registry = threading.Lock()
 
-    def __init__(self, path: Path, fd: int, key: str) -> None:
+    def __init__(self, path: Path | str, fd: int, key: str) -> None:
         self.path, self._fd, self._key = path, fd, key
 
     @classmethod
-    def take(cls, path: Path, *, create: bool = True) -> FileLock | None:
+    def take(cls, path: Path | str, *, create: bool = True) -> FileLock | None:
         """The lock on ``path`` if no one holds it now, else ``None``. Never follows a
         symlink; with ``create`` false, a missing file is ``None`` too."""
         key = key_of(path)
@@ -77,7 +77,7 @@ class FileLock:
         return cls(path, fd, key)
 
     @classmethod
-    def wait(cls, path: Path, *, attempts: int = ATTEMPTS, sleep: float = SLEEP,
+    def wait(cls, path: Path | str, *, attempts: int = ATTEMPTS, sleep: float = SLEEP,
              create: bool = True) -> FileLock | None:
         """:meth:`take`, retried ``attempts`` times ``sleep`` seconds apart, as conda does;
         raises :class:`CacheLockError` naming ``path`` if it never gets the lock."""
@@ -110,7 +110,7 @@ class FileLock:
                 self._held.discard(self._key)
 
 
-def key_of(path: Path) -> str:
+def key_of(path: Path | str) -> str:
     """``path`` with its folder's links resolved: one key however the folder is reached."""
     folder, name = os.path.split(os.fspath(path))
     return os.path.join(_real_folder(folder), name)
@@ -121,7 +121,7 @@ def _real_folder(folder: str) -> str:
     return os.path.realpath(folder)
 
 
-def _still_named(fd: int, path: Path) -> bool:
+def _still_named(fd: int, path: Path | str) -> bool:
     """Whether ``path`` still names the file open as ``fd``."""
     try:
         named = os.stat(path, follow_symlinks=False)
@@ -132,7 +132,7 @@ def _still_named(fd: int, path: Path) -> bool:
 
 
 @contextmanager
-def locked(path: Path, *, attempts: int = ATTEMPTS, sleep: float = SLEEP,
+def locked(path: Path | str, *, attempts: int = ATTEMPTS, sleep: float = SLEEP,
            create: bool = True) -> Iterator[int | None]:
     """Hold conda's lock on ``path`` for the ``with`` block (see :meth:`FileLock.wait`); yields
     the locked descriptor, the only one to read or write ``path`` through meanwhile (closing

@@ -23,15 +23,16 @@ import os
 import shutil
 import stat
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 from conda_fetch.cache.claims import CLAIMS, Claim, Claims
-from conda_fetch.cache.lock import locked
-from conda_fetch.cache.urls import URLS_TXT, append_url, read_urls
-from conda_fetch.engine.partfile import state_path
+from conda_fetch.cache.lock import NOFOLLOW, locked
+from conda_fetch.cache.urls import URLS_TXT, UrlsFile, read_urls
+from conda_fetch.engine.partfile import flush
 from conda_fetch.errors import CondaFetchError
 from conda_fetch.hashing import mismatch
 from conda_fetch.jsonfile import read_object
@@ -56,7 +57,9 @@ class PackageCache:
         self._urls_ours: tuple[int, int] | None = None  # urls.txt as our last append left it
         self._stamps: dict[str, str] | None = None
         self._urls_lock = threading.Lock()  # one appender at a time in this process
-        self._workdir_made = False
+        self._urls = UrlsFile(self._root)
+        self._workdir: str | None = None  # made and checked once
+        self._verified = -1
 
     @property
     def scratch(self) -> Path:
@@ -66,18 +69,22 @@ class PackageCache:
     @property
     def workdir(self) -> Path:
         """:attr:`scratch`, created on demand (once); refused if someone made it a link."""
-        path = self.scratch
-        if not self._workdir_made:
+        return Path(self._made_workdir())
+
+    def _made_workdir(self) -> str:
+        if self._workdir is None:
+            path = self.scratch
             path.mkdir(parents=True, exist_ok=True)
             if path.is_symlink() or not path.is_dir():
                 raise CondaFetchError(f"{path} is not a folder of this cache (a link?); "
                                       "remove it")
-            self._workdir_made = True
-        return path
+            self._workdir = os.fspath(path)
+        return self._workdir
 
     def part_path(self, record: Record) -> Path:
-        """The unfinished download of ``record``."""
-        return self.workdir / f"{record.fn}.part"
+        """The unfinished download of ``record`` (see
+        :class:`~conda_fetch.engine.partfile.PartFile` for how it is opened)."""
+        return Path(f"{self._made_workdir()}{os.sep}{record.fn}.part")
 
     @property
     def claims(self) -> Claims:
@@ -86,31 +93,18 @@ class PackageCache:
 
     def claim(self, record: Record) -> Claim | None:
         """The right to fetch and place ``record`` until released, or ``None`` while another
-        process (or another claim in this one) has it. Files under the part file's names
-        that are not regular files (a planted symlink) are removed once claimed."""
-        claim = self.claims.take(record.fn)
-        if claim is not None:
-            self._clear_planted(record)
-        return claim
+        process (or another claim in this one) has it. (Its part file is opened without
+        following links: :class:`~conda_fetch.engine.partfile.PartFile`.)"""
+        return self.claims.take(record.fn)
 
     @contextmanager
     def claimed(self, record: Record) -> Iterator[None]:
         """Hold ``record``'s claim for the block, waiting for it as conda waits for its lock."""
         claim = self.claims.wait(record.fn)
         try:
-            self._clear_planted(record)
             yield
         finally:
             claim.release()
-
-    def _clear_planted(self, record: Record) -> None:
-        """Remove links (or other non-files) where ``record``'s part and state files go, so
-        no write follows them out of the cache."""
-        part = self.part_path(record)
-        state = state_path(part)
-        for path in (part, state, state.with_suffix(".state.tmp")):
-            if _kind(path) == _OTHER:
-                path.unlink()
 
     def unregistered(self) -> list[Path]:
         """Archives that ``urls.txt`` does not name: conda would download them again."""
@@ -125,21 +119,38 @@ class PackageCache:
         conda matches it; without, nothing is written. A wrong archive, or a link in
         its place, reads as ``None`` (:meth:`commit` replaces it).
         """
-        if os.path.lexists(self.root / record.fn):
-            if not self._archive_ok(record, note=repair):
+        info = _lstat(self._at(record.fn))
+        if info is not None:
+            if not self._archive_ok(record, info, note=repair):
                 return None
             if repair:
                 self._note_url(record)
             return CACHED
         return EXTRACTED if self._extracted_ok(record) else None
 
+    def names(self) -> frozenset[str]:
+        """What the cache folder holds now (one listing): a record none of whose names is
+        there is to fetch, without looking at it further."""
+        try:
+            return frozenset(os.listdir(self._root))
+        except FileNotFoundError:
+            return frozenset()
+
+    def placed(self, record: Record) -> bool:
+        """Whether :meth:`status` now finds ``record`` where it found nothing before: only
+        an archive can have come meanwhile (conda extracts what it placed first), so
+        without one nothing more is read."""
+        return os.path.lexists(self._at(record.fn)) and self.status(record) is not None
+
+    def _at(self, name: str) -> str:
+        return f"{self._root}{os.sep}{name}"
+
     def foreign(self, record: Record) -> str | None:
         """Why ``<root>/<fn>``, known not to be ``record``'s file (:meth:`status` said so),
         must not be replaced by it: it is the archive of the same name for another platform
         (``python_abi-3.12-5_cp312.conda`` is named alike on every one). ``None`` when
         replacing it is fine."""
-        target = self.root / record.fn
-        if not target.is_file() or target.is_symlink():
+        if not _is_file(_lstat(self._at(record.fn))):
             return None
         theirs, ours = self._subdir_of_archive(record.fn), subdir_of(record.url)
         if theirs and ours and theirs != ours:
@@ -165,34 +176,36 @@ class PackageCache:
         place its download at the same moment; if a correct file is already there,
         ``path`` is dropped instead. Another platform's archive is never replaced.
         """
-        target = self.root / record.fn
-        with locked(self.root / f"{record.fn}.partial", create=False):
-            there = _kind(target) == _FILE
-            if there and self._archive_ok(record):
+        target = self._at(record.fn)
+        with locked(f"{target}.partial", create=False):
+            info = _lstat(target)
+            there = _is_file(info)
+            if there and self._archive_ok(record, info):
                 path.unlink(missing_ok=True)
                 self._note_url(record)
-                return target
+                return Path(target)
             if there and (conflict := self.foreign(record)):
                 raise CondaFetchError(conflict)
             self._drop_extracted(record, replacing=True)
             _replace_durably(path, target)
             self._stamp(record)
             self._register(record)
-        return target
+        return Path(target)
 
     # -- archives and urls.txt -------------------------------------------------
 
-    def _archive_ok(self, record: Record, note: bool = True) -> bool:
-        """Whether ``<root>/<fn>`` is ``record``'s file (a regular file, not a link); with
-        nothing to check, whether ``urls.txt`` already names its URL."""
-        path = self.root / record.fn
-        if path.is_symlink() or not path.is_file():
+    def _archive_ok(self, record: Record, info: os.stat_result | None,
+                    note: bool = True) -> bool:
+        """Whether ``<root>/<fn>`` (``info``: its ``lstat`` just taken) is ``record``'s file
+        (a regular file, not a link); with nothing to check, whether ``urls.txt`` already
+        names its URL."""
+        if not _is_file(info):
             return False
         if record.size is None and record.digest is None:
             return self._latest_url(record.fn) == listed_url(record)
-        if not self.rehash and self._stamps_of().get(record.fn) == self._stamp_line(record):
+        if not self.rehash and self._stamps_of().get(record.fn) == self._stamp_line(record, info):
             return True
-        if mismatch(self.root / record.fn, record) is not None:
+        if mismatch(Path(self._at(record.fn)), record) is not None:
             return False
         if note:
             self._stamp(record)
@@ -200,12 +213,14 @@ class PackageCache:
 
     # -- archives verified before ------------------------------------------------------
 
-    def _stamp_line(self, record: Record) -> str | None:
-        """What ``<root>/<fn>`` is now, and what it was verified against, as one line."""
-        try:
-            info = os.stat(os.path.join(self._root, record.fn))
-        except OSError:
-            return None
+    def _stamp_line(self, record: Record, info: os.stat_result | None = None) -> str | None:
+        """What ``<root>/<fn>`` is now (``info``, if just taken), and what it was verified
+        against, as one line."""
+        if info is None:
+            try:
+                info = os.stat(self._at(record.fn))
+            except OSError:
+                return None
         algorithm, digest = record.digest or ("size", "")
         return (f"{record.fn}\t{info.st_size}\t{info.st_mtime_ns}\t{info.st_ctime_ns}\t"
                 f"{info.st_ino}\t{info.st_dev}\t{record.size}\t{algorithm}:{digest}")
@@ -229,13 +244,16 @@ class PackageCache:
             return
         self._stamps_of()[record.fn] = line
         with suppress(OSError):  # only a cost: the archive is hashed again next time
-            fd = os.open(self.workdir / VERIFIED,
-                         os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0),
-                         0o644)
-            try:
-                os.write(fd, (line + "\n").encode("utf-8"))
-            finally:
-                os.close(fd)
+            os.write(self._verified_fd(), (line + "\n").encode("utf-8"))
+
+    def _verified_fd(self) -> int:
+        """``.conda-fetch/verified``, opened to append once (closed with this object)."""
+        if self._verified < 0:
+            path = os.path.join(self._made_workdir(), VERIFIED)
+            self._verified = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | NOFOLLOW,
+                                     0o644)
+            weakref.finalize(self, os.close, self._verified)
+        return self._verified
 
     def _note_url(self, record: Record) -> None:
         """Make ``record``'s URL the latest ``urls.txt`` line for its file name, and make
@@ -246,31 +264,34 @@ class PackageCache:
     def _register(self, record: Record) -> None:
         """Make ``record``'s URL (:func:`listed_url`) the latest ``urls.txt`` line for its
         file name."""
+        url = listed_url(record)
         with self._urls_lock:
-            if self._latest_url(record.fn) != listed_url(record):
-                self._append_url(record)
+            named = _lstat(self._urls_txt)
+            if self._latest_of(record.fn, named) != url:
+                self._append_url(record.fn, url, named)
 
-    def _append_url(self, record: Record) -> None:
-        """Append ``record.url``; what was read of ``urls.txt`` stays valid when only this
+    def _append_url(self, fn: str, url: str, named: os.stat_result | None) -> None:
+        """Append ``url``; what was read of ``urls.txt`` stays valid when only this
         line was added, so a run appending thousands of lines reads it once (and need not
         look at its last byte: it wrote it)."""
         seen, urls = self._urls_memo
         ours = seen is not None and seen == self._urls_ours
-        appended = append_url(self.root, listed_url(record), check_end=not ours)
-        try:
-            info = os.stat(self._urls_txt)
-        except OSError:
-            return
+        appended, info = self._urls.append(url, named, check_end=not ours)
         if seen is not None and info.st_size == seen[0] + appended:
-            urls[record.fn] = listed_url(record)
+            urls[fn] = url
             self._urls_ours = (info.st_size, info.st_mtime_ns)
             self._urls_memo = (self._urls_ours, urls)
 
     def _latest_url(self, fn: str) -> str | None:
         """The URL conda would take for ``fn``; ``urls.txt`` is re-read only when it changed."""
-        try:
-            info = os.stat(self._urls_txt)
-        except FileNotFoundError:
+        return self._latest_of(fn, _lstat(self._urls_txt))
+
+    def _latest_of(self, fn: str, named: os.stat_result | None) -> str | None:
+        """:meth:`_latest_url`, ``named`` being an ``lstat`` of ``urls.txt`` just taken."""
+        info = named
+        if info is not None and stat.S_ISLNK(info.st_mode):
+            info = _lstat(self._urls_txt, follow=True)  # read, never appended to
+        if info is None:
             self._urls_memo = ((0, 0), {})
             return None
         key = (info.st_size, info.st_mtime_ns)
@@ -293,10 +314,13 @@ class PackageCache:
         being replaced (``replacing``), holds another archive's files: it goes entirely,
         as conda removes it before extracting a download.
         """
-        folder = self.root / stem(record.fn)
-        if not folder.is_dir() or folder.is_symlink():
+        folder = self._at(stem(record.fn))
+        try:
+            if not stat.S_ISDIR(os.lstat(folder).st_mode):
+                return
+        except FileNotFoundError:
             return
-        meta_path = folder / "info" / "repodata_record.json"
+        meta_path = Path(folder, "info", "repodata_record.json")
         meta = read_object(meta_path)
         if (meta is None and replacing) or (meta is not None and not _facts_agree(meta, record)):
             shutil.rmtree(folder, ignore_errors=True)
@@ -305,7 +329,7 @@ class PackageCache:
 
     def _extracted_ok(self, record: Record) -> bool:
         """Whether conda would use the extracted directory of ``record`` as it is."""
-        meta = read_object(self.root / stem(record.fn) / "info" / "repodata_record.json")
+        meta = read_object(Path(self._at(stem(record.fn)), "info", "repodata_record.json"))
         return (meta is not None and meta.get("url") in (record.url, listed_url(record))
                 and _facts_agree(meta, record))
 
@@ -313,7 +337,10 @@ class PackageCache:
 def listed_url(record: Record) -> str:
     """The URL ``urls.txt`` holds for ``record``: its own, without credentials (no token
     or password is written to the cache; conda matches by channel, not credentials)."""
-    return without_credentials(record.url)
+    url = record.url
+    if "@" in url or "/t/" in url or "?" in url:  # else nothing could be a credential
+        return without_credentials(url)
+    return url
 
 
 def _facts_agree(meta: dict[str, Any], record: Record) -> bool:
@@ -327,25 +354,21 @@ def _facts_agree(meta: dict[str, Any], record: Record) -> bool:
     return True
 
 
-_FILE, _MISSING, _OTHER = "file", "missing", "other"
-
-
-def _kind(path: Path) -> str:
-    """Whether ``path`` is a regular file (not a link), missing, or something else: one
-    ``lstat``."""
+def _lstat(path: str, follow: bool = False) -> os.stat_result | None:
+    """``path``'s ``lstat`` (``stat`` with ``follow``), ``None`` if it is missing."""
     try:
-        mode = os.lstat(path).st_mode
+        return os.stat(path, follow_symlinks=follow)
     except FileNotFoundError:
-        return _MISSING
-    return _FILE if stat.S_ISREG(mode) else _OTHER
+        return None
 
 
-def _replace_durably(source: Path, target: Path) -> None:
+def _is_file(info: os.stat_result | None) -> bool:
+    """Whether an ``lstat`` found a regular file (not a link, not missing)."""
+    return info is not None and stat.S_ISREG(info.st_mode)
+
+
+def _replace_durably(source: Path, target: str) -> None:
     """``os.replace`` with the data flushed first, so the name never points at bytes
     that a crash could lose. (A rename lost in a crash only means fetching again.)"""
-    fd = os.open(source, os.O_RDWR if os.name == "nt" else os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    flush(source)
     os.replace(source, target)

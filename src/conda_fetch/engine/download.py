@@ -560,7 +560,7 @@ class Download:
                 self._reset_hash()
 
     def close(self) -> None:
-        os.close(self.fd)
+        self.part.close(self.fd)
 
 
 def part_identity(job: Job) -> dict[str, object]:

@@ -12,11 +12,13 @@ from __future__ import annotations
 import bisect
 import json
 import os
+import stat
 from collections.abc import Iterable, Sequence
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-from conda_fetch.files import NOFOLLOW
+from conda_fetch.files import NOFOLLOW, NONBLOCK
 
 
 class RangeSet:
@@ -82,71 +84,156 @@ class RangeSet:
 
 
 class PartFile:
-    """A part file and its state file, identified by what the finished file must be."""
+    """A part file and its state file, identified by what the finished file must be.
+
+    Both are opened without following links: a link (or other non-file) planted under
+    either name is removed, never written through. A state file exists only beside its
+    part file (it is removed first), so a part file this process had to create anew has
+    no progress to trust, and is created with ``O_EXCL`` in one call.
+
+    After :meth:`load`, the descriptor :meth:`open` hands out is known by the part file's
+    name until :meth:`close`: :func:`flush` finds it there, so whoever places the finished
+    file flushes it without opening it again.
+    """
 
     VERSION = 1
 
     def __init__(self, path: Path, identity: dict[str, Any]) -> None:
         self.path = path
-        self.state_path = state_path(path)
+        self._path = os.fspath(path)  # strings: these are used once or twice per file
+        self._state = self._path + ".state"
         self.identity = identity
         self._stated = False  # a state file may be there (loaded, saved, or unreadable)
+        self._fd = -1  # the part file's descriptor, once opened after load()
+        self._loaded = False
+
+    @property
+    def state_path(self) -> Path:
+        return Path(self._state)
 
     def load(self) -> RangeSet:
         """Ranges already on disk from an earlier run, or none if they can't be trusted.
         (Without a state file nothing is trusted, and every byte is written again: a part
-        file left there is simply overwritten.)"""
+        file left there is simply overwritten.) A missing part file is created here."""
+        self._loaded = True
         try:
-            text = self.state_path.read_text()
+            self._fd = _OPEN[self._path] = _open(self._path, os.O_EXCL)
+        except FileExistsError:
+            return self._resume()
+        if not self._verifiable():  # a state orphaned by a crash could claim bytes
+            _unlink(self._state)   # that nothing would check
+        return RangeSet()
+
+    def _verifiable(self) -> bool:
+        return bool(self.identity.get("sha256") or self.identity.get("md5"))
+
+    def _resume(self) -> RangeSet:
+        """:meth:`load` where a part file already is (one ``lstat``, one read)."""
+        try:
+            info = os.lstat(self._path)
         except FileNotFoundError:
+            info = None
+        if info is not None and not stat.S_ISREG(info.st_mode):
+            os.unlink(self._path)  # planted: removed, not followed
+            info = None
+        try:
+            fd = os.open(self._state, os.O_RDONLY | NOFOLLOW | NONBLOCK)
+        except FileNotFoundError:
+            return RangeSet()
+        except OSError:  # a link planted where the state goes
+            self._stated = True
+            self.discard()
             return RangeSet()
         self._stated = True
         try:
-            state = json.loads(text)
+            with os.fdopen(fd, "rb") as stream:
+                if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+                    raise ValueError("state is not a file")
+                state = json.loads(stream.read())
             if state.get("version") != self.VERSION or state.get("identity") != self.identity:
                 raise ValueError("state is for another file")
             ranges = RangeSet([(int(s), int(e)) for s, e in state["done"]])
-            if not self.path.exists() or self.path.stat().st_size < _extent(ranges):
+            if info is None or info.st_size < _extent(ranges):
                 raise ValueError("part file shorter than its state")
             return ranges
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             self.discard()
             return RangeSet()
 
     def open(self) -> int:
         """A raw file descriptor for positional writes, creating the part file (and its
-        folder, when missing)."""
-        flags = os.O_RDWR | os.O_CREAT | NOFOLLOW | getattr(os, "O_BINARY", 0)
-        try:
-            return os.open(self.path, flags, 0o644)
-        except FileNotFoundError:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            return os.open(self.path, flags, 0o644)
+        folder, when missing); close it with :meth:`close`."""
+        if self._fd < 0:
+            fd = _open(self._path, 0)
+            if not self._loaded:
+                return fd
+            self._fd = _OPEN[self._path] = fd
+        return self._fd
+
+    def close(self, fd: int) -> None:
+        """Close ``fd``, the descriptor :meth:`open` returned."""
+        if fd == self._fd:
+            _OPEN.pop(self._path, None)
+            self._fd = -1
+        os.close(fd)
 
     def save(self, fd: int, ranges: RangeSet) -> None:
         """Flush the data, then atomically record ``ranges`` as present."""
         os.fsync(fd)
         payload = {"version": self.VERSION, "identity": self.identity, "done": ranges.as_list()}
         self._stated = True
-        tmp = self.state_path.with_name(self.state_path.name + ".tmp")
-        tmp.unlink(missing_ok=True)  # a fresh file: a link planted there is not followed
+        tmp = self._state + ".tmp"
+        _unlink(tmp)  # a fresh file: a link planted there is not followed
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW, 0o644)
         with os.fdopen(fd, "w") as stream:
             json.dump(payload, stream)
             stream.flush()
             os.fsync(stream.fileno())
-        os.replace(tmp, self.state_path)
+        os.replace(tmp, self._state)
 
     def discard(self) -> None:
-        """Remove the part file and its state."""
-        for path in (self.path, self.state_path):
-            path.unlink(missing_ok=True)
+        """Remove the part file and its state (the state first: never one without the other)."""
+        for path in (self._state, self._path):
+            _unlink(path)
 
     def forget_state(self) -> None:
         """Drop the state file once the part file is complete and verified (a file fetched
         in one request never had one)."""
         if self._stated:
-            self.state_path.unlink(missing_ok=True)
+            _unlink(self._state)
+
+
+_OPEN: dict[str, int] = {}  # part file name -> its descriptor, between load() and close()
+
+
+def flush(path: Path) -> None:
+    """Flush the part file ``path`` to disk: through the descriptor a :class:`PartFile`
+    of it has open in this process, else through a new one."""
+    fd = _OPEN.get(os.fspath(path))
+    if fd is not None:
+        os.fsync(fd)
+        return
+    fd = os.open(path, os.O_RDWR if os.name == "nt" else os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _open(path: str, exclusive: int) -> int:
+    """``path`` opened for reading and writing, created if missing (never through a link;
+    ``exclusive``: ``os.O_EXCL`` or 0), its folder made when missing."""
+    flags = os.O_RDWR | os.O_CREAT | exclusive | NOFOLLOW | getattr(os, "O_BINARY", 0)
+    try:
+        return os.open(path, flags, 0o644)
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        return os.open(path, flags, 0o644)
+
+
+def _unlink(path: str) -> None:
+    with suppress(FileNotFoundError):
+        os.unlink(path)
 
 
 def _extent(ranges: RangeSet) -> int:
@@ -156,7 +243,7 @@ def _extent(ranges: RangeSet) -> int:
 
 def state_path(part: Path) -> Path:
     """Where the resume state of the part file ``part`` lives."""
-    return part.with_name(part.name + ".state")
+    return Path(os.fspath(part) + ".state")
 
 
 def saved(part: Path) -> tuple[int, int | None] | None:

@@ -25,7 +25,12 @@ def plan_platforms(text: str, records: Sequence[Record]) -> set[str]:
     """The platforms a plan names: an explicit file's ``# platform:`` header and the
     subdirs of its records' URLs (``noarch`` and folders of other names aside)."""
     named = {m.group(1) for m in _HEADER.finditer(text[:4096])}
-    named |= {subdir_of(r.url) for r in records}
+    folders: dict[str, str] = {}  # a record's subdir depends only on what its last "/" ends
+    for record in records:
+        folder = record.url.rpartition("/")[0]
+        if folder not in folders:
+            folders[folder] = subdir_of(record.url)
+    named.update(folders.values())
     return {p for p in named if _PLATFORM.fullmatch(p)}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 from conda_fetch.errors import InputError
 from conda_fetch.hashing import Expected
@@ -76,6 +76,11 @@ def has_unsafe_chars(url: str) -> bool:
 
 def check_url(url: object) -> str:
     """``url`` if it is a usable package URL; raises :class:`InputError` naming what is wrong."""
+    return _split_url(url)[0]
+
+
+def _split_url(url: object) -> tuple[str, SplitResult]:
+    """:func:`check_url`, and the parts of the URL."""
     if not isinstance(url, str):
         raise InputError(f"URL is not a string: {type(url).__name__}")
     if len(url) > MAX_URL:
@@ -92,7 +97,7 @@ def check_url(url: object) -> str:
         raise InputError(f"not a package URL: {url!r}")
     if parts.scheme != "file" and not parts.hostname:
         raise InputError(f"no host in URL: {url!r}")
-    return url
+    return url, parts
 
 
 def make_record(
@@ -106,8 +111,8 @@ def make_record(
 
     The file name comes from the URL: ``fn``, when given, must be the same name.
     """
-    url = check_url(url)
-    name = basename(url)
+    url, parts = _split_url(url)
+    name = unquote(parts.path.rsplit("/", 1)[-1])  # basename(), the URL parsed once
     if not is_package_fn(name):
         raise InputError(f"not a package file name (.conda or .tar.bz2): {name!r} in {url}")
     if fn not in (None, "") and fn != name:
