@@ -5,6 +5,7 @@ same headers as any request of the session."""
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler
 
@@ -276,3 +277,36 @@ def test_file_urls_go_through_the_file_adapter(tmp_path) -> None:
                             timeout=TIMEOUT) as response:
         assert response.status_code == 206
         assert response.raw.read() == b"23456789"
+
+
+def test_a_proxy_with_credentials_is_sent_them(monkeypatch) -> None:
+    _no_proxy_variables(monkeypatch)
+    log: list[dict[str, str]] = []
+    with HostileServer(_seen(log)) as proxy:
+        with_login = proxy.url.replace("//", "//ann:pa55@")
+        session = make_session(HttpSettings(proxies={"http": with_login}))
+        assert _get(session, "http://pkgs.invalid/noarch/a-1.0-0.conda") == b"ok"
+    assert log[0]["proxy-authorization"] == basic_auth("ann", "pa55")
+
+
+def _asking_for_a_client_certificate(tls, client_ca: str) -> HostileServer:
+    server = HostileServer(serve(b"ok"))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(tls[0]), str(tls[1]))
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.load_verify_locations(client_ca)
+    server.server.socket = context.wrap_socket(server.server.socket, server_side=True)
+    server.scheme = "https"
+    return server
+
+
+def test_a_client_certificate_is_presented(tls, tmp_path) -> None:
+    client = self_signed(tmp_path)
+    assert client is not None
+    with _asking_for_a_client_certificate(tls, str(client[0])) as server:
+        url = f"{server.url}/noarch/a-1.0-0.conda"
+        with pytest.raises(requests.ConnectionError):
+            make_session(HttpSettings(verify=str(tls[0]))).get(url, stream=True, timeout=TIMEOUT)
+        settings = HttpSettings(verify=str(tls[0]), client_cert=(str(client[0]), str(client[1])))
+        assert _get(make_session(settings), url) == b"ok"
+        assert server.requests == 1
