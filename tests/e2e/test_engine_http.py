@@ -7,6 +7,7 @@ from __future__ import annotations
 import socket
 import ssl
 import threading
+from contextlib import ExitStack
 from http.server import BaseHTTPRequestHandler
 
 import pytest
@@ -14,6 +15,7 @@ import requests
 from requests.auth import _basic_auth_str as basic_auth
 
 from conda_fetch.engine import HttpSettings, make_session
+from conda_fetch.engine import http as engine_http
 from conda_fetch.engine.errors import ConnectError, HostError
 from conda_fetch.engine.http import USER_AGENT
 from conda_fetch.engine.transfer import connect_error
@@ -153,21 +155,27 @@ def test_a_connection_read_to_its_end_is_reused() -> None:
     assert len(ports) == 3 and len(set(ports)) == 1
 
 
+def _round_robin(session, servers: list[HostileServer], rounds: int) -> None:
+    for _ in range(rounds):
+        for server in servers:
+            assert _get(session, f"{server.url}/noarch/a-1.0-0.conda") == b"ok"
+
+
 def test_each_of_more_origins_than_pools_keeps_its_connection() -> None:
     ports: list[list[int]] = [[] for _ in range(6)]  # the pool manager keeps 4 pools
-    servers = [HostileServer(_ports(log)) for log in ports]
-    for server in servers:
-        server.__enter__()
-    try:
-        session = make_session()
-        for _ in range(3):
-            for server in servers:
-                assert _get(session, f"{server.url}/noarch/a-1.0-0.conda") == b"ok"
-    finally:
-        for server in servers:
-            server.__exit__()
+    with ExitStack() as running:
+        servers = [running.enter_context(HostileServer(_ports(log))) for log in ports]
+        _round_robin(make_session(), servers, 3)
     assert [len(log) for log in ports] == [3] * 6
     assert [len(set(log)) for log in ports] == [1] * 6
+
+
+def test_past_the_pools_kept_every_origin_still_answers(monkeypatch) -> None:
+    monkeypatch.setattr(engine_http, "KEPT_POOLS", 2)
+    with ExitStack() as running:
+        servers = [running.enter_context(HostileServer(serve(b"ok"))) for _ in range(3)]
+        _round_robin(make_session(), servers, 2)
+    assert [server.requests for server in servers] == [2] * 3
 
 
 def test_a_closed_session_closes_its_connections() -> None:

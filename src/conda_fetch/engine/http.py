@@ -22,6 +22,7 @@ from conda_fetch import __version__
 from conda_fetch.engine.local import FileAdapter
 
 USER_AGENT = f"conda-fetch/{__version__} requests/{requests.__version__}"
+KEPT_POOLS = 32  # origins (and settings) whose connection pool an adapter keeps at most
 
 _ORIGIN = re.compile(r"https?://[^/?#@\\\s]+", re.IGNORECASE)
 # A path (and query) that requests sends exactly as written: no percent-escape to
@@ -74,12 +75,15 @@ class _Adapter(HTTPAdapter):
                                         cert: tuple[str, str] | str | None = None
                                         ) -> ConnectionPool:
         """requests' pool for ``request``, asked once per origin and settings and kept
-        until :meth:`close`, also when the pool manager (which keeps a few) forgets it:
-        each origin's connections stay open for its next requests."""
+        until :meth:`close`, also when the pool manager (which keeps four) forgets it:
+        each origin's connections stay open for its next requests. Past
+        :data:`KEPT_POOLS`, the oldest is forgotten (and closed once no request uses it)."""
         key = (_split(str(request.url))[0], verify, _frozen(proxies), _frozen(cert))
         pool = self._pools.get(key)
         if pool is None:
             pool = super().get_connection_with_tls_context(request, verify, proxies, cert)
+            if len(self._pools) >= KEPT_POOLS:
+                self._pools.pop(next(iter(self._pools)), None)
             self._pools[key] = pool
         return pool
 
