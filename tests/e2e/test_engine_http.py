@@ -1,9 +1,11 @@
 """The engine's session: a plain GET skips requests' per-request work, and still goes
-through the user's proxies, follows redirects, sends cookies a server set, and sends the
-same headers as any request of the session."""
+through the user's proxies, TLS settings and credentials, follows redirects, sends cookies
+a server set, sends the same request as requests would, fails with requests' exceptions,
+and keeps each host's connections for its next requests."""
 
 from __future__ import annotations
 
+import base64
 import socket
 import ssl
 import threading
@@ -12,7 +14,6 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 import requests
-from requests.auth import _basic_auth_str as basic_auth
 
 from conda_fetch.engine import HttpSettings, make_session
 from conda_fetch.engine import http as engine_http
@@ -32,6 +33,17 @@ def tls(tmp_path_factory):
     return made
 
 
+def basic_auth(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def _ok(handler: BaseHTTPRequestHandler) -> None:
+    handler.send_response(200)
+    handler.send_header("Content-Length", "2")
+    handler.end_headers()
+    handler.wfile.write(b"ok")
+
+
 def _get(session, url: str, **headers: str) -> bytes:
     with session.get(url, headers=headers, stream=True, timeout=TIMEOUT) as response:
         assert response.status_code == 200
@@ -42,10 +54,7 @@ def _seen(log: list[dict[str, str]]):
     """A behaviour that notes each request's path and headers and answers "ok"."""
     def answer(handler: BaseHTTPRequestHandler) -> None:
         log.append({"path": handler.path, **{k.lower(): v for k, v in handler.headers.items()}})
-        handler.send_response(200)
-        handler.send_header("Content-Length", "2")
-        handler.end_headers()
-        handler.wfile.write(b"ok")
+        _ok(handler)
     return answer
 
 
@@ -139,10 +148,7 @@ def _ports(log: list[int]):
     """A behaviour that notes the client port of each request and answers "ok"."""
     def answer(handler: BaseHTTPRequestHandler) -> None:
         log.append(handler.client_address[1])
-        handler.send_response(200)
-        handler.send_header("Content-Length", "2")
-        handler.end_headers()
-        handler.wfile.write(b"ok")
+        _ok(handler)
     return answer
 
 
