@@ -299,3 +299,14 @@ def test_a_file_of_one_request_running_last_is_halved_at_its_hosts_speed(tmp_pat
         download.close()
     assert shares[0] == 0  # no speed known yet: the idle connections would wait
     assert shares[1] > 0
+
+
+def test_a_long_piece_leaves_half_the_file_for_a_second_connection(tmp_path) -> None:
+    download = _download(tmp_path, "f", 8 * MiB, Options(min_split=256 << 10))
+    first = download.claim(floor=64 * MiB)  # a far host: pieces of 64 MiB were worth it
+    assert first is not None
+    download.learn(first, 8 * MiB, ranges=True)
+    second = download.claim(floor=64 * MiB)
+    assert second is not None
+    assert (first.start, first.end, second.start, second.end) == (0, 4 * MiB, 4 * MiB, 8 * MiB)
+    download.close()

@@ -222,8 +222,14 @@ class Download:
         return max(self._least(), -(-missing // (2 * self.options.split)))
 
     def _least(self) -> int:
-        """The smallest piece worth a request: ``min_split``, or the floor if larger."""
-        return max(self.options.min_split, self.floor)
+        """The smallest piece worth a request: ``min_split``, or the floor if larger, but
+        at most half the bytes missing: a second connection then joins on free bytes, not
+        by halving a running request (the bytes its server already sent past the new end
+        would be wasted)."""
+        floor = self.floor
+        if self.size is not None:
+            floor = min(floor, (self.size - self.done.total()) // 2)
+        return max(self.options.min_split, floor)
 
     def _unclaimed(self) -> list[tuple[int, int]]:
         busy = RangeSet(self.done.as_list())
