@@ -310,3 +310,16 @@ def test_a_long_piece_leaves_half_the_file_for_a_second_connection(tmp_path) -> 
     assert second is not None
     assert (first.start, first.end, second.start, second.end) == (0, 4 * MiB, 4 * MiB, 8 * MiB)
     download.close()
+
+
+def test_a_hunt_left_with_no_other_host_goes_back_to_the_suspect(tmp_path) -> None:
+    engine = Engine(requests.Session(), Options())
+    download = Download(Job("f", [A, B], tmp_path / "f.part", size=1000, sha256="0" * 64),
+                        engine.options)
+    download.set_avoid({"http://a.example"})  # hunting: A's ranges are fetched from B
+    engine.board.exclude(B, "served corrupt bytes")  # and another file just caught B
+    engine._wanting = [download]
+    task, _ = engine._pick()
+    assert not download.failed()  # not "no source left": A may still be the good one
+    assert task is not None and task[1].url == A
+    download.close()

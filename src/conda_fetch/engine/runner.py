@@ -204,6 +204,8 @@ class Engine:
         for suspect in suspects(self.session, dict(download.served),
                                 lambda url: self._witnesses(download, url), download.fd,
                                 self.options.stall_seconds, self.board.borrowed):
+            if self._refetch_excluded(download):  # another file caught one meanwhile
+                return True
             others = [u for u in download.candidates() if host_of(u) != host_of(suspect)]
             if not self.board.usable(others):
                 continue  # no one left to serve its ranges: the culprit is another
@@ -406,6 +408,9 @@ class Engine:
             if not share:
                 continue
             candidates = download.candidates()
+            if not self.board.usable(candidates) and download.avoid:
+                download.set_avoid(set())  # hunting, and the others were excluded meanwhile
+                candidates = download.candidates()
             if not self.board.usable(candidates):
                 download.fail(self._no_source(download, candidates))
                 self._settle[download].notify_all()
