@@ -23,7 +23,8 @@ unreachable, name not resolved) is given up for the whole run after ``retries`` 
 or ``give_up_after`` seconds, so every file it serves fails at once, with the reason.
 
 A *far* host is one whose answers take longer to come than its bodies take to arrive,
-and at least ``FAR_DELAY``: many small files over a long round trip, where connections
+and at least ``FAR_DELAY`` for the quickest answer (a loaded machine makes answers late,
+not the network far): many small files over a long round trip, where connections
 mostly wait. There, more requests in flight cost the host nothing more per second and
 hide the round trips, so its room grows by one per answer from ``per_host`` up to
 ``Options.far`` (and the run's total with it); a refusal lowers it as any cap. Where
@@ -46,7 +47,7 @@ from conda_fetch.engine.options import Options
 PROBE_SLOWER = 8
 SLOWER = 4
 ROUND_TRIPS = 4  # a piece carries at least what its host sends in this many answer delays
-FAR_DELAY = 0.02  # seconds: an answer later than this, and later than the body, is far
+FAR_DELAY = 0.05  # seconds: an answer later than this, and later than the body, is far
 EWMA = 0.3  # weight of the newest measure in a host's running averages
 
 
@@ -85,7 +86,7 @@ class HostState:
     down_since: float | None = None
     last_failed: float = 0.0
     refused_at: int | None = None
-    delay: float | None = None  # seconds an answer takes to come (running average)
+    delay: float | None = None  # seconds the quickest answer took to come
     body: float | None = None  # seconds a body takes to arrive (running average)
     boost: int = 0  # room earned above ``per_host`` while far
 
@@ -243,8 +244,8 @@ class HostBoard:
             spent = seconds if waited is None else waited
             if count and spent > 0:
                 state.speed = _average(state.speed, count / spent)
-            if delay is not None:
-                state.delay = _average(state.delay, delay)
+            if delay is not None:  # the network's part: a busy machine only adds to it
+                state.delay = delay if state.delay is None else min(state.delay, delay)
             if error is None and count:
                 state.body = _average(state.body, spent)
             if error is None:

@@ -57,6 +57,5 @@ class Options:
 
     @property
     def most(self) -> int:
-        """The most connections a run may ever have: the size of its thread and connection
-        pools."""
+        """The most connections a run may ever have: the size of its connection pools."""
         return max(self.far, self.files, self.connections)

@@ -62,6 +62,11 @@ class Engine:
         self._room = threading.Condition(self._lock)  # file threads wait here for room
         self._busy = 0  # connections at work (on connection threads or a file's own)
         self._extra = 0  # room far hosts earned above ``files`` and ``connections``
+        self._staff_lock = threading.Lock()  # guards the thread lists
+        self._owners: list[threading.Thread] = []  # file threads
+        self._workers: list[threading.Thread] = []  # connection threads
+        self._files: Callable[[], None] = lambda: None  # what a file thread runs
+        self._jobs = 0
 
     def run(self, jobs: Iterable[Job], deliver: Deliver) -> list[Outcome]:
         """Fetch every job, largest first; return their outcomes in the order given. An
@@ -84,12 +89,15 @@ class Engine:
                         self._open -= 1
                         self._room.notify()
 
-        owners = _threads(files, "file", min(self.options.most, len(jobs)))
-        connections = _threads(self._connection, "connection", self.options.most)
+        self._files, self._jobs = files, len(jobs)
+        self._owners, self._workers = [], []
+        self._staff()
         try:
-            for owner in owners:
-                while owner.is_alive():
-                    owner.join(0.2)
+            done = 0
+            while done < len(self._owners):  # the list grows while far hosts earn room
+                while self._owners[done].is_alive():
+                    self._owners[done].join(0.2)
+                done += 1
         except KeyboardInterrupt:
             self.stop()
             raise
@@ -97,9 +105,19 @@ class Engine:
             with self._lock:
                 self._finished = True
                 self._wake.notify_all()
-        for connection in connections:
+        for connection in self._workers:
             connection.join()
         return [o for o in outcomes if o is not None]
+
+    def _staff(self) -> None:
+        """Start the file and connection threads the run may use now (more while far hosts
+        earn room; none is started for nothing)."""
+        with self._staff_lock:
+            while len(self._owners) < min(self.options.files + self._extra, self._jobs):
+                self._owners.append(_thread(self._files, f"file-{len(self._owners)}"))
+            while len(self._workers) < self.options.connections + self._extra:
+                self._workers.append(_thread(self._connection,
+                                             f"connection-{len(self._workers)}"))
 
     def _open_next(self, pending: queue.SimpleQueue[int]) -> int | None:
         """The next job's index once a file may be opened (``files``, and more while far
@@ -494,6 +512,7 @@ class Engine:
                 self._extra = extra
                 self._room.notify_all()
                 self._wake.notify_all()
+            self._staff()
 
     def _failed(self, download: Download, seg: Segment, error: TransferError) -> None:
         """Count a failed try, say what happens next, and hold the file until its hosts
@@ -520,12 +539,10 @@ class Engine:
         return f"{error}; try {tries + 1} of {self.options.retries + 1} {when}"
 
 
-def _threads(target: Callable[[], None], name: str, count: int) -> list[threading.Thread]:
-    threads = [threading.Thread(target=target, name=f"{name}-{n}", daemon=True)
-               for n in range(count)]
-    for thread in threads:
-        thread.start()
-    return threads
+def _thread(target: Callable[[], None], name: str) -> threading.Thread:
+    thread = threading.Thread(target=target, name=name, daemon=True)
+    thread.start()
+    return thread
 
 
 def _sampled(seg: Segment) -> int:
