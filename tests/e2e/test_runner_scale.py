@@ -33,6 +33,16 @@ def test_small_files_cost_one_request_each_over_one_kept_alive_connection(
     assert states == [False] * 30  # no resume state for a file of one request
 
 
+def test_small_files_of_unknown_size_cost_one_request_each_too(tmp_path, fault_server) -> None:
+    files = make_files(tmp_path / "root", {f"p{n:02d}.conda": 5000 + 100 * n for n in range(30)})
+    server = fault_server(tmp_path / "root")
+    jobs = [Job(job.name, job.urls, job.part, sha256=job.sha256)  # a plan without sizes
+            for job in jobs_for(tmp_path / "w", server.url, files)]
+    outcomes = Engine(make_session(), Options(files=4, connections=4)).run(jobs, lambda j: None)
+    assert all(o.ok for o in outcomes)
+    assert server.stats.requests == 30 and server.stats.connections <= 4
+
+
 def test_the_largest_files_start_first(tmp_path, fault_server) -> None:
     sizes = {"a.conda": 1000, "b.conda": 90_000, "c.conda": 5000, "d.conda": 40_000}
     files = make_files(tmp_path / "root", sizes)

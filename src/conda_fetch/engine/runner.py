@@ -319,9 +319,10 @@ class Engine:
     def _fetch(self, download: Download) -> None:
         """Let connections work on ``download`` until every byte is on disk (and every
         cross-check of it has answered), the file failed, or we stop. A file of one
-        request is first tried on this thread, when a connection is free: no hand-off to
-        a connection thread and back."""
-        if download.small():
+        request (or of unknown size: one request asks for its first piece and learns it)
+        is first tried on this thread, when a connection is free: no hand-off to a
+        connection thread and back."""
+        if download.small() or download.size is None:
             self._inline(download)
         while True:
             if self._settled(download) and not download.checks:
