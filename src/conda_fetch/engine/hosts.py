@@ -33,6 +33,7 @@ bodies take longer than answers (bulk transfers) a host keeps ``per_host``.
 
 from __future__ import annotations
 
+import functools
 import random
 import threading
 import time
@@ -62,6 +63,7 @@ def backoff(failures: int, base: float, cap: float, rng: random.Random = random.
     return rng.uniform(base / 2, min(cap, base * 2.0 ** min(failures - 1, 64)))
 
 
+@functools.lru_cache(maxsize=4096)  # asked about the same URL many times per request
 def host_of(url: str) -> str:
     """``scheme://host:port`` of ``url``, without credentials."""
     parts = urlsplit(url)
@@ -112,7 +114,10 @@ class HostBoard:
             state.speed, state.ranked = speed, True
 
     def _state(self, host: str) -> HostState:
-        return self.hosts.setdefault(host, HostState())
+        state = self.hosts.get(host)
+        if state is None:
+            state = self.hosts[host] = HostState()
+        return state
 
     def take(self, urls: list[str]) -> str | None:
         """The best URL whose host can take one more connection now (counted as in use):
