@@ -43,6 +43,20 @@ def test_small_files_of_unknown_size_cost_one_request_each_too(tmp_path, fault_s
     assert server.stats.requests == 30 and server.stats.connections <= 4
 
 
+def test_a_large_file_of_unknown_size_is_split_once_its_answer_tells_its_size(
+    tmp_path, fault_server
+) -> None:
+    files = make_files(tmp_path / "root", {"big.conda": MiB + 64 * KiB})
+    server = fault_server(tmp_path / "root", Faults(throttle=512 * KiB))
+    jobs = [Job(job.name, job.urls, job.part, sha256=job.sha256)
+            for job in jobs_for(tmp_path / "w", server.url, files)]
+    options = Options(min_split=MiB, split=4)
+    outcomes = Engine(make_session(), options).run(jobs, lambda j: None)
+    assert all(o.ok for o in outcomes)
+    # the first request asks for 1 MiB; others join while it runs, not after it
+    assert server.stats.max_concurrent > 1
+
+
 def test_the_largest_files_start_first(tmp_path, fault_server) -> None:
     sizes = {"a.conda": 1000, "b.conda": 90_000, "c.conda": 5000, "d.conda": 40_000}
     files = make_files(tmp_path / "root", sizes)

@@ -321,16 +321,23 @@ class Engine:
         cross-check of it has answered), the file failed, or we stop. A file of one
         request (or of unknown size: one request asks for its first piece and learns it)
         is first tried on this thread, when a connection is free: no hand-off to a
-        connection thread and back."""
-        if download.small() or download.size is None:
-            self._inline(download)
+        connection thread and back. It is offered to the connections meanwhile, so a
+        large one is split as soon as its answer tells its size."""
+        first = download.small() or download.size is None
         while True:
-            if self._settled(download) and not download.checks:
-                break
             with self._lock:
                 self._wanting.append(download)
                 settle = self._settle[download] = threading.Condition(self._lock)
-                self._wake.notify()
+                task = self._own(download) if first else None
+                if task is None:
+                    self._wake.notify()
+            first = False
+            if task is not None:
+                try:
+                    self._attempt(download, task)
+                finally:
+                    self._poke(download)
+            with self._lock:
                 while not self._settled(download):
                     settle.wait(IDLE_POLL)
                 self._wanting.remove(download)
@@ -344,17 +351,13 @@ class Engine:
         if not download.complete():
             download.checkpoint()
 
-    def _inline(self, download: Download) -> None:
-        """One try at ``download`` on the calling thread, if a connection is free for it."""
-        with self._lock:
-            task = self._take(download) if self._busy < self._connections() else None
-            if task is None:
-                return
+    def _own(self, download: Download) -> Segment | None:
+        """A segment of ``download`` for its own thread, if a connection is free for it,
+        counted as at work. Called with the lock held."""
+        task = self._take(download) if self._busy < self._connections() else None
+        if task is not None:
             self._busy += 1
-        try:
-            self._attempt(download, task)
-        finally:
-            self._poke(download)
+        return task
 
     def _connections(self) -> int:
         """How many connections may be at work now."""
