@@ -61,6 +61,7 @@ class Engine:
         self._open = 0  # files open
         self._room = threading.Condition(self._lock)  # file threads wait here for room
         self._busy = 0  # connections at work (on connection threads or a file's own)
+        self._starved = False  # a file had bytes to fetch that found no room
         self._extra = 0  # room far hosts earned above ``files`` and ``connections``
         self._staff_lock = threading.Lock()  # guards the thread lists
         self._owners: list[threading.Thread] = []  # file threads
@@ -393,12 +394,12 @@ class Engine:
 
     def _poke(self, download: Download) -> None:
         """A connection's work on ``download`` ended: wake its file thread when
-        connections have nothing left to do on it, and an idle connection, for the room
-        or a range that became free again."""
+        connections have nothing left to do on it, and an idle connection when a file
+        waits for the room or ``download`` has a range to fetch again."""
         settled = self._settled(download)
         with self._lock:
             self._busy -= 1
-            if self._idle:
+            if self._idle and (self._starved or not settled):
                 self._wake.notify()
             settle = self._settle.get(download)
             if settled and settle is not None:
@@ -409,8 +410,10 @@ class Engine:
         fewer than :meth:`_connections` are; ``None`` when the run ends."""
         with self._lock:
             while not (self._stop.is_set() or self._finished):
-                task, wait = self._pick() if self._busy < self._connections() else (None,
-                                                                                   IDLE_POLL)
+                if self._busy < self._connections():
+                    task, wait = self._pick()
+                else:
+                    task, wait, self._starved = None, IDLE_POLL, True
                 if task is not None:
                     self._busy += 1
                     return task
@@ -424,6 +427,7 @@ class Engine:
         nothing and how long to wait before looking again. Called with the lock held."""
         now = time.monotonic()
         wait = IDLE_POLL
+        self._starved = False
         ranked: list[tuple[int, Download]] = []
         for download in self._wanting:
             share = download.share()
@@ -443,11 +447,15 @@ class Engine:
                 ranked.append((share, download))
             elif (aside := self.board.wait(candidates)) > 0:  # else busy: a release wakes us
                 wait = min(wait, aside)
+            else:
+                self._starved = True
         ranked.sort(key=lambda item: -item[0])
-        for _, download in ranked:
+        for n, (_, download) in enumerate(ranked):
             seg = self._take(download)
             if seg is not None:
+                self._starved = self._starved or n + 1 < len(ranked)
                 return (download, seg), 0.0
+            self._starved = True
         return None, wait
 
     def _take(self, download: Download) -> Segment | None:
