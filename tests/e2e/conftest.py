@@ -8,6 +8,7 @@ import pytest
 
 from conda_fetch.testing.packages import build_package
 from support.channel import build_channel
+from support.hostile import self_signed
 
 MiB = 1 << 20
 
@@ -24,3 +25,12 @@ def channel(tmp_path_factory: pytest.TempPathFactory) -> Path:
         build_package(built, "gamma", payload=16 * MiB),
     ]
     return build_channel(tmp_path_factory.mktemp("channel"), packages)
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate and its key for a TLS test server."""
+    made = self_signed(tmp_path_factory.mktemp("tls"))
+    if made is None:
+        pytest.skip("openssl is not installed: no certificate for a TLS server")
+    return made

@@ -68,14 +68,6 @@ def test_a_body_encoded_against_identity_is_refused(tmp_path, capsys, package) -
     assert _archives(pkgs) == []
 
 
-@pytest.fixture(scope="module")
-def tls(tmp_path_factory):
-    made = self_signed(tmp_path_factory.mktemp("tls"))
-    if made is None:
-        pytest.skip("openssl is not installed: no certificate for a TLS server")
-    return made
-
-
 def test_a_certificate_failure_is_permanent_and_says_what_to_do(tmp_path, capsys, package,
                                                                  tls) -> None:
     pkgs = tmp_path / "pkgs"

@@ -25,14 +25,6 @@ from support.hostile import HostileServer, redirect_to, self_signed, serve
 TIMEOUT = (5.0, 5.0)
 
 
-@pytest.fixture(scope="module")
-def tls(tmp_path_factory):
-    made = self_signed(tmp_path_factory.mktemp("tls"))
-    if made is None:
-        pytest.skip("openssl is not installed: no certificate for a TLS server")
-    return made
-
-
 def basic_auth(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
