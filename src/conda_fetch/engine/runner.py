@@ -2,13 +2,16 @@
 verification, and a clean stop on Ctrl-C.
 
 Two kinds of threads work together. A *file* thread follows one file through its
-life (fetch, verify, hunt for bad bytes, deliver). A fixed pool of *connection*
-threads does the transfers: each time one is free it takes the piece of work that
-gains most, from whichever file needs it (the most bytes for one more connection,
-so the largest files start first and a released connection goes where it saves the
-most time), within what each host can take (:class:`HostBoard`). Many small files
-therefore have as many requests in flight as there are connections, and a large
-file never runs on one connection while others idle.
+life (fetch, verify, hunt for bad bytes, deliver). A pool of *connection* threads
+does the transfers: each time one is free it takes the piece of work that gains most,
+from whichever file needs it (the most bytes for one more connection, so the largest
+files start first and a released connection goes where it saves the most time),
+within what each host can take (:class:`HostBoard`). A file of one request is first
+tried on its own file thread, counted against the same limit of connections at work,
+so a small file costs no hand-off. Many small files therefore have as many requests
+in flight as there are connections (more on a far link: files, connections and
+threads grow with the room far hosts earn), and a large file never runs on one
+connection while others idle.
 """
 
 from __future__ import annotations
