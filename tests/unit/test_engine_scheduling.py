@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import os
 import socket
 import ssl
+import threading
 
 import requests
 import urllib3.exceptions
@@ -105,7 +107,6 @@ def test_resume_without_a_size_stops_at_the_next_range_on_disk(tmp_path) -> None
     job = Job("f", [A], tmp_path / "f.part", md5="0" * 32)
     part = PartFile(job.part, {"size": None, "sha256": None, "md5": "0" * 32})
     fd = part.open()
-    import os
 
     os.pwrite(fd, b"x" * (3 * MiB), 0)
     part.save(fd, RangeSet([(0, 1 * MiB), (2 * MiB, 3 * MiB)]))
@@ -121,7 +122,6 @@ def test_bytes_are_hashed_as_they_arrive_and_a_rewrite_below_starts_over(tmp_pat
     data = hashlib.shake_256(b"h").digest(300_000)
     sha = hashlib.sha256(data).hexdigest()
     download = _download(tmp_path, "h", len(data), Options(min_split=64 << 10), sha256=sha)
-    import os
 
     def write(start: int, end: int) -> None:
         os.pwrite(download.fd, data[start:end], start)
@@ -135,6 +135,40 @@ def test_bytes_are_hashed_as_they_arrive_and_a_rewrite_below_starts_over(tmp_pat
     download.advance(Segment(pos=50_000, end=50_010, url=A, start=50_000), b"X" * 10)
     assert download.digest() != sha  # the hash follows the disk, not what it saw before
     write(50_000, 50_010)
+    assert download.digest() == sha
+    download.close()
+
+
+def test_a_connection_never_waits_while_another_hashes(tmp_path) -> None:
+    data = hashlib.shake_256(b"w").digest(200_000)
+    sha = hashlib.sha256(data).hexdigest()
+    download = _download(tmp_path, "w", len(data), Options(min_split=64 << 10), sha256=sha)
+    os.pwrite(download.fd, data, 0)
+    with download._hash_lock:  # another connection is hashing
+        arrived = threading.Thread(target=download.advance,
+                                   args=(Segment(pos=0, end=len(data), url=A), data))
+        arrived.start()
+        arrived.join(30)
+        assert not arrived.is_alive()
+    assert download._hashed == 0  # left for later, read back from disk
+    assert download.digest() == sha
+    download.close()
+
+
+def test_bytes_another_connection_hashed_from_disk_do_not_start_the_hash_over(
+        tmp_path) -> None:
+    data = hashlib.shake_256(b"r").digest(200_000)
+    sha = hashlib.sha256(data).hexdigest()
+    download = _download(tmp_path, "r", len(data), Options(min_split=64 << 10), sha256=sha)
+    os.pwrite(download.fd, data, 0)
+    resets = []
+    download._reset_hash = lambda: resets.append(1)  # type: ignore[method-assign]
+    with download.lock:
+        download.done.add(100_000, 200_000)  # its bytes counted, not hashed yet...
+    download.advance(Segment(pos=0, end=100_000, url=A), data[:100_000])
+    assert download._hashed == 200_000  # ...when another connection read them back
+    download._hash_written(100_000, data[100_000:], rewrite=False)  # its own turn comes
+    assert resets == [] and download._hashed == 200_000
     assert download.digest() == sha
     download.close()
 

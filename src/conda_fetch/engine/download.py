@@ -353,6 +353,7 @@ class Download:
         with self.lock:
             seg.pos += count
             trusted = seg.url not in self.distrusted
+            rewrite = not trusted or self.done.covered_until(at) > at
             if trusted:
                 self.done.add(at, at + count)
                 self.served.setdefault(seg.url, RangeSet()).add(at, at + count)
@@ -364,7 +365,7 @@ class Download:
                 self._unsaved >= self._checkpoint_bytes()
                 or time.monotonic() - self._saved_at >= self.options.checkpoint_seconds
             )
-        self._hash_written(at, data if trusted else None)
+        self._hash_written(at, data, rewrite)
         if due:
             self.checkpoint(block=False)
 
@@ -374,18 +375,22 @@ class Download:
         self._hasher = hashlib.new(digest[0]) if digest else None
         self._hashed = 0
 
-    def _hash_written(self, at: int, data: bytes | memoryview | None) -> None:
+    def _hash_written(self, at: int, data: bytes | memoryview, rewrite: bool) -> None:
         """Extend the hash of the file's first bytes with what was just written at ``at``;
-        a write below what was hashed already starts the hash over."""
-        if self._hasher is None:
+        a ``rewrite`` (bytes over others, or from a distrusted source) below what was
+        hashed already starts the hash over. New bytes never wait while another
+        connection hashes: that one, or the next, reads them back from disk."""
+        if self._hasher is None or not self._hash_lock.acquire(blocking=rewrite):
             return
-        with self._hash_lock:
-            if at < self._hashed or data is None:
+        try:
+            if rewrite and at < self._hashed:
                 self._reset_hash()
-            elif at == self._hashed:
+            elif at == self._hashed and not rewrite:
                 self._hasher.update(data)
                 self._hashed += len(data)
             self._catch_up(HASH_CATCH_UP)
+        finally:
+            self._hash_lock.release()
 
     def _catch_up(self, limit: int | None) -> None:
         """Hash, from disk, up to ``limit`` bytes (all: ``None``) that already follow the
