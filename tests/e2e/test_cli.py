@@ -258,3 +258,21 @@ def test_a_reader_that_goes_away_gets_no_traceback(tmp_path) -> None:
     child.stderr.close()
     assert child.wait(timeout=120) == 1
     assert "Traceback" not in err and "BrokenPipe" not in err
+
+
+def test_quiet_prints_nothing_on_success_and_each_failure_with_its_reason(
+    tmp_path, channel, fault_server, capsys
+) -> None:
+    from conda_fetch.testing.faultserver import refused_url
+    server = fault_server(channel)
+    records = _records(channel, server.url)
+    plan = _write_plan("urls", records, tmp_path / "urls.txt")
+    assert main(["get", str(plan), "--pkgs-dir", str(tmp_path / "a"), *QUICK]) == 0
+    assert capsys.readouterr() == ("", "")
+    dead = f"{refused_url()}/noarch/gone-1.0-0.conda"
+    assert main(["get", dead, "--pkgs-dir", str(tmp_path / "b"), *QUICK, "--retries", "0"]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.splitlines()[0] == "gone-1.0-0.conda: no source left for this file " \
+        f"({dead.split('/')[2]}: connection refused)"
+    assert "no connection: check the network" in err and "fetched" not in err

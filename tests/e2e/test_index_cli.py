@@ -74,6 +74,17 @@ def test_an_unreachable_channel_fails_with_what_was_tried(tmp_path, capsys) -> N
     assert "could not be fetched" in err and "cannot connect" in err and "0 indexes ready" in err
 
 
+def test_quiet_says_only_which_indexes_failed_and_why(tmp_path, capsys) -> None:
+    dead = refused_url()
+    code = main(["index", f"{dead}/forge", "--platform", "linux-64", "--pkgs-dir",
+                 str(tmp_path / "pkgs"), "--retries", "1", "--quiet"])
+    assert code == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == f"{dead}/forge/linux-64/repodata.json: could not be fetched"
+    assert any("cannot connect" in line for line in lines[1:])
+    assert not any("indexes ready" in line for line in lines)
+
+
 def test_a_bad_max_age_is_refused(tmp_path, capsys) -> None:
     with pytest.raises(SystemExit) as stop:
         main(["index", "--max-age", "soon", "--pkgs-dir", str(tmp_path / "pkgs")])

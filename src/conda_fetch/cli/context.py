@@ -11,29 +11,29 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from contextlib import nullcontext
 from dataclasses import replace
 from functools import cached_property
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import requests
-from rich.console import Console
 
 from conda_fetch.cache import PackageCache, all_pkgs_dirs, find_pkgs_dir, find_tool
-from conda_fetch.cli.display import Display
 from conda_fetch.cli.options import engine_options
-from conda_fetch.cli.summary import failure_kind, print_summary
+from conda_fetch.cli.summary import failure_kind, failure_lines, print_summary
 from conda_fetch.config import condarc, own
 from conda_fetch.config.channels import channel_urls, configured_channels
 from conda_fetch.config.tokens import TokenFinder
 from conda_fetch.engine import HttpSettings, Listener, Options, make_session
-from conda_fetch.index import IndexFetcher
-from conda_fetch.offline.adopt import Lookup, plan_lookup
-from conda_fetch.offline.repodata import RepodataIndex
 from conda_fetch.pipeline import Report, fetch_into_cache
 from conda_fetch.plan import deduplicate, records_from_args
 from conda_fetch.plan.records import Record
 from conda_fetch.sources import mirrors as mirrormap
+
+if TYPE_CHECKING:  # rich, the display and the index stage load only when used
+    from rich.console import Console
+
+    from conda_fetch.offline.adopt import Lookup
+    from conda_fetch.offline.repodata import RepodataIndex
 
 
 class Context:
@@ -55,6 +55,8 @@ class Context:
     @cached_property
     def console(self) -> Console:
         """Where people read: standard error, silent with ``--quiet``."""
+        from rich.console import Console
+
         return Console(stderr=True, quiet=self.args.quiet, highlight=False, soft_wrap=True,
                        emoji=False)
 
@@ -110,6 +112,9 @@ class Context:
 
     def repodata_index(self) -> RepodataIndex:
         """The channels of ``--channel`` (else the user's), with conda's cached repodata."""
+        from conda_fetch.index import IndexFetcher
+        from conda_fetch.offline.repodata import RepodataIndex
+
         cache_dirs = [self.cache.root, *all_pkgs_dirs(config=self.config, run_conda=False)]
         fetcher = IndexFetcher(self.session, Options(
             connect_timeout=condarc.remote_timeouts(self.config)[0]))
@@ -118,6 +123,8 @@ class Context:
 
     def record_lookup(self, records: list[Record] | None) -> Lookup:
         """Where records come from: the plans when given, else the channels' repodata."""
+        from conda_fetch.offline.adopt import plan_lookup
+
         if records is not None:
             return plan_lookup(records)
         index = self._index = self.repodata_index()
@@ -147,10 +154,16 @@ class Context:
 
     def fetch(self, records: list[Record]) -> Report:
         """Fetch ``records`` into the cache, with the live display unless quiet."""
-        listener = Listener() if self.args.quiet else Display(self.console)
-        with listener if isinstance(listener, Display) else nullcontext():
-            return fetch_into_cache(records, self.cache, self.session, self.options, listener,
-                                    self.mirrors(), own.ranking(self.own))
+        if self.args.quiet:
+            return self._fetch(records, Listener())
+        from conda_fetch.cli.display import Display
+
+        with Display(self.console) as display:
+            return self._fetch(records, display)
+
+    def _fetch(self, records: list[Record], listener: Listener) -> Report:
+        return fetch_into_cache(records, self.cache, self.session, self.options, listener,
+                                self.mirrors(), own.ranking(self.own))
 
     def finish(self, report: Report, where: str | None = None) -> int:
         """Print the JSON and the human summary (``where``: how to name the cache, if not
@@ -162,5 +175,9 @@ class Context:
                               for entry, (_, error) in zip(failed, report.failed, strict=True)]
             json.dump(data, sys.stdout, indent=2)
             sys.stdout.write("\n")
-        print_summary(self.console, report, where or str(self.cache.root))
+        if not self.args.quiet:
+            print_summary(self.console, report, where or str(self.cache.root))
+        else:  # errors only: each failure and what to do about it
+            for line in failure_lines(report):
+                print(line, file=sys.stderr)
         return 0 if report.ok else 1

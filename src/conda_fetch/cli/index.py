@@ -28,7 +28,7 @@ from conda_fetch.index import (
     fetch_all,
     targets,
 )
-from conda_fetch.plan.lockfile import current_subdir
+from conda_fetch.plan.platform import current_subdir
 from conda_fetch.redact import redact
 from conda_fetch.units import human_bytes
 
@@ -108,7 +108,11 @@ def fetch_indexes(context: Context, urls: Sequence[str], subdirs: Sequence[str],
                            settings)
     with display or nullcontext():
         results = fetch_all(fetcher, wanted, context.cache.root, context.options.files, force)
-    print_results(context.console, results, context.cache.root)
+    if context.args.quiet:  # errors only
+        for line in (line for r in results if not _ready(r) for line in _failure(r)):
+            print(line, file=sys.stderr)
+    else:
+        print_results(context.console, results, context.cache.root)
     if _flag(config, "repodata_use_shards", False):
         context.console.print(f"[yellow]note[/]: {SHARDS_NOTE}")
     return results
@@ -130,15 +134,22 @@ def print_results(out: Console, results: Sequence[IndexResult], pkgs: Path) -> N
             out.print(f"[dim]-[/] {name}: not on the server (conda reads repodata.json "
                       "instead)", highlight=False)
         else:
-            out.print(f"[red]✗[/] {name}: could not be fetched", highlight=False)
-            for line in result.tried:
-                out.print(f"    {redact(line)}", highlight=False)
+            head, *tried = _failure(result)
+            out.print(f"[red]✗[/] {head}", highlight=False)
+            for line in tried:
+                out.print(line, highlight=False)
     failed = sum(not _ready(r) for r in results)
     out.print(f"[bold]{len(results) - failed} indexes ready, {failed} failed[/]  →  "
               f"{pkgs / 'cache'}", highlight=False)
     if failed:
         out.print("Next: run the same command again (a cut index resumes), or add mirrors "
                   "with --preset china or --mirror CHANNEL=URL.")
+
+
+def _failure(result: IndexResult) -> list[str]:
+    """An index that could not be fetched, and what was tried."""
+    return [f"{redact(result.target.url)}: could not be fetched",
+            *(f"    {redact(line)}" for line in result.tried)]
 
 
 def _flag(config: Mapping[str, Any], key: str, default: bool) -> bool:

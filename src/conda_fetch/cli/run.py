@@ -24,7 +24,8 @@ from conda_fetch.cli.options import add_fetch, command
 from conda_fetch.errors import CondaFetchError, InputError
 from conda_fetch.index.naming import REPODATA
 from conda_fetch.plan import records_from_text
-from conda_fetch.plan.lockfile import current_subdir, load_yaml
+from conda_fetch.plan.lockfile import load_yaml
+from conda_fetch.plan.platform import current_subdir
 from conda_fetch.redact import redact
 
 TOOLS = ("conda", "mamba", "micromamba")

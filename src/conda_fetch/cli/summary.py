@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-
-from rich.console import Console
-from rich.text import Text
+from typing import TYPE_CHECKING
 
 from conda_fetch.pipeline import Report
 from conda_fetch.plan.records import Record
 from conda_fetch.redact import redact
 from conda_fetch.units import human_bytes
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 MISSING, DISK, CHECKSUM, NETWORK, CUT, OTHER = (
     "not on the server", "disk full", "wrong bytes", "no connection", "connection kept failing",
@@ -81,6 +82,8 @@ def advice_lines(report: Report, prog: str = "conda-fetch") -> list[str]:
 
 def print_summary(out: Console, report: Report, root: Path | str) -> None:
     """The counts and the cache, then every failure with what to do about it."""
+    from rich.text import Text  # rich loads only where it prints: not for --quiet, --json
+
     fetched = (f"{len(report.fetched)} fetched ({human_bytes(report.bytes_fetched)} in "
                f"{report.seconds:.1f}s)")
     others = f"{len(report.cached)} already cached, {len(report.failed)} failed"

@@ -19,9 +19,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
-
 from conda_fetch.errors import CondaFetchError, InputError
 
 DEFAULT_CHANNEL_ALIAS = "https://conda.anaconda.org"
@@ -124,6 +121,9 @@ def read_config_file(path: Path) -> dict[str, Any]:
         raise InputError(f"{path}: not UTF-8 text ({exc.reason})") from None
     except OSError as exc:
         raise CondaFetchError(f"cannot read {path}: {exc.strerror or exc}") from None
+    from ruamel.yaml import YAML  # only where a file exists: a tenth of the start-up
+    from ruamel.yaml.error import YAMLError
+
     try:
         data = YAML(typ="safe", pure=True).load(text)
     except YAMLError as exc:
@@ -135,8 +135,10 @@ def read_config_file(path: Path) -> dict[str, Any]:
     return data
 
 
-def _where(error: YAMLError, text: str) -> str:
+def _where(error: Exception, text: str) -> str:
     """Where and why parsing failed, on one line (`` at line L, column C: problem``)."""
+    from ruamel.yaml.error import MarkedYAMLError
+
     if isinstance(error, MarkedYAMLError) and (error.problem_mark or error.context_mark):
         mark = error.problem_mark or error.context_mark
         problem = error.problem or error.context

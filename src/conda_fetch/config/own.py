@@ -22,11 +22,6 @@ from typing import Any
 
 import platformdirs
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
 from conda_fetch.config import condarc
 from conda_fetch.errors import InputError
 from conda_fetch.files import write_atomically
@@ -117,11 +112,20 @@ def read_toml(path: Path) -> dict[str, Any]:
     """A TOML file as a mapping; a missing file is empty, a broken one an error naming it."""
     try:
         with open(path, "rb") as stream:
-            return tomllib.load(stream)
+            return _tomllib().load(stream)
     except FileNotFoundError:
         return {}
-    except tomllib.TOMLDecodeError as exc:
+    except ValueError as exc:  # TOMLDecodeError, or bytes that are not UTF-8
         raise InputError(f"{path}: {exc}") from None
+
+
+def _tomllib() -> Any:
+    """The TOML reader, imported only where there is a file to read."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    return tomllib
 
 
 def pixi_config(env: Mapping[str, str] = os.environ) -> dict[str, Any]:

@@ -16,8 +16,7 @@ from conda_fetch.errors import InputError
 from conda_fetch.plan.dryrun import find_json, parse_dryrun
 from conda_fetch.plan.explicit import is_explicit, parse_explicit
 from conda_fetch.plan.lines import meaningful_lines
-from conda_fetch.plan.lockfile import current_subdir, is_lockfile, load_yaml, parse_lockfile
-from conda_fetch.plan.platform import check_platform, target_platform
+from conda_fetch.plan.platform import check_platform, current_subdir, target_platform
 from conda_fetch.plan.records import Record, make_record
 from conda_fetch.plan.urllist import URL_SCHEMES, parse_urllist
 
@@ -55,6 +54,12 @@ def records_from_text(text: str, source: str, *, platform: str | None = None) ->
 
 
 def _lockfile(text: str, source: str, target: str) -> list[Record]:
+    from conda_fetch.plan.lockfile import (  # its YAML reader loads only for a lock file
+        is_lockfile,
+        load_yaml,
+        parse_lockfile,
+    )
+
     data = load_yaml(text, source)
     if not is_lockfile(data):
         raise InputError(f"{source}: YAML without 'version' and 'package': not a conda-lock file")

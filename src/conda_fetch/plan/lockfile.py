@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import platform as _platform
-import sys
 from typing import Any
 
 from ruamel.yaml import YAML
@@ -12,6 +10,7 @@ from ruamel.yaml.error import YAMLError
 from ruamel.yaml.events import AliasEvent
 
 from conda_fetch.errors import InputError
+from conda_fetch.plan.platform import current_subdir
 from conda_fetch.plan.records import Record, make_record
 
 MAX_NESTING = 64  # conda-lock files nest four levels deep
@@ -67,19 +66,6 @@ def load_yaml(text: str, source: str) -> Any:
 
 def is_lockfile(data: Any) -> bool:
     return isinstance(data, dict) and "package" in data and "version" in data
-
-
-def current_subdir() -> str:
-    """This machine's conda platform, such as ``linux-64`` or ``osx-arm64``."""
-    system = {"linux": "linux", "darwin": "osx", "win32": "win"}.get(sys.platform, sys.platform)
-    machine = _platform.machine().lower()
-    arch = {"x86_64": "64", "amd64": "64", "arm64": "arm64", "aarch64": "aarch64",
-            "ppc64le": "ppc64le", "s390x": "s390x"}.get(machine, machine)
-    if system == "linux" and arch == "arm64":
-        arch = "aarch64"
-    if system in ("osx", "win") and arch == "aarch64":
-        arch = "arm64"
-    return f"{system}-{arch}"
 
 
 def parse_lockfile(data: dict[str, Any], source: str, platform: str | None = None) -> list[Record]:

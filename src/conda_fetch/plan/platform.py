@@ -3,16 +3,30 @@
 from __future__ import annotations
 
 import os
+import platform as _platform
 import re
+import sys
 from collections.abc import Sequence
 
 from conda_fetch.errors import InputError
-from conda_fetch.plan.lockfile import current_subdir
 from conda_fetch.plan.records import Record, subdir_of
 
 NOARCH = "noarch"
 _PLATFORM = re.compile(r"(?:linux|osx|win|zos|freebsd|emscripten|wasi)-[a-z0-9_]+")
 _HEADER = re.compile(r"#\s*platform:\s*(\S+)\s*$", re.MULTILINE)
+
+
+def current_subdir() -> str:
+    """This machine's conda platform, such as ``linux-64`` or ``osx-arm64``."""
+    system = {"linux": "linux", "darwin": "osx", "win32": "win"}.get(sys.platform, sys.platform)
+    machine = _platform.machine().lower()
+    arch = {"x86_64": "64", "amd64": "64", "arm64": "arm64", "aarch64": "aarch64",
+            "ppc64le": "ppc64le", "s390x": "s390x"}.get(machine, machine)
+    if system == "linux" and arch == "arm64":
+        arch = "aarch64"
+    if system in ("osx", "win") and arch == "aarch64":
+        arch = "arm64"
+    return f"{system}-{arch}"
 
 
 def target_platform(explicit: str | None = None) -> str:
