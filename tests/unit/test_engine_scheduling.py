@@ -173,6 +173,46 @@ def test_bytes_another_connection_hashed_from_disk_do_not_start_the_hash_over(
     download.close()
 
 
+def test_a_connection_never_waits_for_a_checkpoint_to_reach_the_disk(tmp_path) -> None:
+    options = Options(min_split=64 << 10, checkpoint_bytes=64 << 10)
+    download = _download(tmp_path, "c", 8 * MiB, options)
+    flushing, go_on, saved = threading.Event(), threading.Event(), []
+
+    def slow_save(fd: int, ranges: RangeSet) -> None:
+        flushing.set()
+        go_on.wait(30)
+        saved.append(ranges.as_list())
+
+    download.part.save = slow_save  # type: ignore[method-assign]
+    data = bytes(128 << 10)
+    os.pwrite(download.fd, data, 0)
+    download.advance(Segment(pos=0, end=MiB, url=A), data)  # due: returns at once
+    assert flushing.wait(30)
+    arrived = threading.Thread(target=download.advance,
+                               args=(Segment(pos=len(data), end=MiB, url=A), data))
+    arrived.start()
+    arrived.join(30)
+    assert not arrived.is_alive()  # the next bytes went on while the disk flushed
+    go_on.set()
+    download.saved()
+    assert saved[0] == [[0, len(data)]]
+    download.close()
+
+
+def test_a_checkpoint_the_disk_refuses_fails_the_file(tmp_path) -> None:
+    options = Options(min_split=64 << 10, checkpoint_bytes=64 << 10)
+    download = _download(tmp_path, "f", 8 * MiB, options)
+
+    def full(fd: int, ranges: RangeSet) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    download.part.save = full  # type: ignore[method-assign]
+    download.advance(Segment(pos=0, end=MiB, url=A), bytes(128 << 10))
+    download.saved()
+    assert download.error == "cannot save progress: no space left on device"
+    download.close()
+
+
 def test_connection_failures_are_said_in_words() -> None:
     url = "https://user:pw@mirror.example:8443/f.conda"
     refused = requests.ConnectionError(urllib3.exceptions.MaxRetryError(

@@ -197,6 +197,7 @@ class Engine:
         problem = ""
         for _ in range(self.options.verify_retries + 1):
             self._fetch(download)
+            download.saved()
             if self._stop.is_set():
                 download.checkpoint()
                 download.fail("interrupted")
