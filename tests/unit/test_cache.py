@@ -16,7 +16,7 @@ import pytest
 from conda_fetch.cache import CacheLockError, PackageCache, find_pkgs_dir, locked
 from conda_fetch.cache.package_cache import listed_url
 from conda_fetch.cache.pkgs_dirs import all_pkgs_dirs
-from conda_fetch.cache.urls import NEWLINE, append_url, read_urls
+from conda_fetch.cache.urls import NEWLINE, UrlsFile, append_url, read_urls
 from conda_fetch.config import condarc
 from conda_fetch.errors import CondaFetchError, InputError
 from conda_fetch.plan.records import Record, make_record, stem
@@ -611,3 +611,27 @@ def test_conda_exe_is_preferred_and_failure_falls_back(
 ])
 def test_the_listed_url_is_the_url_without_credentials(url: str) -> None:
     assert listed_url(make_record(url)) == without_credentials(url)
+
+
+def test_one_flush_of_urls_txt_covers_every_line_written_before_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+    urls, path = UrlsFile(tmp_path), tmp_path / "urls.txt"
+    first = urls.append("https://a.example/x.conda", None)[2]
+    second = urls.append("https://a.example/y.conda", os.lstat(path))[2]
+    urls.flush(second)  # a thread whose line came later flushed both
+    urls.flush(first)  # the first one's turn: already on disk
+    assert len(synced) == 1
+    third = urls.append("https://a.example/z.conda", os.lstat(path))[2]
+    path.rename(tmp_path / "old.txt")  # replaced before the flush
+    fourth = urls.append("https://a.example/w.conda", None)[2]  # opens the new file...
+    assert len(synced) == 2  # ...after the old one's pending line was flushed
+    urls.flush(third)
+    urls.flush(fourth)
+    urls.close()
+    assert len(synced) == 3
+    assert (tmp_path / "old.txt").read_text().split() == [
+        "https://a.example/x.conda", "https://a.example/y.conda", "https://a.example/z.conda"]
+    assert read_urls(tmp_path) == {"w.conda": "https://a.example/w.conda"}

@@ -267,20 +267,23 @@ class PackageCache:
         url = listed_url(record)
         with self._urls_lock:
             named = _lstat(self._urls_txt)
-            if self._latest_of(record.fn, named) != url:
-                self._append_url(record.fn, url, named)
+            if self._latest_of(record.fn, named) == url:
+                return
+            ticket = self._append_url(record.fn, url, named)
+        self._urls.flush(ticket)  # outside the lock: files committed together share it
 
-    def _append_url(self, fn: str, url: str, named: os.stat_result | None) -> None:
-        """Append ``url``; what was read of ``urls.txt`` stays valid when only this
-        line was added, so a run appending thousands of lines reads it once (and need not
-        look at its last byte: it wrote it)."""
+    def _append_url(self, fn: str, url: str, named: os.stat_result | None) -> int:
+        """Append ``url`` (its flush ticket); what was read of ``urls.txt`` stays valid
+        when only this line was added, so a run appending thousands of lines reads it once
+        (and need not look at its last byte: it wrote it)."""
         seen, urls = self._urls_memo
         ours = seen is not None and seen == self._urls_ours
-        appended, info = self._urls.append(url, named, check_end=not ours)
+        appended, info, ticket = self._urls.append(url, named, check_end=not ours)
         if seen is not None and info.st_size == seen[0] + appended:
             urls[fn] = url
             self._urls_ours = (info.st_size, info.st_mtime_ns)
             self._urls_memo = (self._urls_ours, urls)
+        return ticket
 
     def _latest_url(self, fn: str) -> str | None:
         """The URL conda would take for ``fn``; ``urls.txt`` is re-read only when it changed."""

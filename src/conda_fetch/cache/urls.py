@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
 import weakref
 from pathlib import Path
 
@@ -28,42 +29,60 @@ def read_urls(pkgs: Path) -> dict[str, str]:
 
 
 def append_url(pkgs: Path, url: str, check_end: bool = True) -> int:
-    """Append ``url`` to ``pkgs``'s ``urls.txt`` once (see :meth:`UrlsFile.append`); the
-    number of bytes appended."""
+    """Append ``url`` to ``pkgs``'s ``urls.txt`` once and flush it to disk (see
+    :meth:`UrlsFile.append`); the number of bytes appended."""
     urls = UrlsFile(pkgs)
     try:
-        return urls.append(url, None, check_end)[0]
+        appended, _, ticket = urls.append(url, None, check_end)
+        urls.flush(ticket)
+        return appended
     finally:
         urls.close()
 
 
 class UrlsFile:
     """``urls.txt`` of one cache, kept open to append while it is the file named so (a run
-    appends a line per file: one write and one flush each, no open)."""
+    appends a line per file: one write each, no open). Lines reach the disk by
+    :meth:`flush`, which threads share: one fsync covers every line written before it."""
 
     def __init__(self, pkgs: Path | str) -> None:
         self.path = os.path.join(os.fspath(pkgs), URLS_TXT)
         self._fd = -1
         self._id: tuple[int, int] | None = None
         self._closer: weakref.finalize | None = None
+        self._written = 0  # lines appended through this object
+        self._flushed = 0  # of those, the ones known to be on disk
+        self._flush_lock = threading.Lock()  # guards the descriptor against a flush
 
     def append(self, url: str, named: os.stat_result | None,
-               check_end: bool = True) -> tuple[int, os.stat_result]:
+               check_end: bool = True) -> tuple[int, os.stat_result, int]:
         """Append ``url`` as one line with a single ``O_APPEND`` write, so concurrent
-        appenders never tear lines, and flush it to disk; the number of bytes appended and
-        the file's state after. ``named``: an ``lstat`` of :attr:`path` just taken (the open
-        descriptor is used only if it is still that file). A line break is put first if the
-        file ends mid-line (``check_end``: the caller does not know that it ends with one);
-        racing another appender, that may leave a blank line, which readers skip."""
+        appenders never tear lines; the number of bytes appended, the file's state after,
+        and the ticket to pass to :meth:`flush`. Callers append one at a time.
+        ``named``: an ``lstat`` of :attr:`path` just taken (the open descriptor is used
+        only if it is still that file). A line break is put first if the file ends
+        mid-line (``check_end``: the caller does not know that it ends with one); racing
+        another appender, that may leave a blank line, which readers skip."""
         fd = self._open(named)
         data = (url + NEWLINE).encode("utf-8")
         if check_end and _ends_mid_line(fd):
             data = NEWLINE.encode("ascii") + data
         written = os.write(fd, data)
-        os.fsync(fd)
         if written != len(data):
             raise OSError(f"short write to {self.path}: {written} of {len(data)} bytes")
-        return written, os.fstat(fd)
+        self._written += 1
+        return written, os.fstat(fd), self._written
+
+    def flush(self, ticket: int) -> None:
+        """Make the lines appended up to ``ticket`` durable. A thread that finds its line
+        flushed by another's fsync meanwhile returns at once: threads committing together
+        wait for one or two fsyncs, not one each in turn."""
+        with self._flush_lock:
+            if self._flushed >= ticket:
+                return
+            written = self._written  # lines up to here are in the file the fsync flushes
+            os.fsync(self._fd)
+            self._flushed = written
 
     def _open(self, named: os.stat_result | None) -> int:
         if self._fd >= 0 and named is not None and (named.st_dev, named.st_ino) == self._id:
@@ -80,10 +99,14 @@ class UrlsFile:
         return fd
 
     def close(self) -> None:
-        """Close the descriptor (closing twice is harmless)."""
-        if self._closer is not None:
-            self._closer()
-        self._fd, self._id, self._closer = -1, None, None
+        """Flush what is pending, then close the descriptor (closing twice is harmless)."""
+        with self._flush_lock:
+            if self._fd >= 0 and self._flushed < self._written:
+                os.fsync(self._fd)
+            self._flushed = self._written
+            if self._closer is not None:
+                self._closer()
+            self._fd, self._id, self._closer = -1, None, None
 
 
 def _ends_mid_line(fd: int) -> bool:
