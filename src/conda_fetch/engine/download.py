@@ -361,10 +361,7 @@ class Download:
                 self.recovered += self._unrecovered
                 self._unrecovered = 0
                 self._unsaved += count
-            due = trusted and not self.small() and (
-                self._unsaved >= self._checkpoint_bytes()
-                or time.monotonic() - self._saved_at >= self.options.checkpoint_seconds
-            )
+            due = trusted and self._due()
         self._hash_written(at, data, rewrite)
         if due and self._save_lock.acquire(blocking=False):
             threading.Thread(target=self._save_behind, name="checkpoint", daemon=True).start()
@@ -432,8 +429,11 @@ class Download:
             if self.size is None and seg.end is None:
                 self.size = seg.pos
 
-    def _checkpoint_bytes(self) -> int:
-        return max(self.options.checkpoint_bytes, (self.size or 0) // 64)
+    def _due(self) -> bool:
+        """Whether a checkpoint is due (called with the lock held)."""
+        return not self.small() and self._unsaved > 0 and (
+            self._unsaved >= max(self.options.checkpoint_bytes, (self.size or 0) // 64)
+            or time.monotonic() - self._saved_at >= self.options.checkpoint_seconds)
 
     def checkpoint(self) -> None:
         """Make the ranges on disk survive a crash (see :class:`PartFile`); a small file
@@ -451,13 +451,21 @@ class Download:
     def _save_behind(self) -> None:
         """A checkpoint on its own thread, with the save lock its starter took: no
         connection waits while the disk flushes (a tenth of a second on a busy one). A
-        disk that refuses it fails the file, as it would a write."""
+        disk that refuses it fails the file, as it would a write. Bytes that arrived
+        meanwhile, if due, are saved before it ends: their connections may have no
+        more to bring that would start the next."""
         try:
             self._save()
+            while self._due_now():
+                self._save()
         except OSError as exc:
             self.fail(f"cannot save progress: {(exc.strerror or str(exc)).lower()}")
         finally:
             self._save_lock.release()
+
+    def _due_now(self) -> bool:
+        with self.lock:
+            return self._due()
 
     def _save(self) -> None:
         with self.lock:
