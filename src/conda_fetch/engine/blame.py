@@ -13,7 +13,6 @@ import contextlib
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
@@ -62,6 +61,8 @@ def suspects(
         if culprits and not done.is_set():
             found.append(culprits)
             done.set()
+
+    from concurrent.futures import ThreadPoolExecutor  # a hunt is rare: not at start-up
 
     with ThreadPoolExecutor(WORKERS) as pool:
         for url, start, end in _interleaved(served):
