@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import os
 import random
@@ -287,7 +288,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self.server.owner._count(sent=len(data))
                 pos += len(data)
         if limit < end:
-            self.connection.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):  # the client may have gone already
+                self.connection.shutdown(socket.SHUT_RDWR)
             raise _Cut()
 
 
