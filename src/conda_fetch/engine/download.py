@@ -31,7 +31,7 @@ from conda_fetch.engine.partfile import PartFile, RangeSet
 SAMPLE_BYTES = 64 << 10
 STEAL_MIN = 64 << 10
 TAIL_SECONDS = 1.0
-TAIL_MIN = 0.1  # a tail shorter than this is never worth a request
+TAIL_MIN = 0.25  # a tail shorter than this is never worth a request
 TAIL_ANSWERS = 4  # ... nor one shorter than this many times a request takes to be answered
 SMALL_FILE = 4 << 20
 HASH_CHUNK = 1 << 20
