@@ -65,3 +65,20 @@ def test_a_full_disk_is_reported_for_every_file(tmp_path, small_disk, channel,
     assert named == {r["fn"] for r in records}
     assert any("space" in e["error"] for e in report["failed"])
     assert "Traceback" not in err
+
+
+def test_a_resume_state_that_does_not_fit_leaves_no_file_behind(small_disk) -> None:
+    from conda_fetch.engine.partfile import PartFile, RangeSet
+
+    part = PartFile(small_disk / "f.conda.part", {"size": MiB})
+    part.load()
+    fd = part.open()
+    filler = small_disk / "filler"
+    with open(filler, "wb") as stream, pytest.raises(OSError):
+        while True:  # until the disk is full
+            stream.write(bytes(64 << 10))
+            stream.flush()
+    with pytest.raises(OSError):
+        part.save(fd, RangeSet([(0, 1000)]))
+    part.close(fd)
+    assert sorted(p.name for p in small_disk.iterdir()) == ["f.conda.part", "filler"]

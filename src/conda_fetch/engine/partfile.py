@@ -185,11 +185,15 @@ class PartFile:
         tmp = self._state + ".tmp"
         _unlink(tmp)  # a fresh file: a link planted there is not followed
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW, 0o644)
-        with os.fdopen(fd, "w") as stream:
-            json.dump(payload, stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(tmp, self._state)
+        try:
+            with os.fdopen(fd, "w") as stream:
+                json.dump(payload, stream)
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.replace(tmp, self._state)
+        except BaseException:
+            _unlink(tmp)  # a full disk leaves no empty state file behind
+            raise
 
     def discard(self) -> None:
         """Remove the part file and its state (the state first: never one without the other)."""
