@@ -15,8 +15,7 @@ from http.server import BaseHTTPRequestHandler
 import pytest
 import requests
 
-from conda_fetch.engine import HttpSettings, make_session
-from conda_fetch.engine import http as engine_http
+from conda_fetch.engine import HttpSettings, make_session, requests_session
 from conda_fetch.engine.errors import ConnectError, HostError
 from conda_fetch.engine.http import USER_AGENT
 from conda_fetch.engine.transfer import connect_error
@@ -168,7 +167,7 @@ def test_each_of_more_origins_than_pools_keeps_its_connection() -> None:
 
 
 def test_past_the_pools_kept_every_origin_still_answers(monkeypatch) -> None:
-    monkeypatch.setattr(engine_http, "KEPT_POOLS", 1)
+    monkeypatch.setattr(requests_session, "KEPT_POOLS", 1)
     with ExitStack() as running:
         servers = [running.enter_context(HostileServer(serve(b"ok"))) for _ in range(2)]
         _round_robin(make_session(), servers, 2)

@@ -15,8 +15,6 @@ from dataclasses import replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, cast
 
-import requests
-
 from conda_fetch.cache import PackageCache, all_pkgs_dirs, find_pkgs_dir, find_tool
 from conda_fetch.cli.options import engine_options
 from conda_fetch.cli.summary import failure_kind, failure_lines, print_summary
@@ -24,6 +22,7 @@ from conda_fetch.config import condarc, own
 from conda_fetch.config.channels import channel_urls, configured_channels
 from conda_fetch.config.tokens import TokenFinder
 from conda_fetch.engine import HttpSettings, Listener, Options, make_session
+from conda_fetch.engine.http import Session
 from conda_fetch.pipeline import Report, fetch_into_cache
 from conda_fetch.plan import deduplicate, records_from_args
 from conda_fetch.plan.records import Record
@@ -86,7 +85,7 @@ class Context:
         return engine_options(self.args, condarc.remote_timeouts(self.config)[0])
 
     @cached_property
-    def session(self) -> requests.Session:
+    def session(self) -> Session:
         """The HTTP session: conda's proxies, certificates and ``ssl_verify``."""
         verify = False if self.args.insecure else condarc.ssl_verify(self.config)
         settings = HttpSettings(verify=verify, proxies=condarc.proxy_servers(self.config),

@@ -14,9 +14,8 @@ import os
 import threading
 from collections.abc import Callable
 
-import requests
-
 from conda_fetch.engine.hosts import host_of
+from conda_fetch.engine.http import request_failed
 from conda_fetch.engine.partfile import RangeSet
 from conda_fetch.engine.session import HttpGetter
 
@@ -117,7 +116,9 @@ def decide(session: HttpGetter, url: str, witnesses: list[str],
         try:
             with hold(third):
                 vote = _fetch(session, third, offset, offset + 1, timeout)
-        except requests.RequestException:
+        except Exception as exc:
+            if not request_failed(exc):
+                raise
             continue
         if len(vote) == 1:
             return [first] if vote[0] == seen else [url]
@@ -158,8 +159,9 @@ def first_difference(session: HttpGetter, url: str, fd: int, start: int, end: in
                         index = next(i for i, (a, b) in pairs if a != b)
                         return pos + index, disk[index]
                     pos += len(data)
-        except requests.RequestException:
-            pass
+        except Exception as exc:
+            if not request_failed(exc):
+                raise
         if pos == before:
             raise NoAnswer(url)
     return None

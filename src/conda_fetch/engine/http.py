@@ -1,35 +1,39 @@
-"""The HTTP session the engine uses: the user's proxies, trust store, certificates and auth."""
+"""The HTTP session the engine uses: the user's proxies, trust store, certificates and auth.
+
+A transfer's plain GET goes straight over :mod:`~conda_fetch.engine.wire`; any other
+request, and every request to a host behind a proxy, with credentials (in the URL or in
+``~/.netrc``), that redirects or that set a cookie, goes through a requests session
+(:mod:`~conda_fetch.engine.requests_session`), made the first time one is needed.
+"""
 
 from __future__ import annotations
 
+import os
 import re
 import ssl
+import sys
 import threading
-import warnings
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import urljoin, urlsplit
-
-import requests
-import urllib3
-from requests.adapters import HTTPAdapter
-from requests.cookies import extract_cookies_to_jar
-from requests.structures import CaseInsensitiveDict
-from requests.utils import check_header_validity, get_netrc_auth, urldefragauth
-from urllib3.connectionpool import ConnectionPool
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from conda_fetch import __version__
-from conda_fetch.engine.local import FileAdapter
+from conda_fetch.engine.wire import Response, Wire, headers_of
 
-USER_AGENT = f"conda-fetch/{__version__} requests/{requests.__version__}"
-KEPT_POOLS = 32  # origins (and settings) whose connection pool an adapter keeps at most
+if TYPE_CHECKING:
+    import requests
 
-_ORIGIN = re.compile(r"https?://[^/?#@\\\s]+", re.IGNORECASE)
+USER_AGENT = f"conda-fetch/{__version__}"
+# requests' headers on every request (but Accept-Encoding, which a plain GET names itself)
+DEFAULT_HEADERS = {"User-Agent": USER_AGENT, "Accept": "*/*", "Connection": "keep-alive"}
+
+ORIGIN = re.compile(r"https?://[^/?#@\\\s]+", re.IGNORECASE)
 # A path (and query) that requests sends exactly as written: no percent-escape to
 # normalise, no dot segment to remove, no fragment, no empty query.
-_PLAIN_PATH = re.compile(r"(?:/(?!\.\.?(?:[/?]|$))[\w\-.~!$&'()*+,;=:@]*)+"
-                         r"(?:\?[\w\-.~!$&'()*+,;=:@/?]+)?", re.ASCII)
+PLAIN_PATH = re.compile(r"(?:/(?!\.\.?(?:[/?]|$))[\w\-.~!$&'()*+,;=:@]*)+"
+                        r"(?:\?[\w\-.~!$&'()*+,;=:@/?]+)?", re.ASCII)
+CA_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+REDIRECTS = (301, 302, 303, 307, 308)
 
 
 @dataclass(frozen=True)
@@ -49,212 +53,144 @@ class HttpSettings:
     user_agent: str = USER_AGENT
 
 
-class _Adapter(HTTPAdapter):
-    """requests' adapter, remembering the connection pool (the proxy's, if any) of each
-    origin and TLS setting instead of working it out per request; with ``context``, TLS
-    is verified against it (the operating system's trust store)."""
+class Session:
+    """``requests.Session.get``'s way of fetching a URL, safe to share between threads:
+    plain GETs over :class:`Wire`, the rest through requests (see the module)."""
 
-    def __init__(self, pool_size: int, context: ssl.SSLContext | None = None) -> None:
-        self._context = context
-        self._pools: dict[tuple[object, ...], ConnectionPool] = {}
-        self._pools_lock = threading.Lock()  # taken on a miss and on close only
-        self._whole: dict[tuple[object, ...], bool] = {}  # whether the target is the URL
-        super().__init__(pool_connections=4, pool_maxsize=pool_size)
+    def __init__(self, settings: HttpSettings, pool_size: int) -> None:
+        self.settings = settings
+        self._pool_size = pool_size
+        headers = {**DEFAULT_HEADERS, "User-Agent": settings.user_agent}
+        self._wire = Wire(pool_size, headers, lambda: tls_context(settings.verify))
+        self._direct: dict[str, bool] = {}  # origin -> whether plain GETs go over the wire
+        self._requests: requests.Session | None = None
+        self._lock = threading.Lock()
 
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        if self._context is not None:
-            kwargs["ssl_context"] = self._context
-        super().init_poolmanager(*args, **kwargs)
-
-    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
-        if self._context is not None:
-            kwargs["ssl_context"] = self._context
-        return super().proxy_manager_for(proxy, **kwargs)
-
-    def get_connection_with_tls_context(self, request: requests.PreparedRequest,
-                                        verify: bool | str | None,
-                                        proxies: Mapping[str, str] | None = None,
-                                        cert: tuple[str, str] | str | None = None
-                                        ) -> ConnectionPool:
-        """requests' pool for ``request``, asked once per origin and settings and kept
-        until :meth:`close`, also when the pool manager (which keeps four) forgets it:
-        each origin's connections stay open for its next requests. Past
-        :data:`KEPT_POOLS`, the oldest is forgotten; its connections close once unused."""
-        key = (_split(str(request.url))[0], verify, _frozen(proxies), _frozen(cert))
-        pool = self._pools.get(key)
-        if pool is None:
-            pool = super().get_connection_with_tls_context(request, verify, proxies, cert)
-            with self._pools_lock:
-                if len(self._pools) >= KEPT_POOLS:
-                    del self._pools[next(iter(self._pools))]
-                self._pools[key] = pool
-        return pool
-
-    def close(self) -> None:
-        """Close every pool this adapter handed out, and forget them."""
-        with self._pools_lock:
-            pools, self._pools = list(self._pools.values()), {}
-        for pool in pools:
-            pool.close()
-        super().close()
-
-    def request_url(self, request: requests.PreparedRequest,
-                    proxies: Mapping[str, str] | None) -> str:
-        """requests' request target: the path, or the whole URL for an HTTP proxy; which
-        of the two is worked out once per origin and proxies."""
-        key = (_split(str(request.url))[0], _frozen(proxies))
-        whole = self._whole.get(key)
-        if whole is None:
-            whole = not super().request_url(request, proxies).startswith("/")
-            self._whole[key] = whole
-        return urldefragauth(str(request.url)) if whole else request.path_url
-
-
-class _Session(requests.Session):
-    """A session whose TLS choice wins over ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` (requests
-    lets those override ``session.verify``), and that follows redirects only to HTTP(S):
-    never from a server to a ``file://`` URL or another scheme."""
-
-    def __init__(self, verify: bool | str) -> None:
-        super().__init__()
-        self._verify = verify
-        self._merged: dict[tuple[object, ...], dict[str, Any]] = {}
-        self._origins: dict[str, str | None] = {}  # origin -> as requests writes it
-        self._netrc: dict[str, bool] = {}  # origin -> whether ~/.netrc has a login for it
-        self._redirecting: set[str] = set()  # origins that answered with a redirect
-
-    def get(self, url: str | bytes, **kwargs: Any) -> requests.Response:
-        """``requests.Session.get``; a plain streamed GET (no auth, cookies, hooks or
-        redirect to follow) goes straight to the transport adapter, skipping the
-        session's per-request work (merging settings, preparing the request, auth and
-        cookies, dispatching hooks), a third of a small file's request CPU. Proxies, TLS
-        and errors are the adapter's, as for any request."""
-        prepared = self._plain(url, kwargs) if isinstance(url, str) else None
-        if prepared is None or not isinstance(url, str):
-            return super().get(url, **kwargs)
-        settings = self.merge_environment_settings(prepared.url, {}, True, None, None)
-        adapter = self.get_adapter(str(prepared.url))
-        response = adapter.send(prepared, timeout=kwargs.get("timeout"), **settings)
-        if response.is_redirect:  # this host redirects: the session's way, from now on
-            response.close()
-            self._redirecting.add(_split(url)[0])
-            return super().get(url, **kwargs)
+    def get(self, url: str, **kwargs: Any) -> Any:
+        """GET ``url`` as ``requests.Session.get`` would."""
+        headers = self._plain(url, kwargs)
+        if headers is None:
+            return self.requests.get(url, **kwargs)
+        response = self._wire.get(url, headers, kwargs["timeout"])
         if "set-cookie" in response.headers:
-            extract_cookies_to_jar(self.cookies, prepared, response.raw)
+            self._keep_cookies(url, response)  # sent back by requests, from now on
+        if response.status_code in REDIRECTS:
+            self._direct[url[:_origin_end(url)]] = False  # requests' way from now on
+            response.close()
+            return self.requests.get(url, **kwargs)
         return response
 
-    def _plain(self, url: str, kwargs: dict[str, Any]) -> requests.PreparedRequest | None:
-        """The request for ``url``, as ``requests`` would prepare it, when nothing of the
-        session's per-request work would change it; else ``None``."""
+    def _keep_cookies(self, url: str, response: Response) -> None:
+        """Keep the cookies ``response`` sets in the requests session, as it would."""
+        import requests
+        from requests.cookies import extract_cookies_to_jar
+
+        prepared = requests.Request("GET", url).prepare()
+        extract_cookies_to_jar(self.requests.cookies, prepared, response.original)
+
+    @property
+    def requests(self) -> requests.Session:
+        """The requests session for what is not a plain GET (made when first needed)."""
+        with self._lock:
+            if self._requests is None:
+                from conda_fetch.engine.requests_session import requests_session
+
+                self._requests = requests_session(self.settings, self._pool_size)
+            return self._requests
+
+    def close(self) -> None:
+        """Close every connection kept open (the session can still be used)."""
+        self._wire.close()
+        with self._lock:
+            if self._requests is not None:
+                self._requests.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _plain(self, url: str, kwargs: dict[str, Any]) -> dict[str, str] | None:
+        """The headers to send when ``url`` goes over the wire, else ``None``: a streamed
+        GET naming its Accept-Encoding (no body is decoded), to a host asked directly, whose
+        path requests would send as written, while no cookie is kept."""
         if set(kwargs) - {"headers", "stream", "timeout"} or not kwargs.get("stream"):
             return None
-        if self.auth or self.params or len(self.cookies) or any(self.hooks.values()):
+        headers = headers_of(kwargs.get("headers"))
+        timeout = kwargs.get("timeout")
+        if headers is None or not isinstance(timeout, tuple) or len(timeout) != 2:
             return None
-        origin, path = _split(url)
-        written = self._written(origin)
-        if written is None or origin in self._redirecting or not _PLAIN_PATH.fullmatch(path):
+        if "accept-encoding" not in {name.lower() for name in headers}:
             return None
-        if self.trust_env and self._has_netrc(origin):
+        end = _origin_end(url)
+        origin = url[:end]
+        direct = self._direct.get(origin)
+        if direct is None:
+            direct = self._direct[origin] = self._may_go_direct(origin)
+        if not direct or not PLAIN_PATH.fullmatch(url[end:]):
             return None
-        prepared = requests.PreparedRequest()
-        prepared.method, prepared.url = "GET", written + path
-        prepared.headers = self._headers(kwargs.get("headers"))
-        return prepared
+        if self._requests is not None and len(self._requests.cookies):
+            return None
+        return headers
 
-    def _written(self, origin: str) -> str | None:
-        """``origin`` as requests writes it in a request (scheme and host in lower case,
-        IDNA), worked out once; ``None`` for other schemes and for credentials in it."""
-        if origin not in self._origins:
-            self._origins[origin] = _prepared(origin) if _ORIGIN.fullmatch(origin) else None
-        return self._origins[origin]
-
-    def _headers(self, extra: Mapping[str, str] | None) -> CaseInsensitiveDict[Any]:
-        """The session's headers updated with ``extra`` (a ``None`` value removes one),
-        checked as requests checks them."""
-        named: dict[str, tuple[str, Any]] = {
-            name.lower(): (name, value) for name, value in self.headers.items()}
-        named.update((name.lower(), (name, value)) for name, value in (extra or {}).items())
-        merged: CaseInsensitiveDict[Any] = CaseInsensitiveDict()
-        for name, value in named.values():
-            if value is not None:
-                check_header_validity((name, value))
-                merged[name] = value
-        return merged
-
-    def _has_netrc(self, origin: str) -> bool:
-        if origin not in self._netrc:
-            self._netrc[origin] = get_netrc_auth(origin) is not None
-        return self._netrc[origin]
-
-    def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any,
-                                   cert: Any) -> Any:
-        """requests' answer, worked out once per scheme and host: it reads every
-        environment variable each time (a third of a small file's CPU), and the
-        environment, the session's settings and ``NO_PROXY`` do not change per path."""
-        parts = urlsplit(url)
-        key = (parts.scheme, parts.netloc, _frozen(proxies), _frozen(self.proxies), stream,
-               verify, _frozen(cert), self.trust_env)
-        if key not in self._merged:
-            merged = dict(super().merge_environment_settings(url, proxies, stream, verify, cert))
-            if self._verify is not True:  # --insecure or ssl_verify: <CA file>
-                merged["verify"] = self._verify
-            self._merged[key] = merged
-        return {**self._merged[key], "proxies": dict(self._merged[key]["proxies"])}
-
-    def get_redirect_target(self, resp: requests.Response) -> str | None:
-        target = super().get_redirect_target(resp)
-        if target is not None:
-            scheme = urlsplit(urljoin(resp.url, target)).scheme.lower()
-            if scheme not in ("http", "https"):
-                resp.close()
-                raise requests.exceptions.InvalidSchema(
-                    f"refused a redirect to a {scheme or 'relative'}: URL")
-        return target
+    def _may_go_direct(self, origin: str) -> bool:
+        """Whether plain GETs to ``origin`` need nothing of requests: no proxy, no
+        credentials, TLS as the settings say it (not a CA bundle named by a variable)."""
+        if not origin.isascii() or not ORIGIN.fullmatch(origin):
+            return False
+        parts = urlsplit(origin)
+        try:
+            parts.port  # noqa: B018 - raises for a port that is not one
+        except ValueError:
+            return False
+        scheme, host = parts.scheme.lower(), parts.hostname or ""
+        if self.settings.proxies or _proxied(scheme) or _netrc_login(host):
+            return False
+        if scheme == "https":
+            verify = self.settings.verify
+            if self.settings.client_cert or (verify is True and any(
+                    os.environ.get(name) for name in CA_VARIABLES)):
+                return False
+            if isinstance(verify, str) and not os.path.exists(verify):
+                return False  # requests says what is wrong with it
+        return True
 
 
-def _prepared(origin: str) -> str | None:
-    """``origin`` as a request requests prepares for it names it; ``None`` if invalid."""
-    try:
-        return str(requests.Request("GET", f"{origin}/").prepare().url)[:-1]
-    except requests.RequestException:  # a bad port, a bad name: the session's way says so
-        return None
+def request_failed(exc: BaseException) -> bool:
+    """Whether ``exc`` is how a session says a request failed: one of requests' or urllib3's
+    exceptions (only raised once they were imported), or an ``OSError``."""
+    if isinstance(exc, OSError):
+        return True
+    for name, base in (("requests", "RequestException"), ("urllib3.exceptions", "HTTPError")):
+        module = sys.modules.get(name)
+        if module is not None and isinstance(exc, getattr(module, base)):
+            return True
+    return False
 
 
-def _split(url: str) -> tuple[str, str]:
-    """``url`` as its origin (``scheme://host:port``) and the rest (path and query)."""
-    slash = url.find("/", url.find("://") + 3)
-    return (url, "") if slash < 0 else (url[:slash], url[slash:])
-
-
-def _frozen(value: object) -> object:
-    """``value`` as a dictionary key (proxy maps and certificate pairs)."""
-    if isinstance(value, Mapping):
-        return tuple(sorted(value.items()))
-    return tuple(value) if isinstance(value, list) else value
-
-
-def make_session(settings: HttpSettings | None = None, pool_size: int = 16) -> requests.Session:
+def make_session(settings: HttpSettings | None = None, pool_size: int = 16) -> Session:
     """A session pooling up to ``pool_size`` connections per host, safe to share
     between the engine's threads."""
-    settings = settings or HttpSettings()
-    session = _Session(settings.verify)
-    session.headers["User-Agent"] = settings.user_agent
-    session.proxies.update(settings.proxies)
-    if settings.client_cert:
-        session.cert = settings.client_cert
-    adapter = _Adapter(pool_size, _trust_store() if settings.verify is True else None)
-    session.mount("https://", adapter)
-    session.mount("http://", _Adapter(pool_size))
-    session.mount("file://", FileAdapter())  # local channels, through the same engine
-    if settings.verify is False:
-        session.verify = False
-        warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
-    elif isinstance(settings.verify, str):
-        session.verify = settings.verify
-    return session
+    return Session(settings or HttpSettings(), pool_size)
 
 
-def _trust_store() -> ssl.SSLContext | None:
+def tls_context(verify: bool | str) -> ssl.SSLContext:
+    """The TLS context requests would verify with: the operating system's trust store
+    (truststore, when installed; else certifi's bundle), a CA file or folder, or none."""
+    if verify is False:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    if isinstance(verify, str):
+        if os.path.isdir(verify):
+            return _minimum(ssl.create_default_context(capath=verify))
+        return _minimum(ssl.create_default_context(cafile=verify))
+    return trust_store() or _minimum(ssl.create_default_context(cafile=_certifi()))
+
+
+def trust_store() -> ssl.SSLContext | None:
     """A context verifying against the operating system's trust store, if truststore is
     installed."""
     try:
@@ -262,3 +198,48 @@ def _trust_store() -> ssl.SSLContext | None:
     except ImportError:
         return None
     return truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
+def _certifi() -> str:
+    import certifi
+
+    return str(certifi.where())
+
+
+def _minimum(context: ssl.SSLContext) -> ssl.SSLContext:
+    context.minimum_version = ssl.TLSVersion.TLSv1_2  # as urllib3 asks
+    return context
+
+
+def _origin_end(url: str) -> int:
+    """Where ``url``'s origin (``scheme://host:port``) ends."""
+    slash = url.find("/", url.find("://") + 3)
+    return len(url) if slash < 0 else slash
+
+
+def _proxied(scheme: str) -> bool:
+    """Whether a proxy is named for ``scheme`` or for all schemes: in the environment, and
+    on macOS and Windows in the system's settings too; requests then decides, ``NO_PROXY``
+    included."""
+    if sys.platform in ("darwin", "win32"):
+        import urllib.request
+
+        proxies = urllib.request.getproxies()
+        return bool(proxies.get(scheme) or proxies.get("all"))
+    names = (f"{scheme}_proxy", "all_proxy")
+    return any(value and name.lower() in names for name, value in os.environ.items())
+
+
+def _netrc_login(host: str) -> bool:
+    """Whether requests would send a login from ``~/.netrc`` (or ``$NETRC``) to ``host``."""
+    names = [os.environ["NETRC"]] if os.environ.get("NETRC") else ["~/.netrc", "~/_netrc"]
+    for name in names:
+        path = os.path.expanduser(name)
+        if os.path.exists(path):
+            import netrc
+
+            try:
+                return netrc.netrc(path).authenticators(host) is not None
+            except (netrc.NetrcParseError, OSError):
+                return False
+    return False

@@ -7,13 +7,12 @@ import os
 import re
 import socket
 import ssl
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import requests
-import urllib3.exceptions
 
 from conda_fetch.engine.download import SAMPLE_BYTES, Download, Segment
 from conda_fetch.engine.errors import (
@@ -32,6 +31,10 @@ from conda_fetch.engine.options import Options
 from conda_fetch.engine.session import HttpGetter
 from conda_fetch.redact import redact
 from conda_fetch.units import human_bytes
+
+if TYPE_CHECKING:
+    import requests
+    import urllib3
 
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 class Cancelled(Exception):
@@ -61,18 +64,8 @@ def fetch_segment(
             stream=True,
             timeout=(options.connect_timeout, options.stall_seconds),
         )
-    except requests.ConnectTimeout:
-        raise ConnectError(f"{_host(seg.url)}: no answer to connect within "
-                           f"{options.connect_timeout:g} s") from None
-    except requests.Timeout:
-        raise StallError(f"{_host(seg.url)}: connected, but no answer within "
-                         f"{options.stall_seconds:g} s") from None
-    except requests.ConnectionError as exc:
-        raise connect_error(seg.url, exc) from None
-    except requests.RequestException as exc:  # a bad URL or scheme: no retry will mend it
-        raise PermanentError(redact(f"{type(exc).__name__}: {exc}")) from None
-    except OSError as exc:
-        raise connect_error(seg.url, exc) from None
+    except Exception as exc:
+        raise _unanswered(seg.url, exc, options) from None
     seg.answered = True
     with response:
         _accept(response, download, seg)
@@ -80,6 +73,26 @@ def fetch_segment(
             opened()
         if _stream(response, download, seg, stop, options):
             _reuse(response)
+
+
+def _unanswered(url: str, exc: Exception, options: Options) -> Exception:
+    """A request that got no answer, as a :class:`TransferError`: ``exc`` is one of
+    requests' exceptions (requests is loaded then) or an ``OSError``; anything else is
+    raised as it is."""
+    loaded: Any = sys.modules.get("requests")
+    if loaded is not None and isinstance(exc, loaded.RequestException):
+        if isinstance(exc, loaded.ConnectTimeout):
+            return ConnectError(f"{_host(url)}: no answer to connect within "
+                                f"{options.connect_timeout:g} s")
+        if isinstance(exc, loaded.Timeout):
+            return StallError(f"{_host(url)}: connected, but no answer within "
+                              f"{options.stall_seconds:g} s")
+        if isinstance(exc, loaded.ConnectionError):
+            return connect_error(url, exc)
+        return PermanentError(redact(f"{type(exc).__name__}: {exc}"))  # a bad URL or scheme
+    if isinstance(exc, OSError):
+        return connect_error(url, exc)
+    return exc
 
 
 def _range_header(seg: Segment) -> str:
@@ -215,10 +228,19 @@ def _read_for(seg: Segment, raw: urllib3.HTTPResponse, amount: int) -> bytes:
 def _read(raw: urllib3.HTTPResponse, amount: int, url: str) -> bytes:
     try:
         return raw.read1(amount, decode_content=False)
-    except urllib3.exceptions.ReadTimeoutError:
-        raise StallError(f"{_host(url)} sent nothing for too long") from None
-    except (urllib3.exceptions.HTTPError, OSError) as exc:
-        raise CutError(f"connection to {_host(url)} broke ({type(exc).__name__})") from None
+    except Exception as exc:
+        raise _broken(url, exc) from None
+
+
+def _broken(url: str, exc: Exception) -> Exception:
+    """A body that could not be read on, as a :class:`TransferError` (urllib3's
+    exceptions, and ``OSError``); anything else as it is."""
+    errors: Any = sys.modules.get("urllib3.exceptions")
+    if errors is not None and isinstance(exc, errors.ReadTimeoutError):
+        return StallError(f"{_host(url)} sent nothing for too long")
+    if isinstance(exc, OSError) or (errors is not None and isinstance(exc, errors.HTTPError)):
+        return CutError(f"connection to {_host(url)} broke ({type(exc).__name__})")
+    return exc
 
 
 class _StallMeter:

@@ -22,6 +22,7 @@ from conda_fetch.engine.errors import (
     parse_retry_after,
 )
 from conda_fetch.engine.options import Options
+from conda_fetch.engine.session import HttpGetter
 from conda_fetch.redact import redact
 
 TRIES = 3
@@ -53,7 +54,7 @@ class Answer:
         return self.status in (200, 206)
 
 
-def ask(session: requests.Session, url: str, conditions: dict[str, str], options: Options,
+def ask(session: HttpGetter, url: str, conditions: dict[str, str], options: Options,
         stop: threading.Event | None = None) -> Answer:
     """The host's answer for ``url``; raises :class:`TransferError` when it never gave one."""
     stop = stop or threading.Event()
@@ -76,7 +77,7 @@ def ask(session: requests.Session, url: str, conditions: dict[str, str], options
     raise error
 
 
-def _once(session: requests.Session, url: str, conditions: dict[str, str],
+def _once(session: HttpGetter, url: str, conditions: dict[str, str],
           options: Options) -> Answer:
     headers = {"Range": "bytes=0-0", "Accept-Encoding": "identity", **conditions}
     try:

@@ -19,12 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import requests
-
 from conda_fetch.cache.lock import FileLock
 from conda_fetch.engine import Engine, Job, Listener, Options, Outcome
 from conda_fetch.engine.errors import ConnectError, TransferError
 from conda_fetch.engine.hosts import host_of
+from conda_fetch.engine.session import HttpGetter
 from conda_fetch.errors import CondaFetchError
 from conda_fetch.index import state as conda_state
 from conda_fetch.index import validators
@@ -102,7 +101,7 @@ class Settings:
 class IndexFetcher:
     """Fetches index files into conda's cache; safe to call from several threads."""
 
-    def __init__(self, session: requests.Session, options: Options | None = None,
+    def __init__(self, session: HttpGetter, options: Options | None = None,
                  mirrors: Mapping[str, Sequence[str]] | None = None,
                  listener: Listener | None = None, settings: Settings | None = None) -> None:
         self.session = session

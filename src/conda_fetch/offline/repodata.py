@@ -10,6 +10,7 @@ from typing import Any
 import requests
 
 from conda_fetch.engine import Options
+from conda_fetch.engine.session import HttpGetter
 from conda_fetch.index import CacheFiles, IndexFetcher, Target
 from conda_fetch.jsonfile import read_object
 from conda_fetch.plan.records import Record, make_record
@@ -33,7 +34,7 @@ class RepodataIndex:
     not be read, and why.
     """
 
-    def __init__(self, channels: Sequence[str], session: requests.Session,
+    def __init__(self, channels: Sequence[str], session: HttpGetter,
                  cache_dirs: Sequence[Path] = (), fetcher: IndexFetcher | None = None,
                  pkgs: Path | None = None) -> None:
         self.channels = [c.rstrip("/") for c in channels]

@@ -1,0 +1,275 @@
+"""Plain GETs straight over the standard library's ``http.client``: the engine's hot path.
+
+A transfer asks for a range of a file with nothing for requests to add: no proxy, no
+credentials, no cookie, no redirect to follow, no body to decode. For those this module
+keeps each origin's connections open and speaks HTTP/1.1 over them itself, with the same
+headers and TLS verification requests would use. It costs a third of requests' CPU per
+request, and a run whose requests are all plain never imports requests (a fifth of a
+second at start-up). Errors are raised as requests raises them (imported then), so
+callers handle one kind of session only.
+"""
+
+from __future__ import annotations
+
+import http.client
+import select
+import ssl
+import threading
+import weakref
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+Origin = tuple[str, str, int]  # scheme, host, port
+Context = Callable[[], ssl.SSLContext]
+BROKEN_ON_REUSE = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError,
+                   http.client.RemoteDisconnected)
+
+
+class Response:
+    """An answer to a plain GET, with the parts of ``requests.Response`` the engine uses:
+    ``status_code``, ``reason``, ``headers``, ``iter_content``, and as ``raw`` what urllib3's
+    streamed answer offers (``read``, ``read1``, ``length_remaining``, ``release_conn``)."""
+
+    def __init__(self, wire: Wire, origin: Origin, conn: http.client.HTTPConnection,
+                 answer: http.client.HTTPResponse, url: str) -> None:
+        self._wire, self._origin, self._conn, self._answer = wire, origin, conn, answer
+        self.url = url
+        self.status_code = answer.status
+        self.reason = answer.reason
+        self.headers = answer.msg  # looked up without regard to case, as requests does
+        self.raw = self
+        self._done = False
+
+    @property
+    def original(self) -> Any:
+        """What requests' cookie jar reads a response's headers from."""
+        return _Original(self._answer)
+
+    @property
+    def length_remaining(self) -> int | None:
+        """Body bytes still to come, when the answer said how many."""
+        return self._answer.length
+
+    def read1(self, amount: int = -1, decode_content: bool = False) -> bytes:
+        """Up to ``amount`` body bytes from one read of the connection (``b""`` at the end).
+        A body that ends before its announced length raises, as urllib3's does."""
+        try:
+            data = self._answer.read1(amount)
+        except (OSError, http.client.HTTPException) as exc:
+            raise _body_error(self.url, exc) from None
+        if not data and amount and self._answer.length:
+            raise _body_error(self.url, http.client.IncompleteRead(b"", self._answer.length))
+        return data
+
+    def read(self, amount: int | None = None) -> bytes:
+        """The rest of the body, or up to ``amount`` bytes of it."""
+        parts, left = [], amount
+        while left is None or left > 0:
+            data = self.read1(-1 if left is None else left)
+            if not data:
+                break
+            parts.append(data)
+            left = None if left is None else left - len(data)
+        return b"".join(parts)
+
+    def iter_content(self, chunk_size: int = 1) -> Iterator[bytes]:
+        while data := self.read1(chunk_size):
+            yield data
+
+    def release_conn(self) -> None:
+        """Give the connection back for the next request if the whole body was read and
+        the server keeps it open; close it otherwise."""
+        if self._done:
+            return
+        self._done = True
+        answer = self._answer
+        reusable = (answer.length == 0 or answer.isclosed()) and not answer.will_close
+        answer.close()
+        if reusable:
+            self._wire.put(self._origin, self._conn)
+        else:
+            self._conn.close()
+
+    def close(self) -> None:
+        """Close the connection unless it was given back."""
+        if not self._done:
+            self._done = True
+            self._answer.close()  # it holds the socket when the server closes after it
+            self._conn.close()
+
+    def __enter__(self) -> Response:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _Original:
+    def __init__(self, answer: http.client.HTTPResponse) -> None:
+        self._original_response = answer
+
+
+class Wire:
+    """Each origin's idle connections (at most ``pool_size``), and plain GETs over them;
+    thread-safe. ``context`` makes the TLS context, once, when an ``https`` origin is
+    first asked."""
+
+    def __init__(self, pool_size: int, headers: Mapping[str, str], context: Context) -> None:
+        self._pool_size = pool_size
+        self._headers = dict(headers)
+        self._context_of = context
+        self._context: ssl.SSLContext | None = None
+        self._idle: dict[Origin, list[http.client.HTTPConnection]] = {}
+        self._lock = threading.Lock()
+        weakref.finalize(self, _close_all, self._idle)  # a session dropped unclosed
+
+    def get(self, url: str, headers: Mapping[str, str],
+            timeout: tuple[float, float]) -> Response:
+        """GET ``url`` (an ``http`` or ``https`` URL without credentials whose path
+        requests would send as written) with the session's headers and ``headers``."""
+        parts = urlsplit(url)
+        origin = (parts.scheme, parts.hostname or "", parts.port or _PORTS[parts.scheme])
+        target = f"{parts.path or '/'}?{parts.query}" if parts.query else parts.path or "/"
+        sent = {name.lower(): (name, value) for name, value in self._headers.items()}
+        sent.update((name.lower(), (name, value)) for name, value in headers.items())
+        lines = list(sent.values())
+        conn = self._take(origin)
+        if conn is not None:
+            try:
+                return Response(self, origin, conn, _ask(conn, target, lines, timeout[1]), url)
+            except BROKEN_ON_REUSE:
+                conn.close()  # the server closed it while it was idle: one fresh try
+        conn = self._connect(origin, timeout)
+        try:
+            return Response(self, origin, conn, _ask(conn, target, lines, timeout[1]), url)
+        except BROKEN_ON_REUSE as exc:
+            raise _error("ConnectionError", exc) from None
+
+    def _take(self, origin: Origin) -> http.client.HTTPConnection | None:
+        """An idle connection to ``origin`` the server has not closed, if there is one."""
+        while True:
+            with self._lock:
+                idle = self._idle.get(origin)
+                conn = idle.pop() if idle else None
+            if conn is None or _still_open(conn):
+                return conn
+            conn.close()
+
+    def put(self, origin: Origin, conn: http.client.HTTPConnection) -> None:
+        """Keep ``conn`` for ``origin``'s next request (closed if enough are kept)."""
+        with self._lock:
+            idle = self._idle.setdefault(origin, [])
+            if len(idle) < self._pool_size:
+                idle.append(conn)
+                return
+        conn.close()
+
+    def _connect(self, origin: Origin, timeout: tuple[float, float]
+                 ) -> http.client.HTTPConnection:
+        scheme, host, port = origin
+        conn: http.client.HTTPConnection
+        if scheme == "https":
+            conn = http.client.HTTPSConnection(host, port, timeout=timeout[0],
+                                               context=self._tls())
+        else:
+            conn = http.client.HTTPConnection(host, port, timeout=timeout[0])
+        try:
+            conn.connect()
+        except TimeoutError as exc:
+            raise _error("ConnectTimeout", exc) from None
+        except ssl.SSLError as exc:
+            raise _error("SSLError", exc) from None
+        except OSError as exc:
+            raise _error("ConnectionError", exc) from None
+        return conn
+
+    def _tls(self) -> ssl.SSLContext:
+        with self._lock:
+            if self._context is None:
+                self._context = self._context_of()
+            return self._context
+
+    def close(self) -> None:
+        """Close every idle connection."""
+        with self._lock:
+            idle = dict(self._idle)
+            self._idle.clear()
+        _close_all(idle)
+
+
+def _close_all(idle: dict[Origin, list[http.client.HTTPConnection]]) -> None:
+    for conns in idle.values():
+        for conn in conns:
+            conn.close()
+
+
+_PORTS = {"http": 80, "https": 443}
+
+
+def _ask(conn: http.client.HTTPConnection, target: str, headers: list[tuple[str, str]],
+         read_timeout: float) -> http.client.HTTPResponse:
+    """Send the GET on ``conn`` and read the answer's status line and headers (``conn`` is
+    closed if that fails). A connection the server had closed raises as it is."""
+    try:
+        if conn.sock is not None:
+            conn.sock.settimeout(read_timeout)
+        conn.putrequest("GET", target, skip_accept_encoding=True)
+        for name, value in headers:
+            conn.putheader(name, value)
+        conn.endheaders()
+        return conn.getresponse()
+    except BaseException as exc:
+        conn.close()
+        if isinstance(exc, BROKEN_ON_REUSE):
+            raise
+        if isinstance(exc, TimeoutError):
+            raise _error("ReadTimeout", exc) from None
+        if isinstance(exc, (OSError, http.client.HTTPException)):
+            raise _error("ConnectionError", exc) from None
+        raise
+
+
+def _still_open(conn: http.client.HTTPConnection) -> bool:
+    """Whether an idle connection may carry a request: the server has not closed it nor
+    sent anything unasked (either makes its socket readable)."""
+    sock = conn.sock
+    if sock is None:
+        return False
+    try:
+        if hasattr(select, "poll"):
+            poller = select.poll()
+            poller.register(sock, select.POLLIN)
+            return not poller.poll(0)
+        return not select.select([sock], [], [], 0)[0]
+    except (OSError, ValueError):
+        return False
+
+
+def _error(kind: str, cause: BaseException) -> Exception:
+    """requests' exception ``kind`` for a request that failed with ``cause``."""
+    import requests
+
+    error: type[Exception] = getattr(requests.exceptions, kind)
+    return error(cause)
+
+
+def _body_error(url: str, cause: BaseException) -> Exception:
+    """urllib3's exception for a body that could not be read to its end."""
+    import urllib3.exceptions
+
+    if isinstance(cause, TimeoutError):
+        return urllib3.exceptions.ReadTimeoutError(None, url, "Read timed out.")  # type: ignore[arg-type]
+    return urllib3.exceptions.ProtocolError("the body ended early or broke", cause)
+
+
+def headers_of(extra: Mapping[str, Any] | None) -> dict[str, str] | None:
+    """``extra`` as headers to send, or ``None`` when one is not a plain string (requests
+    has its own rules for those)."""
+    sent: dict[str, str] = {}
+    for name, value in (extra or {}).items():
+        if not (isinstance(name, str) and isinstance(value, str)) or "\r" in value + name \
+                or "\n" in value + name:
+            return None
+        sent[name] = value
+    return sent

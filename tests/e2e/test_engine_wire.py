@@ -1,0 +1,255 @@
+"""Plain GETs over the wire (no requests): what a transfer asks goes straight over
+http.client with the headers requests would send, keeps its connection, survives a server
+that closed it, fails as requests fails, and leaves to requests every host behind a proxy,
+with credentials, that redirects or sets a cookie."""
+
+from __future__ import annotations
+
+import base64
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler
+
+import pytest
+import requests
+import urllib3.exceptions
+
+from conda_fetch.engine import HttpSettings, make_session
+from conda_fetch.engine.errors import ConnectError, HostError
+from conda_fetch.engine.http import USER_AGENT
+from conda_fetch.engine.transfer import connect_error
+from support.hostile import HostileServer, redirect_to, serve
+
+TIMEOUT = (5.0, 5.0)
+PLAIN = {"Accept-Encoding": "identity"}  # what every transfer names
+
+
+def _get(session, url: str, **headers: str) -> bytes:
+    with session.get(url, headers={**PLAIN, **headers}, stream=True,
+                     timeout=TIMEOUT) as response:
+        assert response.status_code in (200, 206)
+        body = response.raw.read()
+        response.raw.release_conn()
+        return body
+
+
+def _seen(log: list[dict[str, str]]):
+    def answer(handler: BaseHTTPRequestHandler) -> None:
+        log.append({"path": handler.path, "port": str(handler.client_address[1]),
+                    **{k.lower(): v for k, v in handler.headers.items()}})
+        serve(b"ok")(handler)
+    return answer
+
+
+def _no_proxy_variables(monkeypatch) -> None:
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY",
+                 "all_proxy", "NO_PROXY", "no_proxy", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _plain_environment(monkeypatch, tmp_path) -> None:
+    _no_proxy_variables(monkeypatch)
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
+
+
+def test_a_run_of_plain_gets_never_imports_requests(tmp_path) -> None:
+    with HostileServer(serve(b"ok")) as server:
+        script = ("import sys\n"
+                  "from conda_fetch.engine import make_session\n"
+                  "session = make_session()\n"
+                  f"with session.get('{server.url}/noarch/a-1.0-0.conda', stream=True,\n"
+                  "                 headers={'Accept-Encoding': 'identity'},\n"
+                  "                 timeout=(5.0, 5.0)) as answer:\n"
+                  "    print(answer.status_code, answer.raw.read())\n"
+                  "print(sorted(m for m in ('requests', 'urllib3') if m in sys.modules))\n")
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                              check=True, env={"NETRC": str(tmp_path / "none"), "PATH": ""})
+    assert done.stdout.splitlines() == ["200 b'ok'", "[]"]
+
+
+def test_the_wire_sends_what_requests_sends() -> None:
+    paths = ["/noarch/a-1.0-0.conda", "/a/%7e%2b", "/a?x=1", "/a//b", "/t/tk-123/x.conda"]
+    stock = requests.Session()
+    stock.headers["User-Agent"] = USER_AGENT
+
+    def sent(session) -> list[dict[str, str]]:
+        log: list[dict[str, str]] = []
+        with HostileServer(_seen(log)) as server:
+            for path in paths:
+                _get(session, f"{server.url}{path}", Range="bytes=0-", **{"If-Range": '"v1"'})
+        return [{k: v for k, v in entry.items() if k not in ("host", "port")} for entry in log]
+
+    assert sent(make_session()) == sent(stock)
+
+
+def test_one_connection_serves_every_request_read_to_its_end() -> None:
+    log: list[dict[str, str]] = []
+    with HostileServer(_seen(log)) as server:
+        session = make_session()
+        for name in ("a", "b", "c"):
+            assert _get(session, f"{server.url}/noarch/{name}-1.0-0.conda") == b"ok"
+    assert len({entry["port"] for entry in log}) == 1
+
+
+def test_a_connection_the_server_closed_while_idle_is_replaced() -> None:
+    def once(handler: BaseHTTPRequestHandler) -> None:
+        serve(b"ok")(handler)
+        handler.close_connection = True  # said nowhere: the client finds out
+
+    with HostileServer(once) as server:
+        session = make_session()
+        for name in ("a", "b", "c"):
+            assert _get(session, f"{server.url}/noarch/{name}-1.0-0.conda") == b"ok"
+        assert server.requests == 3
+
+
+@contextmanager
+def _raw_server(answer: Callable[[socket.socket], None]) -> Iterator[str]:
+    """A server that reads one request per connection and answers with raw bytes."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve_forever() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                answer(conn)
+
+    thread = threading.Thread(target=serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/noarch/a-1.0-0.conda"
+    finally:
+        listener.close()
+
+
+@pytest.mark.parametrize("answer", [
+    b"SPAM\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nX: " + b"y" * 70000 + b"\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\n" + b"X: y\r\n" * 200 + b"\r\n",
+    b"",
+])
+def test_an_answer_that_is_not_http_is_a_connection_error(answer: bytes) -> None:
+    with _raw_server(lambda conn: conn.sendall(answer)) as url, \
+            pytest.raises(requests.ConnectionError):
+        make_session().get(url, headers=PLAIN, stream=True, timeout=TIMEOUT)
+
+
+def test_a_body_shorter_than_announced_breaks_as_urllib3s_does() -> None:
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"
+    with _raw_server(lambda conn: conn.sendall(answer)) as url, \
+            make_session().get(url, headers=PLAIN, stream=True, timeout=TIMEOUT) as response:
+        assert response.raw.read1(3) == b"abc"
+        with pytest.raises(urllib3.exceptions.ProtocolError):
+            response.raw.read1(7)
+
+
+def test_a_chunked_body_is_read_whole() -> None:
+    answer = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+              b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
+    with _raw_server(lambda conn: conn.sendall(answer)) as url, \
+            make_session().get(url, headers=PLAIN, stream=True, timeout=TIMEOUT) as response:
+        assert response.raw.length_remaining is None
+        assert response.raw.read() == b"abcde"
+
+
+def test_a_refused_connection_is_requests_connection_error_in_words() -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{unused.getsockname()[1]}/noarch/a-1.0-0.conda"
+        with pytest.raises(requests.ConnectionError) as caught:
+            make_session().get(url, headers=PLAIN, stream=True, timeout=TIMEOUT)
+    error = connect_error(url, caught.value)
+    assert isinstance(error, ConnectError)
+    assert str(error) == f"{url.split('/')[2]}: connection refused"
+
+
+def test_no_answer_in_time_is_a_read_timeout() -> None:
+    answered = threading.Event()
+    with HostileServer(lambda handler: answered.wait(10)) as server:
+        with pytest.raises(requests.ReadTimeout):
+            make_session().get(f"{server.url}/noarch/a-1.0-0.conda", headers=PLAIN,
+                               stream=True, timeout=(5.0, 0.2))
+        answered.set()
+
+
+def test_a_self_signed_certificate_fails_verification_for_the_whole_host(tls) -> None:
+    with HostileServer(serve(b"ok"), tls=tls) as server:
+        url = f"{server.url}/noarch/a-1.0-0.conda"
+        with pytest.raises(requests.exceptions.SSLError) as caught:
+            make_session().get(url, headers=PLAIN, stream=True, timeout=TIMEOUT)
+        assert server.requests == 0
+        assert _get(make_session(HttpSettings(verify=str(tls[0]))), url) == b"ok"
+        assert _get(make_session(HttpSettings(verify=False)), url) == b"ok"
+    error = connect_error(url, caught.value)
+    assert isinstance(error, HostError) and "failed verification" in str(error)
+
+
+def test_a_redirect_is_followed_by_requests() -> None:
+    with HostileServer(serve(b"payload")) as target, \
+            HostileServer(redirect_to(f"{target.url}/files/a-1.0-0.conda")) as channel:
+        session = make_session()
+        for _ in range(2):
+            assert _get(session, f"{channel.url}/noarch/a-1.0-0.conda") == b"payload"
+        assert target.requests == 2
+
+
+def test_a_cookie_set_on_the_wire_is_sent_back() -> None:
+    log: list[dict[str, str]] = []
+
+    def answer(handler: BaseHTTPRequestHandler) -> None:
+        if not log:
+            log.append({})
+            handler.send_response(200)
+            handler.send_header("Set-Cookie", "gate=open; Path=/")
+            handler.send_header("Content-Length", "2")
+            handler.end_headers()
+            handler.wfile.write(b"ok")
+        else:
+            _seen(log)(handler)
+
+    with HostileServer(answer) as server:
+        session = make_session()
+        assert _get(session, f"{server.url}/noarch/a-1.0-0.conda") == b"ok"
+        assert _get(session, f"{server.url}/noarch/b-1.0-0.conda") == b"ok"
+    assert log[-1].get("cookie") == "gate=open"
+
+
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+@pytest.mark.parametrize("where", ["environment", "settings", "settings for the host"])
+def test_a_proxy_is_never_bypassed(monkeypatch, where: str) -> None:
+    log: list[dict[str, str]] = []
+    with HostileServer(_seen(log)) as proxy:
+        settings = HttpSettings()
+        if where == "environment":
+            monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        else:
+            key = "http" if where == "settings" else "http://pkgs.invalid"
+            settings = HttpSettings(proxies={key: proxy.url})
+        assert _get(make_session(settings), "http://pkgs.invalid/noarch/a-1.0-0.conda") == b"ok"
+    assert log[0]["path"] == "http://pkgs.invalid/noarch/a-1.0-0.conda"
+
+
+def test_credentials_in_the_url_and_in_netrc_are_sent(monkeypatch, tmp_path) -> None:
+    log: list[dict[str, str]] = []
+    with HostileServer(_seen(log)) as server:
+        netrc = tmp_path / "netrc"
+        netrc.write_text("machine 127.0.0.1 login ann password pa55\n")
+        monkeypatch.setenv("NETRC", str(netrc))
+        _get(make_session(), f"{server.url}/noarch/a-1.0-0.conda")
+        monkeypatch.setenv("NETRC", str(tmp_path / "none"))
+        _get(make_session(), server.url.replace("//", "//bob:s3cret@") + "/noarch/a-1.0-0.conda")
+        _get(make_session(), f"{server.url}/noarch/a-1.0-0.conda")
+    expected = [_basic("ann", "pa55"), _basic("bob", "s3cret"), None]
+    assert [entry.get("authorization") for entry in log] == expected
