@@ -1,12 +1,14 @@
 """Plain GETs over the wire (no requests): what a transfer asks goes straight over
 http.client with the headers requests would send, keeps its connection, survives a server
-that closed it, fails as requests fails, and leaves to requests every host behind a proxy,
-with credentials, that redirects or sets a cookie."""
+that closed it, fails with the system's reason in words (and requests is never imported to
+say so), and leaves to requests every host behind a proxy, with credentials, that
+redirects or sets a cookie."""
 
 from __future__ import annotations
 
 import base64
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -16,12 +18,12 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 import requests
-import urllib3.exceptions
 
 from conda_fetch.engine import HttpSettings, make_session
 from conda_fetch.engine.errors import ConnectError, HostError
-from conda_fetch.engine.http import USER_AGENT
+from conda_fetch.engine.http import USER_AGENT, failure_kind
 from conda_fetch.engine.transfer import connect_error
+from conda_fetch.engine.wire import AnswerTimeout, BadAnswer
 from support.hostile import HostileServer, redirect_to, serve
 
 TIMEOUT = (5.0, 5.0)
@@ -57,19 +59,25 @@ def _plain_environment(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
 
 
-def test_a_run_of_plain_gets_never_imports_requests(tmp_path) -> None:
-    with HostileServer(serve(b"ok")) as server:
+def test_plain_gets_and_their_failures_never_import_requests(tmp_path) -> None:
+    with HostileServer(serve(b"ok")) as server, socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        refused = f"http://127.0.0.1:{unused.getsockname()[1]}/noarch/a-1.0-0.conda"
         script = ("import sys\n"
                   "from conda_fetch.engine import make_session\n"
                   "session = make_session()\n"
-                  f"with session.get('{server.url}/noarch/a-1.0-0.conda', stream=True,\n"
-                  "                 headers={'Accept-Encoding': 'identity'},\n"
-                  "                 timeout=(5.0, 5.0)) as answer:\n"
+                  "plain = {'headers': {'Accept-Encoding': 'identity'}, 'stream': True,\n"
+                  "         'timeout': (5.0, 5.0)}\n"
+                  f"with session.get('{server.url}/noarch/a-1.0-0.conda', **plain) as answer:\n"
                   "    print(answer.status_code, answer.raw.read())\n"
+                  "try:\n"
+                  f"    session.get('{refused}', **plain)\n"
+                  "except OSError as exc:\n"
+                  "    print(type(exc).__name__)\n"
                   "print(sorted(m for m in ('requests', 'urllib3') if m in sys.modules))\n")
         done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                               check=True, env={"NETRC": str(tmp_path / "none"), "PATH": ""})
-    assert done.stdout.splitlines() == ["200 b'ok'", "[]"]
+    assert done.stdout.splitlines() == ["200 b'ok'", "ConnectionRefusedError", "[]"]
 
 
 def test_the_wire_sends_what_requests_sends() -> None:
@@ -137,18 +145,19 @@ def _raw_server(answer: Callable[[socket.socket], None]) -> Iterator[str]:
     b"HTTP/1.1 200 OK\r\n" + b"X: y\r\n" * 200 + b"\r\n",
     b"",
 ])
-def test_an_answer_that_is_not_http_is_a_connection_error(answer: bytes) -> None:
+def test_an_answer_that_is_not_http_is_a_connection_failure(answer: bytes) -> None:
     with _raw_server(lambda conn: conn.sendall(answer)) as url, \
-            pytest.raises(requests.ConnectionError):
+            pytest.raises(BadAnswer) as caught:
         make_session().get(url, headers=PLAIN, stream=True, timeout=TIMEOUT)
+    assert failure_kind(caught.value) == "connection"
 
 
-def test_a_body_shorter_than_announced_breaks_as_urllib3s_does() -> None:
+def test_a_body_shorter_than_announced_breaks() -> None:
     answer = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"
     with _raw_server(lambda conn: conn.sendall(answer)) as url, \
             make_session().get(url, headers=PLAIN, stream=True, timeout=TIMEOUT) as response:
         assert response.raw.read1(3) == b"abc"
-        with pytest.raises(urllib3.exceptions.ProtocolError):
+        with pytest.raises(BadAnswer, match="7 bytes early"):
             response.raw.read1(7)
 
 
@@ -161,11 +170,11 @@ def test_a_chunked_body_is_read_whole() -> None:
         assert response.raw.read() == b"abcde"
 
 
-def test_a_refused_connection_is_requests_connection_error_in_words() -> None:
+def test_a_refused_connection_fails_in_words() -> None:
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{unused.getsockname()[1]}/noarch/a-1.0-0.conda"
-        with pytest.raises(requests.ConnectionError) as caught:
+        with pytest.raises(ConnectionRefusedError) as caught:
             make_session().get(url, headers=PLAIN, stream=True, timeout=TIMEOUT)
     error = connect_error(url, caught.value)
     assert isinstance(error, ConnectError)
@@ -175,16 +184,17 @@ def test_a_refused_connection_is_requests_connection_error_in_words() -> None:
 def test_no_answer_in_time_is_a_read_timeout() -> None:
     answered = threading.Event()
     with HostileServer(lambda handler: answered.wait(10)) as server:
-        with pytest.raises(requests.ReadTimeout):
+        with pytest.raises(AnswerTimeout) as caught:
             make_session().get(f"{server.url}/noarch/a-1.0-0.conda", headers=PLAIN,
                                stream=True, timeout=(5.0, 0.2))
+        assert failure_kind(caught.value) == "timeout"
         answered.set()
 
 
 def test_a_self_signed_certificate_fails_verification_for_the_whole_host(tls) -> None:
     with HostileServer(serve(b"ok"), tls=tls) as server:
         url = f"{server.url}/noarch/a-1.0-0.conda"
-        with pytest.raises(requests.exceptions.SSLError) as caught:
+        with pytest.raises(ssl.SSLCertVerificationError) as caught:
             make_session().get(url, headers=PLAIN, stream=True, timeout=TIMEOUT)
         assert server.requests == 0
         assert _get(make_session(HttpSettings(verify=str(tls[0]))), url) == b"ok"

@@ -168,6 +168,7 @@ def first_difference(session: HttpGetter, url: str, fd: int, start: int, end: in
 
 
 def _fetch(session: HttpGetter, url: str, start: int, end: int, timeout: float) -> bytes:
-    response = session.get(url, headers={"Range": f"bytes={start}-{end - 1}",
-                                         "Accept-Encoding": "identity"}, timeout=(timeout, timeout))
-    return response.content if response.status_code == 206 else b""
+    with session.get(url, headers={"Range": f"bytes={start}-{end - 1}",
+                                   "Accept-Encoding": "identity"}, stream=True,
+                     timeout=(timeout, timeout)) as response:
+        return response.raw.read(end - start) if response.status_code == 206 else b""

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from conda_fetch import __version__
-from conda_fetch.engine.wire import Response, Wire, headers_of
+from conda_fetch.engine.wire import AnswerTimeout, ConnectTimeout, Response, Wire, headers_of
 
 if TYPE_CHECKING:
     import requests
@@ -157,16 +157,32 @@ class Session:
         return True
 
 
+def failure_kind(exc: BaseException) -> str | None:
+    """What went wrong, when a session's ``get`` raised ``exc``: ``"connect-timeout"``,
+    ``"timeout"`` (connected, no answer in time), ``"connection"`` (no connection, or no
+    HTTP answer on it), ``"request"`` (a request that cannot be made, such as a bad URL);
+    ``None`` for an error no session raises. requests' exceptions are known only once it
+    was imported: none can be raised before."""
+    if isinstance(exc, ConnectTimeout):
+        return "connect-timeout"
+    if isinstance(exc, AnswerTimeout):
+        return "timeout"
+    loaded: Any = sys.modules.get("requests")
+    if loaded is not None and isinstance(exc, loaded.RequestException):
+        if isinstance(exc, loaded.ConnectTimeout):
+            return "connect-timeout"
+        if isinstance(exc, loaded.Timeout):
+            return "timeout"
+        return "connection" if isinstance(exc, loaded.ConnectionError) else "request"
+    return "connection" if isinstance(exc, OSError) else None
+
+
 def request_failed(exc: BaseException) -> bool:
-    """Whether ``exc`` is how a session says a request failed: one of requests' or urllib3's
-    exceptions (only raised once they were imported), or an ``OSError``."""
-    if isinstance(exc, OSError):
-        return True
-    for name, base in (("requests", "RequestException"), ("urllib3.exceptions", "HTTPError")):
-        module = sys.modules.get(name)
-        if module is not None and isinstance(exc, getattr(module, base)):
-            return True
-    return False
+    """Whether ``exc`` is how a session, or reading an answer's body, says a request
+    failed (:func:`failure_kind`, or one of urllib3's exceptions)."""
+    errors: Any = sys.modules.get("urllib3.exceptions")
+    return failure_kind(exc) is not None or (
+        errors is not None and isinstance(exc, errors.HTTPError))
 
 
 def make_session(settings: HttpSettings | None = None, pool_size: int = 16) -> Session:

@@ -11,7 +11,8 @@ if TYPE_CHECKING:
 
 class HttpGetter(Protocol):
     """Anything with ``requests.Session.get``'s way of fetching one URL: a session, or
-    a wrapper of one (the conda plugin's)."""
+    a wrapper of one (the conda plugin's). A failed request raises one of requests'
+    exceptions or an ``OSError`` (see :func:`~conda_fetch.engine.http.failure_kind`)."""
 
     def get(self, url: str, *, headers: Mapping[str, str] = ..., stream: bool = ...,
             timeout: tuple[float, float] = ...) -> requests.Response: ...

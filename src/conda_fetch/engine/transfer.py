@@ -27,6 +27,7 @@ from conda_fetch.engine.errors import (
     TransferError,
     status_error,
 )
+from conda_fetch.engine.http import failure_kind
 from conda_fetch.engine.options import Options
 from conda_fetch.engine.session import HttpGetter
 from conda_fetch.redact import redact
@@ -76,22 +77,19 @@ def fetch_segment(
 
 
 def _unanswered(url: str, exc: Exception, options: Options) -> Exception:
-    """A request that got no answer, as a :class:`TransferError`: ``exc`` is one of
-    requests' exceptions (requests is loaded then) or an ``OSError``; anything else is
-    raised as it is."""
-    loaded: Any = sys.modules.get("requests")
-    if loaded is not None and isinstance(exc, loaded.RequestException):
-        if isinstance(exc, loaded.ConnectTimeout):
-            return ConnectError(f"{_host(url)}: no answer to connect within "
-                                f"{options.connect_timeout:g} s")
-        if isinstance(exc, loaded.Timeout):
-            return StallError(f"{_host(url)}: connected, but no answer within "
-                              f"{options.stall_seconds:g} s")
-        if isinstance(exc, loaded.ConnectionError):
-            return connect_error(url, exc)
-        return PermanentError(redact(f"{type(exc).__name__}: {exc}"))  # a bad URL or scheme
-    if isinstance(exc, OSError):
+    """A request that got no answer, as a :class:`TransferError` (see
+    :func:`~conda_fetch.engine.http.failure_kind`); anything else is raised as it is."""
+    kind = failure_kind(exc)
+    if kind == "connect-timeout":
+        return ConnectError(f"{_host(url)}: no answer to connect within "
+                            f"{options.connect_timeout:g} s")
+    if kind == "timeout":
+        return StallError(f"{_host(url)}: connected, but no answer within "
+                          f"{options.stall_seconds:g} s")
+    if kind == "connection":
         return connect_error(url, exc)
+    if kind == "request":  # a bad URL or scheme: no retry will mend it
+        return PermanentError(redact(f"{type(exc).__name__}: {exc}"))
     return exc
 
 
@@ -233,10 +231,11 @@ def _read(raw: urllib3.HTTPResponse, amount: int, url: str) -> bytes:
 
 
 def _broken(url: str, exc: Exception) -> Exception:
-    """A body that could not be read on, as a :class:`TransferError` (urllib3's
-    exceptions, and ``OSError``); anything else as it is."""
+    """A body that could not be read on, as a :class:`TransferError` (``OSError`` from the
+    wire, urllib3's exceptions from requests); anything else as it is."""
     errors: Any = sys.modules.get("urllib3.exceptions")
-    if errors is not None and isinstance(exc, errors.ReadTimeoutError):
+    if isinstance(exc, TimeoutError) or (
+            errors is not None and isinstance(exc, errors.ReadTimeoutError)):
         return StallError(f"{_host(url)} sent nothing for too long")
     if isinstance(exc, OSError) or (errors is not None and isinstance(exc, errors.HTTPError)):
         return CutError(f"connection to {_host(url)} broke ({type(exc).__name__})")

@@ -5,8 +5,11 @@ credentials, no cookie, no redirect to follow, no body to decode. For those this
 keeps each origin's connections open and speaks HTTP/1.1 over them itself, with the same
 headers and TLS verification requests would use. It costs a third of requests' CPU per
 request, and a run whose requests are all plain never imports requests (a fifth of a
-second at start-up). Errors are raised as requests raises them (imported then), so
-callers handle one kind of session only.
+second at start-up, and as long again with every thread stopped if it were first
+imported to raise an error mid-run). Errors are ``OSError`` subclasses: the cause itself
+where the system gave one (refused, name not resolved, certificate verification failed),
+:class:`ConnectTimeout` and :class:`AnswerTimeout` for the two waits, :class:`BadAnswer`
+for what is not HTTP or a body that ends before its length.
 """
 
 from __future__ import annotations
@@ -24,6 +27,18 @@ Origin = tuple[str, str, int]  # scheme, host, port
 Context = Callable[[], ssl.SSLContext]
 BROKEN_ON_REUSE = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError,
                    http.client.RemoteDisconnected)
+
+
+class ConnectTimeout(TimeoutError):
+    """No connection (TLS included) within the connect timeout."""
+
+
+class AnswerTimeout(TimeoutError):
+    """Connected and asked, but no answer within the read timeout."""
+
+
+class BadAnswer(OSError):
+    """The server's answer is not HTTP, or its body broke off before its length."""
 
 
 class Response:
@@ -53,13 +68,14 @@ class Response:
 
     def read1(self, amount: int = -1, decode_content: bool = False) -> bytes:
         """Up to ``amount`` body bytes from one read of the connection (``b""`` at the end).
-        A body that ends before its announced length raises, as urllib3's does."""
+        A body that ends before its announced length raises :class:`BadAnswer`, as
+        urllib3 raises for it; a read that times out raises ``TimeoutError``."""
         try:
             data = self._answer.read1(amount)
-        except (OSError, http.client.HTTPException) as exc:
-            raise _body_error(self.url, exc) from None
+        except http.client.HTTPException as exc:
+            raise BadAnswer(f"broken body ({type(exc).__name__})") from exc
         if not data and amount and self._answer.length:
-            raise _body_error(self.url, http.client.IncompleteRead(b"", self._answer.length))
+            raise BadAnswer(f"the body ended {self._answer.length} bytes early")
         return data
 
     def read(self, amount: int | None = None) -> bytes:
@@ -144,7 +160,8 @@ class Wire:
         try:
             return Response(self, origin, conn, _ask(conn, target, lines, timeout[1]), url)
         except BROKEN_ON_REUSE as exc:
-            raise _error("ConnectionError", exc) from None
+            raise BadAnswer(f"connection closed before an answer ({type(exc).__name__})") \
+                from exc
 
     def _take(self, origin: Origin) -> http.client.HTTPConnection | None:
         """An idle connection to ``origin`` the server has not closed, if there is one."""
@@ -177,11 +194,11 @@ class Wire:
         try:
             conn.connect()
         except TimeoutError as exc:
-            raise _error("ConnectTimeout", exc) from None
-        except ssl.SSLError as exc:
-            raise _error("SSLError", exc) from None
-        except OSError as exc:
-            raise _error("ConnectionError", exc) from None
+            conn.close()
+            raise ConnectTimeout(f"no connection within {timeout[0]:g} s") from exc
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     def _tls(self) -> ssl.SSLContext:
@@ -221,12 +238,10 @@ def _ask(conn: http.client.HTTPConnection, target: str, headers: list[tuple[str,
         return conn.getresponse()
     except BaseException as exc:
         conn.close()
-        if isinstance(exc, BROKEN_ON_REUSE):
-            raise
         if isinstance(exc, TimeoutError):
-            raise _error("ReadTimeout", exc) from None
-        if isinstance(exc, (OSError, http.client.HTTPException)):
-            raise _error("ConnectionError", exc) from None
+            raise AnswerTimeout(f"no answer within {read_timeout:g} s") from exc
+        if isinstance(exc, http.client.HTTPException) and not isinstance(exc, OSError):
+            raise BadAnswer(f"not an HTTP answer ({type(exc).__name__})") from exc
         raise
 
 
@@ -244,23 +259,6 @@ def _still_open(conn: http.client.HTTPConnection) -> bool:
         return not select.select([sock], [], [], 0)[0]
     except (OSError, ValueError):
         return False
-
-
-def _error(kind: str, cause: BaseException) -> Exception:
-    """requests' exception ``kind`` for a request that failed with ``cause``."""
-    import requests
-
-    error: type[Exception] = getattr(requests.exceptions, kind)
-    return error(cause)
-
-
-def _body_error(url: str, cause: BaseException) -> Exception:
-    """urllib3's exception for a body that could not be read to its end."""
-    import urllib3.exceptions
-
-    if isinstance(cause, TimeoutError):
-        return urllib3.exceptions.ReadTimeoutError(None, url, "Read timed out.")  # type: ignore[arg-type]
-    return urllib3.exceptions.ProtocolError("the body ended early or broke", cause)
 
 
 def headers_of(extra: Mapping[str, Any] | None) -> dict[str, str] | None:

@@ -11,8 +11,7 @@ from __future__ import annotations
 import random
 import threading
 from dataclasses import dataclass, field
-
-import requests
+from typing import TYPE_CHECKING
 
 from conda_fetch.engine.errors import (
     ConnectError,
@@ -21,9 +20,13 @@ from conda_fetch.engine.errors import (
     TransferError,
     parse_retry_after,
 )
+from conda_fetch.engine.http import failure_kind
 from conda_fetch.engine.options import Options
 from conda_fetch.engine.session import HttpGetter
 from conda_fetch.redact import redact
+
+if TYPE_CHECKING:
+    import requests
 
 TRIES = 3
 PAUSE_MAX = 8.0
@@ -84,15 +87,21 @@ def _once(session: HttpGetter, url: str, conditions: dict[str, str],
         with session.get(url, headers=headers, stream=True,
                          timeout=(options.connect_timeout, options.stall_seconds)) as response:
             return _answer(response)
-    except requests.Timeout:
-        raise StallError(f"no answer from {_where(url)}") from None
-    except requests.ConnectionError as exc:
+    except Exception as exc:
+        raise _unanswered(url, exc) from None
+
+
+def _unanswered(url: str, exc: Exception) -> Exception:
+    """A request that got no answer, as a :class:`TransferError`; anything else as it is."""
+    kind = failure_kind(exc)
+    if kind in ("connect-timeout", "timeout"):
+        return StallError(f"no answer from {_where(url)}")
+    if kind == "connection":
         reason = "refused" if "refused" in str(exc).lower() else type(exc).__name__
-        raise ConnectError(f"cannot connect to {_where(url)} ({reason})") from None
-    except requests.RequestException as exc:  # a bad URL: no retry mends it
-        raise PermanentError(redact(f"{type(exc).__name__}: {exc}")) from None
-    except OSError as exc:
-        raise ConnectError(f"cannot connect to {_where(url)} ({type(exc).__name__})") from None
+        return ConnectError(f"cannot connect to {_where(url)} ({reason})")
+    if kind == "request":  # a bad URL: no retry mends it
+        return PermanentError(redact(f"{type(exc).__name__}: {exc}"))
+    return exc
 
 
 def _answer(response: requests.Response) -> Answer:
