@@ -267,6 +267,28 @@ def test_how_short_a_tail_is_halved_follows_how_long_answers_take(
     download.close()
 
 
+@pytest.mark.parametrize(("piece_kib", "rate_mib", "halved"), [
+    (512, 3, True),  # a sixth of a second on a slow connection: worth it
+    (6 << 10, 32, False),  # a fifth of a second on a fast one, where in-flight bytes are lost
+    (6 << 10, 20, True),  # over a quarter of a second on a fast one
+])
+def test_a_slow_connection_has_shorter_tails_halved_than_a_fast_one(
+    tmp_path, piece_kib: int, rate_mib: int, halved: bool
+) -> None:
+    KiB, MiB = 1 << 10, 1 << 20
+    piece = piece_kib * KiB
+    download = Download(Job("f.conda", [A], tmp_path / "f.conda.part", size=2 * piece),
+                        Options(min_split=piece, split=2))
+    download.ranges_ok = True
+    first, second = download.claim(), download.claim()
+    assert (first.end, second.end) == (piece, 2 * piece)
+    download.learn(Segment(pos=0, end=piece, began=time.monotonic() - 0.002), 2 * piece,
+                   ranges=True)
+    download.best_rate = rate_mib * MiB
+    assert (download.claim() is not None) == halved
+    download.close()
+
+
 def test_a_host_that_refuses_one_more_connection_is_not_asked_for_it_again() -> None:
     board = HostBoard(Options(per_host=8, backoff_base=0, backoff_max=0))
     for _ in range(4):

@@ -31,7 +31,9 @@ from conda_fetch.engine.partfile import PartFile, RangeSet
 SAMPLE_BYTES = 64 << 10
 STEAL_MIN = 64 << 10
 TAIL_SECONDS = 1.0
-TAIL_MIN = 0.25  # a tail shorter than this is never worth a request
+TAIL_MIN = 0.25  # a tail shorter than this is never worth a request on a fast connection,
+TAIL_MIN_SLOW = 0.1  # nor one shorter than this on a slow one (under SLOW_LINK per connection):
+SLOW_LINK = 16 << 20  # there a halving throws away little, the few bytes in flight
 TAIL_ANSWERS = 4  # ... nor one shorter than this many times a request takes to be answered
 SMALL_FILE = 4 << 20
 HASH_CHUNK = 1 << 20
@@ -288,17 +290,20 @@ class Download:
         now = time.monotonic()
         own = largest.network_rate(now) if largest.network_time(now) > TAIL_SECONDS else 0
         rate = self.best_rate or own or self.host_rate
-        worth = left >= 2 * STEAL_MIN and left > self._tail_seconds() * rate > 0
+        worth = left >= 2 * STEAL_MIN and left > self._tail_seconds(rate) * rate > 0
         return largest if worth else None
 
-    def _tail_seconds(self) -> float:
+    def _tail_seconds(self, rate: float) -> float:
         """How long a tail must still take to be worth another request: ``TAIL_ANSWERS``
         times what this file's requests wait for their answer (a second until one came),
-        at least ``TAIL_MIN``. On a near link short tails are split; on a far one, where a
-        request costs a long round trip, only long ones."""
+        at least ``TAIL_MIN`` (``TAIL_MIN_SLOW`` where a connection gets under
+        ``SLOW_LINK``). On a near link short tails are split; on a far one, where a request
+        costs a long round trip, only long ones. On a fast connection the socket buffers
+        hold megabytes that halving its piece throws away, so only longer tails are."""
         if self.answer_delay is None:
             return TAIL_SECONDS
-        return max(TAIL_MIN, TAIL_ANSWERS * self.answer_delay)
+        floor = TAIL_MIN_SLOW if rate < SLOW_LINK else TAIL_MIN
+        return max(floor, TAIL_ANSWERS * self.answer_delay)
 
     def shorten(self, seg: Segment, most: int) -> None:
         """Let ``seg`` run for at most ``most`` bytes; the rest is claimable again."""
