@@ -88,6 +88,20 @@ def test_no_range_support_falls_back_to_one_stream(tmp_path, served) -> None:
     assert server.stats.requests == 1
 
 
+def test_a_server_without_ranges_that_always_breaks_off_early_is_given_up(
+    tmp_path, served
+) -> None:
+    """Each answer starts again from byte 0 and breaks off at the same byte: bytes arrive,
+    but the file never gets further, so the tries count and end."""
+    server, sha, size = served
+    server.faults = Faults(no_range=True, cut_after=100_000)
+    options = Options(**{**FAST.__dict__, "retries": 3})
+    outcome, delivered = _fetch(tmp_path, [server.url_for("f.conda")], sha, size, options)
+    assert not outcome.ok and "gave up after 3 retries" in (outcome.error or "")
+    assert delivered == []
+    assert server.stats.requests == 5  # one that got further, then the first try and 3 more
+
+
 def test_unknown_size_and_hash_learned_from_the_server(tmp_path, served) -> None:
     server, sha, size = served
     outcome, delivered = _fetch(tmp_path, [server.url_for("f.conda")], None, None)

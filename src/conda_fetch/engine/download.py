@@ -93,6 +93,7 @@ class Download:
         self.ranges_ok: bool | None = None
         self.segments: list[Segment] = []
         self.failures: Counter[str] = Counter()
+        self._kept = self.done.total()  # bytes held when a try last counted as progress
         self._failed_at: dict[str, float] = {}
         self.fetched = 0
         self.resumed = self.done.total()
@@ -484,9 +485,11 @@ class Download:
         """Count a failed attempt; set the URL aside or give the file up as needed.
 
         The file is given up when each of ``sources`` (the URLs still in use for it) has
-        failed ``retries`` times in a row with no progress anywhere. Attempts at a host
-        that overlapped in time count once: eight connections refused at once are one
-        failed try, not eight.
+        failed ``retries`` times in a row with no progress anywhere: no more bytes held
+        than at the last try that made some (a server without ranges that breaks off at
+        the same byte each time sends bytes, but the file never gets further). Attempts
+        at a host that overlapped in time count once: eight connections refused at once
+        are one failed try, not eight.
         """
         with self.lock:
             self.faults[error.kind] += 1
@@ -497,7 +500,8 @@ class Download:
                     self.error = str(error)
                 return
             host = host_of(seg.url)
-            if seg.pos > seg.start and not isinstance(error, SlowError):
+            if not isinstance(error, SlowError) and self.done.total() > self._kept:
+                self._kept = self.done.total()
                 self.failures.clear()  # progress: the tries in a row start again
                 return
             if seg.began < self._failed_at.get(host, 0.0):
@@ -569,6 +573,7 @@ class Download:
             ranges = self.served.pop(url, RangeSet())
             for start, end in ranges.as_list():
                 self.done.remove(start, end)
+            self._kept = min(self._kept, self.done.total())
         with self._hash_lock:
             self._reset_hash()
         return ranges
@@ -582,6 +587,7 @@ class Download:
         self.saved()  # no checkpoint of the bytes forgotten lands after this
         with self.lock:
             self.done = RangeSet()
+            self._kept = 0
             self.served = {}
             self.ranges_ok = None
             self.size = self.job.size
