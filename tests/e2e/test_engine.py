@@ -98,6 +98,7 @@ def test_a_server_without_ranges_that_always_breaks_off_early_is_given_up(
     options = Options(**{**FAST.__dict__, "retries": 3})
     outcome, delivered = _fetch(tmp_path, [server.url_for("f.conda")], sha, size, options)
     assert not outcome.ok and "gave up after 3 retries" in (outcome.error or "")
+    assert f"broke (the body ended {size - 100_000} bytes early)" in (outcome.error or "")
     assert delivered == []
     assert server.stats.requests == 5  # one that got further, then the first try and 3 more
 

@@ -30,6 +30,7 @@ from conda_fetch.engine.errors import (
 from conda_fetch.engine.http import failure_kind
 from conda_fetch.engine.options import Options
 from conda_fetch.engine.session import HttpGetter
+from conda_fetch.engine.wire import BadAnswer
 from conda_fetch.redact import redact
 from conda_fetch.units import human_bytes
 
@@ -238,8 +239,17 @@ def _broken(url: str, exc: Exception) -> Exception:
             errors is not None and isinstance(exc, errors.ReadTimeoutError)):
         return StallError(f"{_host(url)} sent nothing for too long")
     if isinstance(exc, OSError) or (errors is not None and isinstance(exc, errors.HTTPError)):
-        return CutError(f"connection to {_host(url)} broke ({type(exc).__name__})")
+        return CutError(f"connection to {_host(url)} broke ({_why(exc)})")
     return exc
+
+
+def _why(exc: BaseException) -> str:
+    """A broken read in a few words: the wire's own, the system's, or the error's name."""
+    if isinstance(exc, BadAnswer):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.errno in _ERRNO_WORDS:
+        return _ERRNO_WORDS[exc.errno]
+    return type(exc).__name__
 
 
 class _StallMeter:
