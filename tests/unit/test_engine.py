@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 import time
+import types
 
 import pytest
 import requests
@@ -19,6 +21,7 @@ from conda_fetch.engine.errors import (
     status_error,
 )
 from conda_fetch.engine.hosts import HostBoard, backoff
+from conda_fetch.engine.http import failure_kind, loaded_error, request_failed
 from conda_fetch.engine.job import Job
 from conda_fetch.engine.options import Options
 from conda_fetch.engine.partfile import PartFile, RangeSet
@@ -295,3 +298,16 @@ def test_a_host_that_refuses_one_more_connection_is_not_asked_for_it_again() -> 
         board.take([A])
     board.release(A, 0, 0.1, status_error(503, "Service Unavailable", None))
     assert board.take([A]) is None  # it refused a fourth while serving three: no fourth again
+
+
+@pytest.mark.parametrize("module", ["requests.exceptions", "urllib3.exceptions"])
+def test_errors_are_sorted_while_another_thread_is_still_importing_requests(
+    monkeypatch, module: str
+) -> None:
+    """A module another thread is importing sits in sys.modules half made: sorting an
+    error must neither fail on it nor import anything."""
+    monkeypatch.setitem(sys.modules, module, types.ModuleType(module))
+    assert failure_kind(ConnectionRefusedError(111, "Connection refused")) == "connection"
+    assert failure_kind(ValueError("not a request's")) is None
+    assert request_failed(ValueError("not a request's")) is False
+    assert loaded_error(module, "HTTPError") == ()

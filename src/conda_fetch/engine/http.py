@@ -167,22 +167,29 @@ def failure_kind(exc: BaseException) -> str | None:
         return "connect-timeout"
     if isinstance(exc, AnswerTimeout):
         return "timeout"
-    loaded: Any = sys.modules.get("requests")
-    if loaded is not None and isinstance(exc, loaded.RequestException):
-        if isinstance(exc, loaded.ConnectTimeout):
+    if isinstance(exc, loaded_error("requests.exceptions", "RequestException")):
+        if isinstance(exc, loaded_error("requests.exceptions", "ConnectTimeout")):
             return "connect-timeout"
-        if isinstance(exc, loaded.Timeout):
+        if isinstance(exc, loaded_error("requests.exceptions", "Timeout")):
             return "timeout"
-        return "connection" if isinstance(exc, loaded.ConnectionError) else "request"
+        connection = loaded_error("requests.exceptions", "ConnectionError")
+        return "connection" if isinstance(exc, connection) else "request"
     return "connection" if isinstance(exc, OSError) else None
 
 
 def request_failed(exc: BaseException) -> bool:
     """Whether ``exc`` is how a session, or reading an answer's body, says a request
     failed (:func:`failure_kind`, or one of urllib3's exceptions)."""
-    errors: Any = sys.modules.get("urllib3.exceptions")
-    return failure_kind(exc) is not None or (
-        errors is not None and isinstance(exc, errors.HTTPError))
+    return failure_kind(exc) is not None or isinstance(
+        exc, loaded_error("urllib3.exceptions", "HTTPError"))
+
+
+def loaded_error(module: str, name: str) -> type[BaseException] | tuple[()]:
+    """The exception class ``module.name`` if that module was imported (and has got as far
+    as defining it: another thread may be importing it), else an empty tuple, which no
+    ``isinstance`` matches. Checking for requests' and urllib3's errors never imports them."""
+    found = getattr(sys.modules.get(module), name, ())
+    return found if isinstance(found, type) and issubclass(found, BaseException) else ()
 
 
 def make_session(settings: HttpSettings | None = None, pool_size: int = 16) -> Session:

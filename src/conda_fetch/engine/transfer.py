@@ -7,11 +7,10 @@ import os
 import re
 import socket
 import ssl
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from conda_fetch.engine.download import SAMPLE_BYTES, Download, Segment
@@ -27,7 +26,7 @@ from conda_fetch.engine.errors import (
     TransferError,
     status_error,
 )
-from conda_fetch.engine.http import failure_kind
+from conda_fetch.engine.http import failure_kind, loaded_error
 from conda_fetch.engine.options import Options
 from conda_fetch.engine.session import HttpGetter
 from conda_fetch.engine.wire import BadAnswer
@@ -234,11 +233,9 @@ def _read(raw: urllib3.HTTPResponse, amount: int, url: str) -> bytes:
 def _broken(url: str, exc: Exception) -> Exception:
     """A body that could not be read on, as a :class:`TransferError` (``OSError`` from the
     wire, urllib3's exceptions from requests); anything else as it is."""
-    errors: Any = sys.modules.get("urllib3.exceptions")
-    if isinstance(exc, TimeoutError) or (
-            errors is not None and isinstance(exc, errors.ReadTimeoutError)):
+    if isinstance(exc, (TimeoutError, loaded_error("urllib3.exceptions", "ReadTimeoutError"))):
         return StallError(f"{_host(url)} sent nothing for too long")
-    if isinstance(exc, OSError) or (errors is not None and isinstance(exc, errors.HTTPError)):
+    if isinstance(exc, (OSError, loaded_error("urllib3.exceptions", "HTTPError"))):
         return CutError(f"connection to {_host(url)} broke ({_why(exc)})")
     return exc
 
