@@ -214,16 +214,19 @@ def test_no_proxy_sends_its_hosts_direct(monkeypatch) -> None:
     assert log == []
 
 
-def test_credentials_in_the_url_and_in_netrc_are_sent(monkeypatch, tmp_path) -> None:
+@pytest.mark.parametrize("plain", [{}, {"Accept-Encoding": "identity"}])  # the wire's GETs too
+def test_credentials_in_the_url_and_in_netrc_are_sent(monkeypatch, tmp_path,
+                                                      plain: dict[str, str]) -> None:
     log: list[dict[str, str]] = []
     with HostileServer(_seen(log)) as server:
         netrc = tmp_path / "netrc"
         netrc.write_text("machine 127.0.0.1 login ann password pa55\n")
         monkeypatch.setenv("NETRC", str(netrc))
-        _get(make_session(), f"{server.url}/noarch/a-1.0-0.conda")
+        _get(make_session(), f"{server.url}/noarch/a-1.0-0.conda", **plain)
         monkeypatch.setenv("NETRC", str(tmp_path / "none"))
-        _get(make_session(), server.url.replace("//", "//bob:s3cret@") + "/noarch/a-1.0-0.conda")
-        _get(make_session(), f"{server.url}/noarch/a-1.0-0.conda")
+        _get(make_session(), server.url.replace("//", "//bob:s3cret@") + "/noarch/a-1.0-0.conda",
+             **plain)
+        _get(make_session(), f"{server.url}/noarch/a-1.0-0.conda", **plain)
     expected = [basic_auth("ann", "pa55"), basic_auth("bob", "s3cret"), None]
     assert [entry.get("authorization") for entry in log] == expected
 

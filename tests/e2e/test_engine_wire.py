@@ -1,12 +1,11 @@
 """Plain GETs over the wire (no requests): what a transfer asks goes straight over
 http.client with the headers requests would send, keeps its connection, survives a server
 that closed it, fails with the system's reason in words (and requests is never imported to
-say so), and leaves to requests every host behind a proxy, with credentials, that
-redirects or sets a cookie."""
+say so), and leaves to requests every host behind a proxy, that redirects or sets a cookie
+(and, in test_engine_http, with credentials)."""
 
 from __future__ import annotations
 
-import base64
 import socket
 import ssl
 import subprocess
@@ -233,10 +232,6 @@ def test_a_cookie_set_on_the_wire_is_sent_back() -> None:
     assert log[-1].get("cookie") == "gate=open"
 
 
-def _basic(user: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-
-
 @pytest.mark.parametrize("where", ["environment", "settings", "settings for the host"])
 def test_a_proxy_is_never_bypassed(monkeypatch, where: str) -> None:
     log: list[dict[str, str]] = []
@@ -249,17 +244,3 @@ def test_a_proxy_is_never_bypassed(monkeypatch, where: str) -> None:
             settings = HttpSettings(proxies={key: proxy.url})
         assert _get(make_session(settings), "http://pkgs.invalid/noarch/a-1.0-0.conda") == b"ok"
     assert log[0]["path"] == "http://pkgs.invalid/noarch/a-1.0-0.conda"
-
-
-def test_credentials_in_the_url_and_in_netrc_are_sent(monkeypatch, tmp_path) -> None:
-    log: list[dict[str, str]] = []
-    with HostileServer(_seen(log)) as server:
-        netrc = tmp_path / "netrc"
-        netrc.write_text("machine 127.0.0.1 login ann password pa55\n")
-        monkeypatch.setenv("NETRC", str(netrc))
-        _get(make_session(), f"{server.url}/noarch/a-1.0-0.conda")
-        monkeypatch.setenv("NETRC", str(tmp_path / "none"))
-        _get(make_session(), server.url.replace("//", "//bob:s3cret@") + "/noarch/a-1.0-0.conda")
-        _get(make_session(), f"{server.url}/noarch/a-1.0-0.conda")
-    expected = [_basic("ann", "pa55"), _basic("bob", "s3cret"), None]
-    assert [entry.get("authorization") for entry in log] == expected
