@@ -3,7 +3,7 @@
 A transfer asks for a range of a file with nothing for requests to add: no proxy, no
 credentials, no cookie, no redirect to follow, no body to decode. For those this module
 keeps each origin's connections open and speaks HTTP/1.1 over them itself, with the same
-headers and TLS verification requests would use. It costs a third of requests' CPU per
+headers and TLS verification requests would use. It costs less than half of requests' CPU per
 request, and a run whose requests are all plain never imports requests (a fifth of a
 second at start-up, and as long again with every thread stopped if it were first
 imported to raise an error mid-run). Errors are ``OSError`` subclasses: the cause itself
