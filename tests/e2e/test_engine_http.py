@@ -17,11 +17,17 @@ import requests
 
 from conda_fetch.engine import HttpSettings, make_session, requests_session
 from conda_fetch.engine.errors import ConnectError, HostError
-from conda_fetch.engine.http import USER_AGENT
+from conda_fetch.engine.http import CA_VARIABLES, USER_AGENT, failure_kind
 from conda_fetch.engine.transfer import connect_error
+from conda_fetch.engine.wire import AnswerTimeout
 from support.hostile import HostileServer, redirect_to, self_signed, serve
 
 TIMEOUT = (5.0, 5.0)
+PLAIN = {"Accept-Encoding": "identity"}  # what every transfer names: the wire's GETs
+# Each way a session fetches: through requests, and over the wire (what a transfer asks),
+# which fails with the system's own errors and never imports requests to say so.
+WAYS = [({}, requests.ConnectionError, requests.ReadTimeout, requests.exceptions.SSLError),
+        (PLAIN, ConnectionRefusedError, AnswerTimeout, ssl.SSLCertVerificationError)]
 
 
 def basic_auth(user: str, password: str) -> str:
@@ -214,7 +220,7 @@ def test_no_proxy_sends_its_hosts_direct(monkeypatch) -> None:
     assert log == []
 
 
-@pytest.mark.parametrize("plain", [{}, {"Accept-Encoding": "identity"}])  # the wire's GETs too
+@pytest.mark.parametrize("plain", [way[0] for way in WAYS])
 def test_credentials_in_the_url_and_in_netrc_are_sent(monkeypatch, tmp_path,
                                                       plain: dict[str, str]) -> None:
     log: list[dict[str, str]] = []
@@ -231,43 +237,58 @@ def test_credentials_in_the_url_and_in_netrc_are_sent(monkeypatch, tmp_path,
     assert [entry.get("authorization") for entry in log] == expected
 
 
-def test_a_refused_connection_is_a_connection_error_in_words() -> None:
+@pytest.mark.parametrize(("plain", "refused"), [way[:2] for way in WAYS])
+def test_a_refused_connection_is_a_connection_error_in_words(plain, refused) -> None:
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{unused.getsockname()[1]}/noarch/a-1.0-0.conda"
-        with pytest.raises(requests.ConnectionError) as caught:
-            make_session().get(url, stream=True, timeout=TIMEOUT)
-    assert type(caught.value) is requests.ConnectionError
+        with pytest.raises(refused) as caught:
+            make_session().get(url, headers=plain, stream=True, timeout=TIMEOUT)
+    assert type(caught.value) is refused
     error = connect_error(url, caught.value)
     assert isinstance(error, ConnectError)
     assert str(error) == f"{url.split('/')[2]}: connection refused"
 
 
-def test_a_server_that_never_answers_is_a_read_timeout() -> None:
+@pytest.mark.parametrize(("plain", "timeout"), [(way[0], way[2]) for way in WAYS])
+def test_a_server_that_never_answers_is_a_read_timeout(plain, timeout) -> None:
     answered = threading.Event()
     with HostileServer(lambda handler: answered.wait(10)) as server:
-        with pytest.raises(requests.ReadTimeout):
-            make_session().get(f"{server.url}/noarch/a-1.0-0.conda", stream=True,
-                               timeout=(5.0, 0.2))
+        with pytest.raises(timeout) as caught:
+            make_session().get(f"{server.url}/noarch/a-1.0-0.conda", headers=plain,
+                               stream=True, timeout=(5.0, 0.2))
+        assert failure_kind(caught.value) == "timeout"
         answered.set()
 
 
-def test_a_self_signed_certificate_fails_as_requests_fails_it(tls) -> None:
+@pytest.fixture
+def no_ca_variables(monkeypatch) -> None:
+    """No CA bundle named by a variable (one sends https through requests, not the wire)."""
+    for name in CA_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.mark.parametrize(("plain", "unverified"), [(way[0], way[3]) for way in WAYS])
+def test_a_self_signed_certificate_fails_verification_for_the_whole_host(
+    tls, no_ca_variables, plain, unverified
+) -> None:
     with HostileServer(serve(b"ok"), tls=tls) as server:
         url = f"{server.url}/noarch/a-1.0-0.conda"
-        with pytest.raises(requests.exceptions.SSLError) as caught:
-            make_session().get(url, stream=True, timeout=TIMEOUT)
+        with pytest.raises(unverified) as caught:
+            make_session().get(url, headers=plain, stream=True, timeout=TIMEOUT)
         assert server.requests == 0
     error = connect_error(url, caught.value)
     assert isinstance(error, HostError)
     assert "failed verification" in str(error) and "self" in str(error)
 
 
-def test_a_ca_file_or_insecure_gets_past_a_self_signed_certificate(tls) -> None:
+@pytest.mark.parametrize("plain", [way[0] for way in WAYS])
+def test_a_ca_file_or_insecure_gets_past_a_self_signed_certificate(tls, no_ca_variables,
+                                                                  plain) -> None:
     with HostileServer(serve(b"ok"), tls=tls) as server:
         url = f"{server.url}/noarch/a-1.0-0.conda"
-        assert _get(make_session(HttpSettings(verify=str(tls[0]))), url) == b"ok"
-        assert _get(make_session(HttpSettings(verify=False)), url) == b"ok"
+        assert _get(make_session(HttpSettings(verify=str(tls[0]))), url, **plain) == b"ok"
+        assert _get(make_session(HttpSettings(verify=False)), url, **plain) == b"ok"
         assert server.requests == 2
 
 

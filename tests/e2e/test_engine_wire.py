@@ -1,13 +1,12 @@
 """Plain GETs over the wire (no requests): what a transfer asks goes straight over
 http.client with the headers requests would send, keeps its connection, survives a server
 that closed it, fails with the system's reason in words (and requests is never imported to
-say so), and leaves to requests every host behind a proxy, that redirects or sets a cookie
-(and, in test_engine_http, with credentials)."""
+say so: in test_engine_http, beside requests' way), and leaves to requests every host behind
+a proxy, that redirects or sets a cookie (and, in test_engine_http, with credentials)."""
 
 from __future__ import annotations
 
 import socket
-import ssl
 import subprocess
 import sys
 import threading
@@ -19,10 +18,8 @@ import pytest
 import requests
 
 from conda_fetch.engine import HttpSettings, make_session
-from conda_fetch.engine.errors import ConnectError, HostError
 from conda_fetch.engine.http import USER_AGENT, failure_kind
-from conda_fetch.engine.transfer import connect_error
-from conda_fetch.engine.wire import AnswerTimeout, BadAnswer
+from conda_fetch.engine.wire import BadAnswer
 from support.hostile import HostileServer, redirect_to, serve
 
 TIMEOUT = (5.0, 5.0)
@@ -167,39 +164,6 @@ def test_a_chunked_body_is_read_whole() -> None:
             make_session().get(url, headers=PLAIN, stream=True, timeout=TIMEOUT) as response:
         assert response.raw.length_remaining is None
         assert response.raw.read() == b"abcde"
-
-
-def test_a_refused_connection_fails_in_words() -> None:
-    with socket.socket() as unused:
-        unused.bind(("127.0.0.1", 0))
-        url = f"http://127.0.0.1:{unused.getsockname()[1]}/noarch/a-1.0-0.conda"
-        with pytest.raises(ConnectionRefusedError) as caught:
-            make_session().get(url, headers=PLAIN, stream=True, timeout=TIMEOUT)
-    error = connect_error(url, caught.value)
-    assert isinstance(error, ConnectError)
-    assert str(error) == f"{url.split('/')[2]}: connection refused"
-
-
-def test_no_answer_in_time_is_a_read_timeout() -> None:
-    answered = threading.Event()
-    with HostileServer(lambda handler: answered.wait(10)) as server:
-        with pytest.raises(AnswerTimeout) as caught:
-            make_session().get(f"{server.url}/noarch/a-1.0-0.conda", headers=PLAIN,
-                               stream=True, timeout=(5.0, 0.2))
-        assert failure_kind(caught.value) == "timeout"
-        answered.set()
-
-
-def test_a_self_signed_certificate_fails_verification_for_the_whole_host(tls) -> None:
-    with HostileServer(serve(b"ok"), tls=tls) as server:
-        url = f"{server.url}/noarch/a-1.0-0.conda"
-        with pytest.raises(ssl.SSLCertVerificationError) as caught:
-            make_session().get(url, headers=PLAIN, stream=True, timeout=TIMEOUT)
-        assert server.requests == 0
-        assert _get(make_session(HttpSettings(verify=str(tls[0]))), url) == b"ok"
-        assert _get(make_session(HttpSettings(verify=False)), url) == b"ok"
-    error = connect_error(url, caught.value)
-    assert isinstance(error, HostError) and "failed verification" in str(error)
 
 
 def test_a_redirect_is_followed_by_requests() -> None:
