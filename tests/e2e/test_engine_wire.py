@@ -140,12 +140,46 @@ def _raw_server(answer: Callable[[socket.socket], None]) -> Iterator[str]:
     b"HTTP/1.1 200 OK\r\nX: " + b"y" * 70000 + b"\r\n\r\n",
     b"HTTP/1.1 200 OK\r\n" + b"X: y\r\n" * 200 + b"\r\n",
     b"",
+    b"HTTP/1.1 2000 OK\r\n\r\n",
+    b"HTTP/1.1 099 Early\r\n\r\n",
+    b"HTTP/1.1 \xb200 OK\r\n\r\n",
+    b"HTTP/2 200 OK\r\n\r\n",
+    b"HTTP/1.1 100 Continue\r\n\r\n" * 20,
 ])
 def test_an_answer_that_is_not_http_is_a_connection_failure(answer: bytes) -> None:
     with _raw_server(lambda conn: conn.sendall(answer)) as url, \
             pytest.raises(BadAnswer) as caught:
         make_session().get(url, headers=PLAIN, stream=True, timeout=TIMEOUT)
     assert failure_kind(caught.value) == "connection"
+
+
+def test_interim_answers_are_passed_over() -> None:
+    answer = (b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+              b"HTTP/1.1 200 OK\r\ncontent-LENGTH: 2\r\nX-Folded: one\r\n two\r\n\r\nok")
+    with _raw_server(lambda conn: conn.sendall(answer)) as url, \
+            make_session().get(url, headers=PLAIN, stream=True, timeout=TIMEOUT) as response:
+        assert (response.status_code, response.headers.get("x-folded")) == (200, "one two")
+        assert "Link" not in response.headers
+        assert response.raw.length_remaining == 2
+        assert response.raw.read() == b"ok"
+
+
+@pytest.mark.parametrize("length", [b"1_0", b"+10", b"10, 10", b"9" * 5000])
+def test_a_length_that_is_not_a_number_reads_the_body_to_its_close(length: bytes) -> None:
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: " + length + b"\r\n\r\nabc"
+    with _raw_server(lambda conn: conn.sendall(answer)) as url, \
+            make_session().get(url, headers=PLAIN, stream=True, timeout=TIMEOUT) as response:
+        assert response.raw.length_remaining is None
+        assert response.raw.read() == b"abc"
+
+
+def test_every_value_of_a_repeated_header_is_kept() -> None:
+    answer = (b"HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nset-cookie: b=2\r\n"
+              b"Content-Length: 0\r\n\r\n")
+    with _raw_server(lambda conn: conn.sendall(answer)) as url, \
+            make_session().get(url, headers=PLAIN, stream=True, timeout=TIMEOUT) as response:
+        assert response.headers.get("SET-COOKIE") == "a=1"
+        assert response.headers.get_all("Set-Cookie") == ["a=1", "b=2"]
 
 
 def test_a_body_shorter_than_announced_breaks() -> None:

@@ -19,7 +19,7 @@ import select
 import ssl
 import threading
 import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -41,6 +41,113 @@ class BadAnswer(OSError):
     """The server's answer is not HTTP, or its body broke off before its length."""
 
 
+MAX_LINE = 65536  # longest status or header line, as http.client allows
+MAX_FIELDS = 100  # most header lines in one answer, as http.client allows
+MAX_INTERIM = 10  # most informational (1xx) answers before the real one
+
+
+class Headers:
+    """An answer's header fields, looked up without regard to case (the first of a
+    repeated name), all of one name with :meth:`get_all` (what a cookie jar reads)."""
+
+    def __init__(self, fields: list[tuple[str, str]]) -> None:
+        self._fields = fields
+        self._first: dict[str, str] = {}
+        for name, value in fields:
+            self._first.setdefault(name.lower(), value)
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        return self._first.get(name.lower(), default)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._first
+
+    def get_all(self, name: str, default: Any = None) -> list[str] | Any:
+        wanted = name.lower()
+        return [value for key, value in self._fields if key.lower() == wanted] or default
+
+    def items(self) -> list[tuple[str, str]]:
+        return list(self._fields)
+
+
+class _Answer(http.client.HTTPResponse):
+    """``http.client``'s answer, its head read here: the email package it parses headers
+    with costs more CPU than the rest of a small file's request. The body is still read
+    by ``http.client`` (lengths, chunks, connection close), from the fields set below."""
+
+    def begin(self) -> None:
+        if self.headers is not None:
+            return
+        for _ in range(MAX_INTERIM + 1):
+            version, status, reason = _status_line(self.fp)
+            headers = _fields(self.fp)
+            if not 100 <= status < 200 or status == 101:
+                break
+        else:
+            raise http.client.HTTPException(f"more than {MAX_INTERIM} interim answers")
+        self.version, self.code, self.status, self.reason = version, status, status, reason
+        self.headers = self.msg = headers
+        self.chunked = (headers.get("transfer-encoding") or "").lower() == "chunked"
+        self.chunk_left = None
+        self.length = None if self.chunked else _length(headers.get("content-length"))
+        if status in (204, 304) or status < 200 or self._method == "HEAD":
+            self.length = 0
+        self.will_close = _closes(version, headers) or (self.length is None
+                                                         and not self.chunked)
+
+
+def _line(fp: Any, what: str) -> bytes:
+    line: bytes = fp.readline(MAX_LINE + 1)
+    if len(line) > MAX_LINE:
+        raise http.client.LineTooLong(what)
+    return line
+
+
+def _status_line(fp: Any) -> tuple[int, int, str]:
+    """The HTTP version (10 or 11), status and reason of the line ``fp`` starts with."""
+    line = _line(fp, "status line")
+    if not line:
+        raise http.client.RemoteDisconnected("closed without an answer")
+    version, _, rest = line.decode("iso-8859-1").rstrip("\r\n").partition(" ")
+    code, _, reason = rest.partition(" ")
+    if not version.startswith("HTTP/") or len(code) != 3 or not code.isdecimal() \
+            or not code.isascii() or code < "100":
+        raise http.client.BadStatusLine(line[:80].decode("iso-8859-1"))
+    if version not in ("HTTP/1.0", "HTTP/1.1"):
+        raise http.client.UnknownProtocol(version[:20])
+    return (10 if version == "HTTP/1.0" else 11), int(code), reason.strip()
+
+
+def _fields(fp: Any) -> Headers:
+    """The header fields up to the empty line; a folded line continues the field before."""
+    fields: list[tuple[str, str]] = []
+    while (line := _line(fp, "header line")) not in (b"\r\n", b"\n", b""):
+        if len(fields) >= MAX_FIELDS:
+            raise http.client.HTTPException(f"got more than {MAX_FIELDS} headers")
+        text = line.decode("iso-8859-1")
+        if text[0] in " \t" and fields:
+            name, value = fields.pop()
+            fields.append((name, f"{value} {text.strip()}"))
+        elif ":" in text:
+            name, _, value = text.partition(":")
+            fields.append((name, value.strip()))
+    return Headers(fields)
+
+
+def _length(value: str | None) -> int | None:
+    """A Content-Length as a number of bytes, ``None`` when absent or not one."""
+    value = (value or "").strip()
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 19 else None
+
+
+def _closes(version: int, headers: Headers) -> bool:
+    """Whether the server closes the connection after this answer."""
+    tokens = (headers.get("connection") or "").lower()
+    if version == 11:
+        return "close" in tokens
+    return "keep-alive" not in tokens and not headers.get("keep-alive")
+
+
 class Response:
     """An answer to a plain GET, with the parts of ``requests.Response`` the engine uses:
     ``status_code``, ``reason``, ``headers``, ``iter_content``, and as ``raw`` what urllib3's
@@ -52,7 +159,7 @@ class Response:
         self.url = url
         self.status_code = answer.status
         self.reason = answer.reason
-        self.headers = answer.msg  # looked up without regard to case, as requests does
+        self.headers: Headers = answer.msg  # type: ignore[assignment]
         self.raw = self
         self._done = False
 
@@ -149,16 +256,16 @@ class Wire:
         target = f"{parts.path or '/'}?{parts.query}" if parts.query else parts.path or "/"
         sent = {name.lower(): (name, value) for name, value in self._headers.items()}
         sent.update((name.lower(), (name, value)) for name, value in headers.items())
-        lines = list(sent.values())
+        request = _request(target, origin, sent.values())
         conn = self._take(origin)
         if conn is not None:
             try:
-                return Response(self, origin, conn, _ask(conn, target, lines, timeout[1]), url)
+                return Response(self, origin, conn, _ask(conn, request, timeout[1]), url)
             except BROKEN_ON_REUSE:
                 conn.close()  # the server closed it while it was idle: one fresh try
         conn = self._connect(origin, timeout)
         try:
-            return Response(self, origin, conn, _ask(conn, target, lines, timeout[1]), url)
+            return Response(self, origin, conn, _ask(conn, request, timeout[1]), url)
         except BROKEN_ON_REUSE as exc:
             raise BadAnswer(f"connection closed before an answer ({type(exc).__name__})") \
                 from exc
@@ -224,19 +331,31 @@ def _close_all(idle: dict[Origin, list[http.client.HTTPConnection]]) -> None:
 _PORTS = {"http": 80, "https": 443}
 
 
-def _ask(conn: http.client.HTTPConnection, target: str, headers: list[tuple[str, str]],
-         read_timeout: float) -> http.client.HTTPResponse:
-    """Send the GET on ``conn`` and read the answer's status line and headers (``conn`` is
-    closed if that fails). A connection the server had closed raises as it is."""
+def _request(target: str, origin: Origin, headers: Iterable[tuple[str, str]]) -> bytes:
+    """A GET of ``target`` as sent: Host first (its port only when not the scheme's own),
+    then ``headers`` as given."""
+    scheme, host, port = origin
+    name = f"[{host}]" if ":" in host else host
+    authority = name if port == _PORTS[scheme] else f"{name}:{port}"
+    lines = [f"GET {target} HTTP/1.1", f"Host: {authority}",
+             *(f"{key}: {value}" for key, value in headers), "", ""]
+    return "\r\n".join(lines).encode("iso-8859-1")
+
+
+def _ask(conn: http.client.HTTPConnection, request: bytes, read_timeout: float) -> _Answer:
+    """Send ``request`` on ``conn`` and read the answer's status line and headers (``conn``
+    is closed if that fails). A connection the server had closed raises as it is."""
+    answer = None
     try:
-        if conn.sock is not None:
-            conn.sock.settimeout(read_timeout)
-        conn.putrequest("GET", target, skip_accept_encoding=True)
-        for name, value in headers:
-            conn.putheader(name, value)
-        conn.endheaders()
-        return conn.getresponse()
+        sock = conn.sock
+        sock.settimeout(read_timeout)
+        sock.sendall(request)
+        answer = _Answer(sock, method="GET")
+        answer.begin()
+        return answer
     except BaseException as exc:
+        if answer is not None:
+            answer.close()  # it holds the socket open too
         conn.close()
         if isinstance(exc, TimeoutError):
             raise AnswerTimeout(f"no answer within {read_timeout:g} s") from exc
