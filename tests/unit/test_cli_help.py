@@ -62,3 +62,14 @@ def test_growth_on_a_far_link_is_the_default_and_ends_where_the_user_chose_count
     assert far("-j", "4") == far("--connections", "8") == 16  # per_host: no growth
     assert far("--per-host", "4") == 4
     assert far("--in-flight", "32") == far("-j", "4", "--in-flight", "32") == 32
+
+
+def test_fewer_files_from_quick_hosts_is_the_default_and_a_chosen_count_is_kept() -> None:
+    parser = build_parser()
+
+    def quick(*flags: str) -> int:
+        return engine_options(parser.parse_args(["get", "plan.txt", *flags]), 9.0).quick
+
+    assert quick() == Options().quick < Options().files
+    assert quick("-j", "12") == 12
+    assert quick("--connections", "20") == Options().files

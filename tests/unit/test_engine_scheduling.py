@@ -334,6 +334,20 @@ def test_a_near_host_or_bulk_transfers_keep_per_host() -> None:
     assert near.extra() == bulk.extra() == 0
 
 
+def test_fewer_files_are_opened_while_every_host_answers_and_sends_quickly() -> None:
+    options = Options(files=8, quick=3)
+    engine = Engine(requests.Session(), options)
+    assert engine._file_room() == 8  # nothing measured yet
+    _answers(engine.board, delay=0.0005, body=0.0005)
+    assert engine.board.quick() and engine._file_room() == 3
+    engine.board.release(B, 0, 0.0, None)  # a second host, not measured: no longer all quick
+    assert not engine.board.quick() and engine._file_room() == 8
+    for delay, body in ((0.0005, 0.01), (0.01, 0.0005)):  # slow bodies, or slow answers
+        board = HostBoard(options)
+        _answers(board, delay=delay, body=body)
+        assert not board.quick()
+
+
 def test_a_refusal_stops_a_far_hosts_growth_below_where_it_refused() -> None:
     board = HostBoard(Options(per_host=2, far=8, backoff_base=0, backoff_max=0))
     assert _answers(board, delay=0.1, body=0.001, count=3) == [3, 4, 5]

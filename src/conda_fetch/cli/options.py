@@ -98,7 +98,9 @@ def add_engine(parser: argparse.ArgumentParser) -> None:
     """How hard and how patiently files are fetched."""
     group = parser.add_argument_group("how")
     group.add_argument("-j", "--files", type=positive, default=_DEFAULTS.files, metavar="N",
-                       help=f"files fetched at once (default {_DEFAULTS.files})")
+                       help=f"files fetched at once (default {_DEFAULTS.files}; "
+                            f"{_DEFAULTS.quick} while every host answers within 2 ms: this "
+                            f"machine or the LAN, where more only contend for the CPU)")
     group.add_argument("-s", "--split", type=positive, default=_DEFAULTS.split, metavar="N",
                        help=f"connections per large file (default {_DEFAULTS.split})")
     group.add_argument("--connections", type=positive, default=_DEFAULTS.connections,
@@ -147,7 +149,8 @@ def engine_options(args: argparse.Namespace, connect_timeout: float) -> Options:
         split=args.split,
         connections=max(args.connections, args.files),
         per_host=args.per_host,
-        far=args.in_flight or _far(args),
+        far=args.in_flight or (args.per_host if _chosen(args) else _DEFAULTS.far),
+        quick=args.files if _chosen(args) else _DEFAULTS.quick,
         min_split=args.min_split,
         retries=args.retries,
         stall_seconds=args.stall_timeout,
@@ -155,12 +158,11 @@ def engine_options(args: argparse.Namespace, connect_timeout: float) -> Options:
     )
 
 
-def _far(args: argparse.Namespace) -> int:
-    """Growth on a far link by default; none past ``--per-host`` once the user chose how
-    many files or connections (those are kept as given)."""
-    chosen = (args.files, args.connections, args.per_host) != (
+def _chosen(args: argparse.Namespace) -> bool:
+    """Whether the user chose how many files or connections: those are then kept as given
+    (no growth on a far link past ``--per-host``, no fewer files on a quick one)."""
+    return (args.files, args.connections, args.per_host) != (
         _DEFAULTS.files, _DEFAULTS.connections, _DEFAULTS.per_host)
-    return int(args.per_host) if chosen else _DEFAULTS.far
 
 
 def positive(text: str) -> int:

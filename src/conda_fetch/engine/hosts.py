@@ -29,6 +29,11 @@ mostly wait. There, more requests in flight cost the host nothing more per secon
 hide the round trips, so its room grows by one per answer from ``per_host`` up to
 ``Options.far`` (and the run's total with it); a refusal lowers it as any cap. Where
 bodies take longer than answers (bulk transfers) a host keeps ``per_host``.
+
+A *quick* host is one whose answers and bodies both take under ``QUICK`` (on this machine
+or the LAN): a small file's request there is over before our side's work on the file is,
+so more files at once only contend for our CPU (and its threads for the interpreter).
+While every host in use is quick, the runner opens ``Options.quick`` files at once.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ PROBE_SLOWER = 8
 SLOWER = 4
 ROUND_TRIPS = 4  # a piece carries at least what its host sends in this many answer delays
 FAR_DELAY = 0.05  # seconds: an answer later than this, and later than the body, is far
+QUICK = 0.002  # seconds: answers and bodies quicker than this leave our CPU the limit
 EWMA = 0.3  # weight of the newest measure in a host's running averages
 
 
@@ -97,6 +103,11 @@ class HostState:
         delay, body = self.delay, self.body
         return delay is not None and body is not None and delay >= FAR_DELAY and delay > body
 
+    def quick(self) -> bool:
+        """Whether requests here are over sooner than our work on a file (see the module)."""
+        delay, body = self.delay, self.body
+        return delay is not None and body is not None and max(delay, body) < QUICK
+
 
 def _average(old: float | None, new: float) -> float:
     return new if old is None else (1 - EWMA) * old + EWMA * new
@@ -143,6 +154,12 @@ class HostBoard:
         files may be open and connections in use."""
         with self._lock:
             return sum(s.boost for s in self.hosts.values() if s.far() and not s.excluded)
+
+    def quick(self) -> bool:
+        """Whether every host not excluded is quick (see the module): none still unmeasured."""
+        with self._lock:
+            states = [s for s in self.hosts.values() if not s.excluded]
+            return bool(states) and all(s.quick() for s in states)
 
     @contextmanager
     def borrowed(self, url: str) -> Iterator[None]:

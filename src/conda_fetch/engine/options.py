@@ -32,7 +32,10 @@ class Options:
     link (a host whose answers take longer to come than its bodies to arrive, see
     :class:`~conda_fetch.engine.hosts.HostBoard`), the most requests in flight to it,
     files open and connections in all: they grow there from ``per_host``, ``files`` and
-    ``connections`` by one per answer (rattler keeps 50 in flight).
+    ``connections`` by one per answer (rattler keeps 50 in flight). ``quick``: files open
+    at once while every host answers and sends quicker than our side works on a file
+    (this machine, the LAN: see :class:`~conda_fetch.engine.hosts.HostBoard`), where more
+    would only contend for the CPU.
     """
 
     files: int = 16
@@ -40,6 +43,7 @@ class Options:
     connections: int = 16
     per_host: int = 16
     far: int = 48
+    quick: int = 6
     min_split: int = 4 * MiB
     retries: int = 10
     verify_retries: int = 2

@@ -127,7 +127,7 @@ class Engine:
         """The next job's index once a file may be opened (``files``, and more while far
         hosts earn room), counted as open; ``None`` when none is left or we stop."""
         with self._lock:
-            while self._open >= self.options.files + self._extra and not self._stop.is_set():
+            while self._open >= self._file_room() and not self._stop.is_set():
                 self._room.wait(IDLE_POLL)
             if self._stop.is_set():
                 return None
@@ -138,6 +138,12 @@ class Engine:
                 return None
             self._open += 1
             return index
+
+    def _file_room(self) -> int:
+        """How many files may be open now: fewer while every host is quick (see
+        :class:`HostBoard`), more while far hosts earn room."""
+        room = self.options.files + self._extra
+        return min(room, self.options.quick) if self.board.quick() else room
 
     def stop(self, grace: float = 2.0) -> None:
         """Stop all transfers and save every file's progress for the next run."""
