@@ -139,6 +139,8 @@ def _raw_server(answer: Callable[[socket.socket], None]) -> Iterator[str]:
     b"SPAM\r\n\r\n",
     b"HTTP/1.1 200 OK\r\nX: " + b"y" * 70000 + b"\r\n\r\n",
     b"HTTP/1.1 200 OK\r\n" + b"X: y\r\n" * 200 + b"\r\n",
+    b"HTTP/1.1 200 OK\r\nX: y\r\n" + b" folded on\r\n" * 200 + b"\r\n",
+    b"HTTP/1.1 200 OK\r\n" + b"no colon\r\n" * 200 + b"\r\n",
     b"",
     b"HTTP/1.1 2000 OK\r\n\r\n",
     b"HTTP/1.1 099 Early\r\n\r\n",

@@ -42,7 +42,7 @@ class BadAnswer(OSError):
 
 
 MAX_LINE = 65536  # longest status or header line, as http.client allows
-MAX_FIELDS = 100  # most header lines in one answer, as http.client allows
+MAX_FIELDS = 100  # most header lines in one answer (folded ones too), as http.client allows
 MAX_INTERIM = 10  # most informational (1xx) answers before the real one
 
 
@@ -119,11 +119,13 @@ def _status_line(fp: Any) -> tuple[int, int, str]:
 
 
 def _fields(fp: Any) -> Headers:
-    """The header fields up to the empty line; a folded line continues the field before."""
+    """The header fields up to the empty line; a folded line continues the field before.
+    Every line counts towards :data:`MAX_FIELDS`, folded or not a field at all."""
     fields: list[tuple[str, str]] = []
-    while (line := _line(fp, "header line")) not in (b"\r\n", b"\n", b""):
-        if len(fields) >= MAX_FIELDS:
-            raise http.client.HTTPException(f"got more than {MAX_FIELDS} headers")
+    for _ in range(MAX_FIELDS + 1):
+        line = _line(fp, "header line")
+        if line in (b"\r\n", b"\n", b""):
+            return Headers(fields)
         text = line.decode("iso-8859-1")
         if text[0] in " \t" and fields:
             name, value = fields.pop()
@@ -131,7 +133,7 @@ def _fields(fp: Any) -> Headers:
         elif ":" in text:
             name, _, value = text.partition(":")
             fields.append((name, value.strip()))
-    return Headers(fields)
+    raise http.client.HTTPException(f"got more than {MAX_FIELDS} headers")
 
 
 def _length(value: str | None) -> int | None:
