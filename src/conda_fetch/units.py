@@ -1,4 +1,4 @@
-"""Human-readable sizes and durations."""
+"""Human-readable sizes and durations, and byte counts as HTTP headers write them."""
 
 from __future__ import annotations
 
@@ -10,6 +10,13 @@ def human_bytes(count: float) -> str:
             return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
         count /= 1024
     raise AssertionError("unreachable")
+
+
+def byte_count(text: str | None) -> int | None:
+    """A count of bytes as an HTTP header writes it (ASCII digits, at most 18 of them), else
+    ``None``: a server cannot make us parse a number of thousands of digits."""
+    text = (text or "").strip()
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
 
 
 def duration(seconds: float) -> str:

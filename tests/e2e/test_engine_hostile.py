@@ -11,7 +11,7 @@ import pytest
 
 from conda_fetch.cli import main
 from conda_fetch.testing.packages import build_package
-from support.hostile import HostileServer, gzipped, redirect_to, self_signed, serve
+from support.hostile import HostileServer, gzipped, raw_answer, redirect_to, self_signed, serve
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +65,24 @@ def test_a_body_encoded_against_identity_is_refused(tmp_path, capsys, package) -
         code, report, _ = _get(capsys, pkgs, f"{server.url}/noarch/{package.fn}")
     assert code == 1
     assert "gzip-encoded" in report["failed"][0]["error"]
+    assert _archives(pkgs) == []
+
+
+@pytest.mark.parametrize(("head", "why"), [
+    (b"HTTP/1.1 200 OK\r\nContent-Length: " + b"9" * 6000, "mismatch"),
+    (b"HTTP/1.1 206 Partial\r\nContent-Range: bytes 0-2/" + b"9" * 6000, "malformed"),
+    (b"HTTP/1.1 206 Partial\r\nContent-Range: bytes 0-2/3 and more", "malformed"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: \xb2", "mismatch"),
+])
+def test_numbers_a_server_cannot_make_us_parse_fail_the_file_with_a_reason(
+        tmp_path, capsys, package, head: bytes, why: str) -> None:
+    pkgs = tmp_path / "pkgs"
+    with HostileServer(raw_answer(head + b"\r\n\r\nabc")) as server:
+        plan = tmp_path / "env.txt"
+        plan.write_text(f"@EXPLICIT\n{server.url}/noarch/{package.fn}#sha256:{package.sha256}\n")
+        code, report, _ = _get(capsys, pkgs, str(plan))
+    assert code == 1
+    assert why in report["failed"][0]["error"]
     assert _archives(pkgs) == []
 
 

@@ -47,6 +47,14 @@ def serve(data: bytes) -> Behaviour:
     return answer
 
 
+def raw_answer(answer: bytes) -> Behaviour:
+    """These bytes as the whole answer, whatever they say, then the connection closed."""
+    def send(handler: BaseHTTPRequestHandler) -> None:
+        handler.wfile.write(answer)
+        handler.close_connection = True
+    return send
+
+
 class HostileServer:
     """Answers every GET with ``behaviour``; counts the requests it saw."""
 

@@ -31,13 +31,13 @@ from conda_fetch.engine.options import Options
 from conda_fetch.engine.session import HttpGetter
 from conda_fetch.engine.wire import BadAnswer
 from conda_fetch.redact import redact
-from conda_fetch.units import human_bytes
+from conda_fetch.units import byte_count, human_bytes
 
 if TYPE_CHECKING:
     import requests
     import urllib3
 
-_CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
+_CONTENT_RANGE = re.compile(r"bytes\s+(\d{1,18})-(\d{1,18})/(\d{1,18}|\*)", re.ASCII)
 class Cancelled(Exception):
     """The run is stopping (Ctrl-C); the segment stays claimable for next time."""
 
@@ -112,8 +112,7 @@ def _accept(response: requests.Response, download: Download, seg: Segment) -> No
             raise PermanentError(f"server answered from byte {first}, asked for {seg.pos}")
         download.learn(seg, _bounded(total, download, seg), ranges=True)
     elif status == 200:
-        length = response.headers.get("Content-Length")
-        total = int(length) if length and length.isdigit() else None
+        total = byte_count(response.headers.get("Content-Length"))
         download.learn(seg, _bounded(total, download, seg), ranges=False)
     else:
         raise status_error(status, response.reason or "", response.headers.get("Retry-After"))
@@ -145,7 +144,7 @@ def _changed(validator: str | None, status: int, headers: Mapping[str, str]) -> 
 
 
 def _content_range(value: str) -> tuple[int, int | None]:
-    match = _CONTENT_RANGE.match(value.strip())
+    match = _CONTENT_RANGE.fullmatch(value.strip())
     if not match:
         raise PermanentError(f"malformed Content-Range {value!r}")
     total = match.group(3)

@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from conda_fetch.units import byte_count
+
 Origin = tuple[str, str, int]  # scheme, host, port
 Context = Callable[[], ssl.SSLContext]
 BROKEN_ON_REUSE = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError,
@@ -89,7 +91,7 @@ class _Answer(http.client.HTTPResponse):
         self.headers = self.msg = headers
         self.chunked = (headers.get("transfer-encoding") or "").lower() == "chunked"
         self.chunk_left = None
-        self.length = None if self.chunked else _length(headers.get("content-length"))
+        self.length = None if self.chunked else byte_count(headers.get("content-length"))
         if status in (204, 304) or status < 200 or self._method == "HEAD":
             self.length = 0
         self.will_close = _closes(version, headers) or (self.length is None
@@ -134,12 +136,6 @@ def _fields(fp: Any) -> Headers:
             name, _, value = text.partition(":")
             fields.append((name, value.strip()))
     raise http.client.HTTPException(f"got more than {MAX_FIELDS} headers")
-
-
-def _length(value: str | None) -> int | None:
-    """A Content-Length as a number of bytes, ``None`` when absent or not one."""
-    value = (value or "").strip()
-    return int(value) if value.isascii() and value.isdigit() and len(value) < 19 else None
 
 
 def _closes(version: int, headers: Headers) -> bool:

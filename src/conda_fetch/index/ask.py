@@ -24,6 +24,7 @@ from conda_fetch.engine.http import failure_kind
 from conda_fetch.engine.options import Options
 from conda_fetch.engine.session import HttpGetter
 from conda_fetch.redact import redact
+from conda_fetch.units import byte_count
 
 if TYPE_CHECKING:
     import requests
@@ -108,11 +109,9 @@ def _answer(response: requests.Response) -> Answer:
     headers = response.headers
     size = None
     if response.status_code == 206:
-        total = headers.get("Content-Range", "").rpartition("/")[2]
-        size = int(total) if total.isdigit() else None
+        size = byte_count(headers.get("Content-Range", "").rpartition("/")[2])
     elif response.status_code == 200:
-        length = headers.get("Content-Length", "")
-        size = int(length) if length.isdigit() else None
+        size = byte_count(headers.get("Content-Length"))
     return Answer(response.status_code, headers.get("ETag", ""), headers.get("Last-Modified", ""),
                   headers.get("Cache-Control", ""), size, response.reason or "",
                   parse_retry_after(headers.get("Retry-After")))
