@@ -147,12 +147,15 @@ def _raw_server(answer: Callable[[socket.socket], None]) -> Iterator[str]:
     b"HTTP/1.1 \xb200 OK\r\n\r\n",
     b"HTTP/2 200 OK\r\n\r\n",
     b"HTTP/1.1 100 Continue\r\n\r\n" * 20,
+    b"\x1b[31mEVIL\r\n\r\n",
 ])
 def test_an_answer_that_is_not_http_is_a_connection_failure(answer: bytes) -> None:
     with _raw_server(lambda conn: conn.sendall(answer)) as url, \
             pytest.raises(BadAnswer) as caught:
         make_session().get(url, headers=PLAIN, stream=True, timeout=TIMEOUT)
     assert failure_kind(caught.value) == "connection"
+    assert "answer" in str(caught.value)  # in words, never in the server's own bytes
+    assert not any(word in str(caught.value) for word in ("SPAM", "EVIL", "\x1b", "Early"))
 
 
 def test_interim_answers_are_passed_over() -> None:

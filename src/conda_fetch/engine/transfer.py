@@ -284,6 +284,8 @@ def connect_error(url: str, exc: BaseException) -> TransferError:
     certificate that fails verification fails every URL of its host at once."""
     root = _root_cause(exc)
     host = _host(url)
+    if isinstance(exc, BadAnswer):
+        return ConnectError(f"{host}: {exc}")
     if isinstance(root, ssl.SSLCertVerificationError):
         detail = root.verify_message or root.reason or "unknown reason"
         return HostError(f"TLS certificate of {host} failed verification ({detail}); if your "

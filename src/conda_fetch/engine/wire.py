@@ -86,7 +86,7 @@ class _Answer(http.client.HTTPResponse):
             if not 100 <= status < 200 or status == 101:
                 break
         else:
-            raise http.client.HTTPException(f"more than {MAX_INTERIM} interim answers")
+            raise BadAnswer(f"not an HTTP answer (over {MAX_INTERIM} interim answers)")
         self.version, self.code, self.status, self.reason = version, status, status, reason
         self.headers = self.msg = headers
         self.chunked = (headers.get("transfer-encoding") or "").lower() == "chunked"
@@ -135,7 +135,7 @@ def _fields(fp: Any) -> Headers:
         elif ":" in text:
             name, _, value = text.partition(":")
             fields.append((name, value.strip()))
-    raise http.client.HTTPException(f"got more than {MAX_FIELDS} headers")
+    raise BadAnswer(f"not an HTTP answer (over {MAX_FIELDS} header lines)")
 
 
 def _closes(version: int, headers: Headers) -> bool:
@@ -358,8 +358,13 @@ def _ask(conn: http.client.HTTPConnection, request: bytes, read_timeout: float) 
         if isinstance(exc, TimeoutError):
             raise AnswerTimeout(f"no answer within {read_timeout:g} s") from exc
         if isinstance(exc, http.client.HTTPException) and not isinstance(exc, OSError):
-            raise BadAnswer(f"not an HTTP answer ({type(exc).__name__})") from exc
+            why = _WHY.get(type(exc).__name__, type(exc).__name__)
+            raise BadAnswer(f"not an HTTP answer ({why})") from exc
         raise
+
+
+_WHY = {"LineTooLong": "a line over 64 KiB", "BadStatusLine": "no status line",
+        "UnknownProtocol": "not HTTP/1.0 or 1.1"}  # the server's own bytes are never shown
 
 
 def _still_open(conn: http.client.HTTPConnection) -> bool:
