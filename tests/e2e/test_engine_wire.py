@@ -2,7 +2,7 @@
 http.client with the headers requests would send, keeps its connection, survives a server
 that closed it, fails with the system's reason in words (and requests is never imported to
 say so: in test_engine_http, beside requests' way), and leaves to requests every host behind
-a proxy, that redirects or sets a cookie (and, in test_engine_http, with credentials)."""
+a proxy or sets a cookie (and, in test_engine_http, that redirects or asks credentials)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import requests
 from conda_fetch.engine import HttpSettings, make_session
 from conda_fetch.engine.http import USER_AGENT, failure_kind
 from conda_fetch.engine.wire import BadAnswer
-from support.hostile import HostileServer, redirect_to, serve
+from support.hostile import HostileServer, serve
 
 TIMEOUT = (5.0, 5.0)
 PLAIN = {"Accept-Encoding": "identity"}  # what every transfer names
@@ -203,15 +203,6 @@ def test_a_chunked_body_is_read_whole() -> None:
             make_session().get(url, headers=PLAIN, stream=True, timeout=TIMEOUT) as response:
         assert response.raw.length_remaining is None
         assert response.raw.read() == b"abcde"
-
-
-def test_a_redirect_is_followed_by_requests() -> None:
-    with HostileServer(serve(b"payload")) as target, \
-            HostileServer(redirect_to(f"{target.url}/files/a-1.0-0.conda")) as channel:
-        session = make_session()
-        for _ in range(2):
-            assert _get(session, f"{channel.url}/noarch/a-1.0-0.conda") == b"payload"
-        assert target.requests == 2
 
 
 def test_a_cookie_set_on_the_wire_is_sent_back() -> None:
