@@ -2,7 +2,7 @@
 http.client with the headers requests would send, keeps its connection, survives a server
 that closed it, fails with the system's reason in words (and requests is never imported to
 say so: in test_engine_http, beside requests' way), and leaves to requests every host behind
-a proxy or sets a cookie (and, in test_engine_http, that redirects or asks credentials)."""
+a proxy or that sets a cookie (and, in test_engine_http, that redirects or asks for credentials)."""
 
 from __future__ import annotations
 
