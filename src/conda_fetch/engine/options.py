@@ -43,7 +43,7 @@ class Options:
     connections: int = 16
     per_host: int = 16
     far: int = 48
-    quick: int = 6
+    quick: int = 4
     min_split: int = 4 * MiB
     retries: int = 10
     verify_retries: int = 2
