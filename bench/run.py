@@ -17,6 +17,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -118,9 +119,38 @@ def timed(command: list[str], stdout: Path | None = None) -> tuple[float, bool, 
     started = time.monotonic()
     with open(stdout or os.devnull, "w") as out:
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.DEVNULL)
-        _, status, usage = os.wait4(proc.pid, 0)
+        status, _, peak = _wait(proc)
     ok = os.waitstatus_to_exitcode(status) == 0
-    return time.monotonic() - started, ok, usage.ru_maxrss / 1024
+    return time.monotonic() - started, ok, peak
+
+
+def _wait(proc: subprocess.Popen, deadline: float | None = None
+          ) -> tuple[int, resource.struct_rusage, float]:
+    """Wait for ``proc`` (killed past ``deadline``): its status, resource usage and peak
+    memory in MB. The peak is the child's own high-water mark (``VmHWM``, read while it
+    runs): the ``ru_maxrss`` of a forked child counts the benchmark's own pages, which grow
+    over a long run."""
+    peak = 0.0
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            return status, usage, peak or usage.ru_maxrss / 1024
+        peak = max(peak, _high_water_mb(proc.pid))
+        if deadline is not None and time.monotonic() > deadline:
+            proc.kill()
+        time.sleep(0.005)
+
+
+def _high_water_mb(pid: int) -> float:
+    """``pid``'s peak resident memory so far in MB, 0 where /proc does not say."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0.0
 
 
 def killed_then_rerun(command: list[str], progress: Callable[[], int], at: int
@@ -489,19 +519,12 @@ def measured(command: list[str], timeout: float = 900.0) -> Run:
     started = time.monotonic()
     with tempfile.TemporaryFile("w+") as out:
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, text=True)
-        deadline = started + timeout
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() > deadline:
-                proc.kill()
-            time.sleep(0.01)
+        status, usage, peak = _wait(proc, started + timeout)
         wall = time.monotonic() - started
         out.seek(0)
         text = out.read()
     return Run(wall, os.waitstatus_to_exitcode(status) == 0, usage.ru_utime + usage.ru_stime,
-               usage.ru_maxrss / 1024, text)
+               peak, text)
 
 
 def rattler_command(urls: list[str], out: Path) -> list[str] | None:
