@@ -107,8 +107,10 @@ class Server:
             raise SystemExit("the fault server did not start; is conda-fetch installed here?")
 
     def close(self) -> int:
+        """Stop the server; its bytes sent. Its last write may wait behind a tool's gigabyte
+        still being flushed to disk, so it is given a minute."""
         self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(10)
+        self.proc.wait(60)
         return int(json.loads(self.stats.read_text()).get("bytes_sent", 0))
 
 
