@@ -85,13 +85,12 @@ class Engine:
         outcomes: list[Outcome | None] = [None] * len(jobs)
 
         def files() -> None:
-            while (index := self._open_next(pending)) is not None:
+            index = self._open_next(pending)
+            while index is not None:
                 try:
                     outcomes[index] = self._one(jobs[index], deliver)
                 finally:
-                    with self._lock:
-                        self._open -= 1
-                        self._room.notify()
+                    index = self._open_again(pending)
 
         self._files, self._jobs = files, len(jobs)
         self._owners, self._workers = [], []
@@ -138,6 +137,18 @@ class Engine:
                 return None
             self._open += 1
             return index
+
+    def _open_again(self, pending: queue.SimpleQueue[int]) -> int | None:
+        """After a file closed: the next job's index, kept open in its place while the
+        room allows (no thread waits and wakes another for it); else the place is given
+        up and :meth:`_open_next` decides."""
+        with self._lock:
+            if self._open <= self._file_room() and not self._stop.is_set():
+                with contextlib.suppress(queue.Empty):
+                    return pending.get_nowait()
+            self._open -= 1
+            self._room.notify()
+        return self._open_next(pending)
 
     def _file_room(self) -> int:
         """How many files may be open now: fewer while every host is quick (see
