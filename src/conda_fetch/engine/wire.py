@@ -346,7 +346,8 @@ def _ask(conn: http.client.HTTPConnection, request: bytes, read_timeout: float) 
     answer = None
     try:
         sock = conn.sock
-        sock.settimeout(read_timeout)
+        if sock.gettimeout() != read_timeout:
+            sock.settimeout(read_timeout)
         sock.sendall(request)
         answer = _Answer(sock, method="GET")
         answer.begin()
