@@ -89,10 +89,11 @@ def fetch_into_cache(
     report = Report()
     run = _Run(Engine(session, options, listener, ranking), cache, mirrors, report)
     try:
-        todo = _todo(records, cache, report)
-        busy = [r for batch in _batches(todo) for r in run.fetch(batch)]
-        for batch in _batches(busy):
-            run.fetch([record for record in batch if run.wait_for(record)])
+        with cache.grouped():
+            todo = _todo(records, cache, report)
+            busy = [r for batch in _batches(todo) for r in run.fetch(batch)]
+            for batch in _batches(busy):
+                run.fetch([record for record in batch if run.wait_for(record)])
     finally:
         run.release()
     report.seconds = time.monotonic() - started

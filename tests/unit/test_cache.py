@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from conda_fetch.cache import CacheLockError, PackageCache, find_pkgs_dir, locked
+from conda_fetch.cache import urls as urls_txt
 from conda_fetch.cache.package_cache import listed_url
 from conda_fetch.cache.pkgs_dirs import all_pkgs_dirs
-from conda_fetch.cache.urls import NEWLINE, UrlsFile, append_url, read_urls
+from conda_fetch.cache.urls import GROUP_SECONDS, NEWLINE, UrlsFile, append_url, read_urls
 from conda_fetch.config import condarc
 from conda_fetch.errors import CondaFetchError, InputError
 from conda_fetch.plan.records import Record, make_record, stem
@@ -613,11 +614,62 @@ def test_the_listed_url_is_the_url_without_credentials(url: str) -> None:
     assert listed_url(make_record(url)) == without_credentials(url)
 
 
-def test_one_flush_of_urls_txt_covers_every_line_written_before_it(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _fsyncs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The descriptors ``os.fsync`` is called on from now on (it still syncs)."""
     synced: list[int] = []
     real_fsync = os.fsync
     monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+    return synced
+
+
+def test_lazy_flushes_of_urls_txt_share_an_fsync_until_synced(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    synced = _fsyncs(monkeypatch)
+    now = [1000.0]
+    monkeypatch.setattr(urls_txt.time, "monotonic", lambda: now[0])
+    urls = UrlsFile(tmp_path)
+    first = urls.append("https://a.example/x.conda", None)[2]
+    urls.flush(first, lazy=True)  # the first line of a while: flushed at once
+    second = urls.append("https://a.example/y.conda", os.lstat(tmp_path / "urls.txt"))[2]
+    urls.flush(second, lazy=True)  # right after: left to the next flush
+    assert len(synced) == 1
+    now[0] += GROUP_SECONDS
+    third = urls.append("https://a.example/z.conda", os.lstat(tmp_path / "urls.txt"))[2]
+    urls.flush(third, lazy=True)  # the window is over: one fsync for two lines
+    fourth = urls.append("https://a.example/w.conda", os.lstat(tmp_path / "urls.txt"))[2]
+    urls.flush(fourth, lazy=True)
+    assert len(synced) == 2
+    urls.sync()
+    urls.sync()  # nothing left to flush
+    assert len(synced) == 3
+    urls.close()
+    assert len(synced) == 3
+
+
+def test_a_grouped_run_flushes_urls_txt_on_leaving(
+        cache: PackageCache, built: Built, record: Record, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(urls_txt.time, "monotonic", lambda: 1000.0)  # one instant throughout
+    other, source = _second(built)
+    with cache.grouped():
+        cache.commit(record, Path(shutil.copyfile(built.path, cache.part_path(record))))
+        synced = _fsyncs(monkeypatch)
+        cache.commit(other, Path(shutil.copyfile(source, cache.part_path(other))))
+        assert len(synced) == 1  # the archive only: its line waits for the group's flush
+    assert len(synced) == 2
+    assert url_lines(cache) == [record.url, other.url]
+    cache.commit(_third(built), Path(shutil.copyfile(built.path, cache.part_path(_third(built)))))
+    assert len(synced) == 4  # outside a group, the archive and its line at once
+
+
+def _third(built: Built) -> Record:
+    return make_record(f"{CHANNEL}/{built.fn.replace('demo', 'third')}", size=built.size,
+                       sha256=built.sha256)
+
+
+def test_one_flush_of_urls_txt_covers_every_line_written_before_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    synced = _fsyncs(monkeypatch)
     urls, path = UrlsFile(tmp_path), tmp_path / "urls.txt"
     first = urls.append("https://a.example/x.conda", None)[2]
     second = urls.append("https://a.example/y.conda", os.lstat(path))[2]

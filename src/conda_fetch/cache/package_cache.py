@@ -58,8 +58,22 @@ class PackageCache:
         self._stamps: dict[str, str] | None = None
         self._urls_lock = threading.Lock()  # one appender at a time in this process
         self._urls = UrlsFile(self._root)
+        self._grouped = False  # urls.txt lines are flushed in groups (see :meth:`grouped`)
         self._workdir: str | None = None  # made and checked once
         self._verified = -1
+
+    @contextmanager
+    def grouped(self) -> Iterator[None]:
+        """Within: the ``urls.txt`` lines of files placed close together reach the disk
+        with one fsync, at most :data:`~conda_fetch.cache.urls.GROUP_SECONDS` later, and
+        all of them on leaving (a crash meanwhile costs a download again, never a wrong
+        file: each archive is flushed before it takes its name)."""
+        self._grouped = True
+        try:
+            yield
+        finally:
+            self._grouped = False
+            self._urls.sync()
 
     @property
     def scratch(self) -> Path:
@@ -270,7 +284,7 @@ class PackageCache:
             if self._latest_of(record.fn, named) == url:
                 return
             ticket = self._append_url(record.fn, url, named)
-        self._urls.flush(ticket)  # outside the lock: files committed together share it
+        self._urls.flush(ticket, self._grouped)  # outside the lock: commits share it
 
     def _append_url(self, fn: str, url: str, named: os.stat_result | None) -> int:
         """Append ``url`` (its flush ticket); what was read of ``urls.txt`` stays valid

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 import threading
+import time
 import weakref
 from pathlib import Path
 
@@ -12,6 +13,7 @@ URLS_TXT = "urls.txt"
 NEWLINE = "\r\n" if os.name == "nt" else "\n"
 NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # a urls.txt that is a link is refused, not followed
 NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # nor does a FIFO there block
+GROUP_SECONDS = 0.1  # a lazy flush this soon after the last fsync leaves it to the next
 
 
 def read_urls(pkgs: Path) -> dict[str, str]:
@@ -52,6 +54,7 @@ class UrlsFile:
         self._closer: weakref.finalize | None = None
         self._written = 0  # lines appended through this object
         self._flushed = 0  # of those, the ones known to be on disk
+        self._synced_at = -GROUP_SECONDS  # when the last fsync began (monotonic)
         self._flush_lock = threading.Lock()  # guards the descriptor against a flush
 
     def append(self, url: str, named: os.stat_result | None,
@@ -73,16 +76,25 @@ class UrlsFile:
         self._written += 1
         return written, os.fstat(fd), self._written
 
-    def flush(self, ticket: int) -> None:
+    def flush(self, ticket: int, lazy: bool = False) -> None:
         """Make the lines appended up to ``ticket`` durable. A thread that finds its line
         flushed by another's fsync meanwhile returns at once: threads committing together
-        wait for one or two fsyncs, not one each in turn."""
+        wait for one or two fsyncs, not one each in turn. ``lazy``: within
+        :data:`GROUP_SECONDS` of the last fsync, leave the line to the next flush (the
+        caller calls :meth:`sync` before it reports its work done)."""
         with self._flush_lock:
             if self._flushed >= ticket:
                 return
+            now = time.monotonic()
+            if lazy and now - self._synced_at < GROUP_SECONDS:
+                return
             written = self._written  # lines up to here are in the file the fsync flushes
             os.fsync(self._fd)
-            self._flushed = written
+            self._flushed, self._synced_at = written, now
+
+    def sync(self) -> None:
+        """Make every line appended so far durable."""
+        self.flush(self._written)
 
     def _open(self, named: os.stat_result | None) -> int:
         if self._fd >= 0 and named is not None and (named.st_dev, named.st_ino) == self._id:
