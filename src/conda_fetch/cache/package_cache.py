@@ -64,10 +64,11 @@ class PackageCache:
 
     @contextmanager
     def grouped(self) -> Iterator[None]:
-        """Within: the ``urls.txt`` lines of files placed close together reach the disk
-        with one fsync, at most :data:`~conda_fetch.cache.urls.GROUP_SECONDS` later, and
-        all of them on leaving (a crash meanwhile costs a download again, never a wrong
-        file: each archive is flushed before it takes its name)."""
+        """Within: the ``urls.txt`` lines of files placed close together share an fsync
+        (a line written within :data:`~conda_fetch.cache.urls.GROUP_SECONDS` of the last
+        one waits for the next), and every line is flushed on leaving. A crash meanwhile
+        costs a download again, never a wrong file: each archive is flushed before it
+        takes its name."""
         self._grouped = True
         try:
             yield
