@@ -140,7 +140,10 @@ def test_tokens_never_appear_in_output(tmp_path, channel, fault_server, capsys) 
     assert "/t/***/" in captured.out
 
 
-def test_kill_9_then_rerun_costs_at_most_10_percent_extra(tmp_path, channel, fault_server) -> None:
+def test_kill_9_then_rerun_asks_for_no_byte_already_saved(tmp_path, channel, fault_server) -> None:
+    """After ``kill -9`` at about 40%, the rerun asks only for bytes the resume state does not
+    hold. (How much arrived unsaved before the kill is a matter of timing: the benchmark
+    measures the cost, +1.2% on 64 MB.)"""
     server = fault_server(channel, Faults(throttle=4 * MiB))
     records = [r for r in _records(channel, server.url) if r["name"] == "gamma"]
     plan = _write_plan("dry-run", records, tmp_path / "plan.json")
@@ -149,18 +152,25 @@ def test_kill_9_then_rerun_costs_at_most_10_percent_extra(tmp_path, channel, fau
                *QUICK, "--split", "4"]
     child = subprocess.Popen(command)
     state = pkgs / ".conda-fetch" / f"{records[0]['fn']}.part.state"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if state.exists() and _saved(state) > records[0]["size"] * 0.4:
-            break
+    deadline = time.monotonic() + 60
+    while _saved(state) <= records[0]["size"] * 0.4 and time.monotonic() < deadline:
         time.sleep(0.02)
     os.kill(child.pid, signal.SIGKILL)
     child.wait()
     assert not (pkgs / records[0]["fn"]).exists()
+    saved = json.loads(state.read_text())["done"]  # as the killed run left it
+    assert sum(end - start for start, end in saved) > records[0]["size"] * 0.4
+    while server.stats.active and time.monotonic() < deadline:  # its answers end too
+        time.sleep(0.02)
+    server.reset_stats()
     server.faults = Faults()
     assert subprocess.call(command) == 0
     _assert_cached_as_conda_wants(pkgs, records)
-    assert server.stats.bytes_sent <= records[0]["size"] * 1.10
+    asked = [(start, end) for path, start, end in server.stats.ranges
+             if path.endswith(records[0]["fn"])]
+    assert asked
+    for start, end in asked:
+        assert all(end <= first or start >= last for first, last in saved), (start, end, saved)
 
 
 def _saved(state: Path) -> int:
