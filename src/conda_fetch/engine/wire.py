@@ -15,12 +15,14 @@ for what is not HTTP or a body that ends before its length.
 from __future__ import annotations
 
 import http.client
+import io
 import select
+import socket
 import ssl
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from conda_fetch.units import byte_count
@@ -46,6 +48,7 @@ class BadAnswer(OSError):
 MAX_LINE = 65536  # longest status or header line, as http.client allows
 MAX_FIELDS = 100  # most header lines in one answer (folded ones too), as http.client allows
 MAX_INTERIM = 10  # most informational (1xx) answers before the real one
+READ_BUFFER = 64 * 1024  # an answer's head and a small file's body in one read
 
 
 class Headers:
@@ -76,6 +79,11 @@ class _Answer(http.client.HTTPResponse):
     """``http.client``'s answer, its head read here: the email package it parses headers
     with costs more CPU than the rest of a small file's request. The body is still read
     by ``http.client`` (lengths, chunks, connection close), from the fields set below."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__(sock, method="GET")
+        self.fp.close()  # http.client's reader of 8 KiB: a small file took two reads
+        self.fp = cast(io.BufferedReader, sock.makefile("rb", buffering=READ_BUFFER))
 
     def begin(self) -> None:
         if self.headers is not None:
@@ -349,7 +357,7 @@ def _ask(conn: http.client.HTTPConnection, request: bytes, read_timeout: float) 
         if sock.gettimeout() != read_timeout:
             sock.settimeout(read_timeout)
         sock.sendall(request)
-        answer = _Answer(sock, method="GET")
+        answer = _Answer(sock)
         answer.begin()
         return answer
     except BaseException as exc:
