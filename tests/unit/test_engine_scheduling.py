@@ -326,6 +326,19 @@ def test_a_far_host_earns_one_more_connection_per_answer_up_to_far() -> None:
     assert board.extra() == 3  # files and connections in all grow with it
 
 
+def test_a_far_host_grows_while_files_wait_for_room_though_not_all_of_it_is_in_use() -> None:
+    """A file's thread spends part of its time on our side (placing the file), so a far
+    host's connections are rarely all in use at once while files still wait."""
+    def extra(waiting: bool) -> int:
+        board = HostBoard(Options(per_host=2, far=5))
+        for _ in range(4):
+            assert board.take([A]) == A  # one of its two connections in use
+            board.release(A, 30_000, 0.101, None, waited=0.001, delay=0.1, waiting=waiting)
+        return board.extra()
+    assert extra(waiting=True) == 3
+    assert extra(waiting=False) == 0
+
+
 def test_a_near_host_or_bulk_transfers_keep_per_host() -> None:
     near = HostBoard(Options(per_host=2, far=5))
     assert _answers(near, delay=0.005, body=0.001) == [2] * 8  # answers come at once

@@ -250,14 +250,15 @@ class HostBoard:
 
     def release(self, url: str, count: int, seconds: float, error: TransferError | None,
                 answered: bool = True, waited: float | None = None,
-                delay: float | None = None) -> None:
+                delay: float | None = None, waiting: bool = False) -> None:
         """A connection to ``url`` ended after ``count`` bytes in ``seconds``, with ``error``
         when it failed (``answered``: whether any HTTP answer came back); a host that
         failed without sending a byte (but for refusing one more connection), or below
         the floor of speed, is set aside. Its speed is measured over ``waited``, the
         seconds it waited for body bytes (all of ``seconds`` if not given): neither the
         wait for the answer nor time its thread spent elsewhere makes a fast host look
-        slow. ``delay``: the seconds its answer took to come, if one came."""
+        slow. ``delay``: the seconds its answer took to come, if one came. ``waiting``:
+        files wait for room to open (the run has more than it has room for)."""
         with self._lock:
             state = self._state(host_of(url))
             in_use = state.active
@@ -271,24 +272,26 @@ class HostBoard:
             if error is None and count:
                 state.body = _average(state.body, spent)
             if error is None:
-                self._raise_cap(state, in_use)
+                self._raise_cap(state, in_use, waiting)
             if count and not isinstance(error, SlowError):
                 state.failures, state.down_since = 0, None
             elif error is not None and not error.permanent:
                 self._count_failure(state, url, error, in_use, time.monotonic() - seconds)
 
-    def _raise_cap(self, state: HostState, in_use: int) -> None:
+    def _raise_cap(self, state: HostState, in_use: int, waiting: bool) -> None:
         """One more answer: ``1/cap`` more room, eight times slower just below where the
         host refused each time (a limit per client is probed rarely; refusals at several
         levels are overload, and the cap climbs back at the usual pace). A far host that
-        never refused and used all its room gets one more."""
+        never refused gets one more while it used all its room or files wait for room
+        (a file's thread spends part of its time on our side, off the connection)."""
         if state.cap is not None:
             limit = state.refused_at
             near = limit is not None and limit - 1 <= state.cap < limit
             state.cap += 1 / state.cap / (PROBE_SLOWER if near else 1)
             if state.cap >= self._ceiling(state):
                 state.cap = None
-        elif state.far() and state.refused_at is None and in_use >= self._ceiling(state):
+        elif state.far() and state.refused_at is None and (
+                waiting or in_use >= self._ceiling(state)):
             state.boost = min(state.boost + 1, max(0, self.options.far - self.options.per_host))
 
     def _count_failure(self, state: HostState, url: str, error: TransferError, in_use: int,

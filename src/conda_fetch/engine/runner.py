@@ -71,6 +71,7 @@ class Engine:
         self._workers: list[threading.Thread] = []  # connection threads
         self._files: Callable[[], None] = lambda: None  # what a file thread runs
         self._jobs = 0
+        self._pending: queue.SimpleQueue[int] = queue.SimpleQueue()  # jobs not opened yet
 
     def run(self, jobs: Iterable[Job], deliver: Deliver) -> list[Outcome]:
         """Fetch every job, largest first; return their outcomes in the order given. An
@@ -79,7 +80,7 @@ class Engine:
         jobs = list(jobs)
         with self._lock:
             self._finished = False
-        pending: queue.SimpleQueue[int] = queue.SimpleQueue()
+        pending = self._pending = queue.SimpleQueue()
         for index in sorted(range(len(jobs)), key=lambda i: -(jobs[i].size or 0)):
             pending.put(index)
         outcomes: list[Outcome | None] = [None] * len(jobs)
@@ -529,7 +530,8 @@ class Engine:
             download.release(seg)
             now = time.monotonic()
             self.board.release(seg.url, seg.pos - seg.start, now - seg.began, error,
-                               seg.answered, seg.network_time(now), seg.delay)
+                               seg.answered, seg.network_time(now), seg.delay,
+                               waiting=not self._pending.empty())
             self._follow_extra()
         if error is not None:
             self._failed(download, seg, error)
