@@ -16,7 +16,7 @@ from conda_fetch.plan.records import Record, stem
 from conda_fetch.redact import redact
 from conda_fetch.sources import candidates
 
-CLAIM_BATCH = 256
+CLAIM_BATCH = 1024
 HOLDER_POLL = 0.2
 HOLDER_IDLE_LIMIT = 600.0  # a process holding a file's lock without touching it: hung
 
@@ -102,7 +102,9 @@ def fetch_into_cache(
 
 def _batches(records: list[Record]) -> Iterator[list[Record]]:
     """``records`` in groups of :data:`CLAIM_BATCH`: a process claims only what it is about
-    to fetch, so another process on the same cache can take the rest meanwhile."""
+    to fetch, so another process on the same cache can take the rest meanwhile. Each group
+    ends with a tail where fewer files are in flight (about a round trip), so groups are
+    large: a plan of up to 1024 files (nearly every environment) is one."""
     for start in range(0, len(records), CLAIM_BATCH):
         yield records[start:start + CLAIM_BATCH]
 
