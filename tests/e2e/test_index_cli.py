@@ -71,7 +71,8 @@ def test_an_unreachable_channel_fails_with_what_was_tried(tmp_path, capsys) -> N
                  str(tmp_path / "pkgs"), "--retries", "1"])
     assert code == 1
     err = capsys.readouterr().err
-    assert "could not be fetched" in err and "cannot connect" in err and "0 indexes ready" in err
+    assert "could not be fetched" in err and "connection refused" in err
+    assert "0 indexes ready" in err
 
 
 def test_quiet_says_only_which_indexes_failed_and_why(tmp_path, capsys) -> None:
@@ -81,7 +82,7 @@ def test_quiet_says_only_which_indexes_failed_and_why(tmp_path, capsys) -> None:
     assert code == 1
     lines = capsys.readouterr().err.splitlines()
     assert lines[0] == f"{dead}/forge/linux-64/repodata.json: could not be fetched"
-    assert any("cannot connect" in line for line in lines[1:])
+    assert any("connection refused" in line for line in lines[1:])
     assert not any("indexes ready" in line for line in lines)
 
 

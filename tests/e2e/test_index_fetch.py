@@ -12,8 +12,10 @@ import pytest
 
 from conda_fetch.engine import Options, make_session
 from conda_fetch.index import CacheFiles, IndexFetcher, Settings, Target, fetch_all
+from conda_fetch.index import ask as ask_module
 from conda_fetch.testing.faultserver import Faults, refused_url
 from conda_fetch.testing.repodata import repodata, write_index
+from support.hostile import HostileServer, serve
 
 MB = 1 << 20
 BIG = 20 * MB
@@ -165,7 +167,7 @@ def test_dead_host_then_a_cutting_mirror_keeps_the_channel_url(tmp_path, fault_s
     mirrors = {origin: [mirror.url]}
     result = _fetch(origin, tmp_path / "pkgs", mirrors=mirrors, subdir="noarch")
     assert result.action == "fetched", result.error
-    assert result.host == f"{mirror.url}/noarch" and "cannot connect" in result.tried[0]
+    assert result.host == f"{mirror.url}/noarch" and "connection refused" in result.tried[0]
     assert _json(tmp_path / "pkgs", result) == source.read_bytes()
     state = _state(tmp_path / "pkgs", result)
     assert state["url"] == f"{origin}/noarch"
@@ -195,7 +197,7 @@ def test_nowhere_to_be_found_fails_naming_every_host(tmp_path, fault_server) -> 
     dead = refused_url()
     result = _fetch(server.url, tmp_path / "pkgs", mirrors={server.url: [dead]}, subdir="noarch")
     assert not result.ok
-    assert "HTTP 404" in result.tried[0] and "cannot connect" in result.tried[1]
+    assert "HTTP 404" in result.tried[0] and "connection refused" in result.tried[1]
     cache = tmp_path / "pkgs" / "cache"
     assert not cache.exists() or not list(cache.iterdir())
 
@@ -233,8 +235,8 @@ def test_a_dead_host_costs_its_retries_once_not_once_per_index(tmp_path, fault_s
     first = fetcher.fetch(Target(f"{origin}/linux-64"), tmp_path / "pkgs")
     second = fetcher.fetch(Target(f"{origin}/noarch"), tmp_path / "pkgs")
     assert first.action == second.action == "fetched"
-    assert "cannot connect" in first.tried[0] and "not asked again" not in first.tried[0]
-    assert "cannot connect" in second.tried[0] and "not asked again" in second.tried[0]
+    assert "connection refused" in first.tried[0] and "not asked again" not in first.tried[0]
+    assert "connection refused" in second.tried[0] and "not asked again" in second.tried[0]
 
 
 def test_an_index_another_process_is_fetching_is_left_to_it(tmp_path, fault_server,
@@ -268,3 +270,19 @@ def test_a_planted_link_for_the_index_folder_is_refused(tmp_path, fault_server) 
                                                       tmp_path / "pkgs")
     assert not result.ok and "a link?" in result.error
     assert list(elsewhere.iterdir()) == [] and server.stats.requests == 0
+
+
+def test_an_index_behind_a_certificate_that_fails_is_asked_once(tmp_path, tls,
+                                                                monkeypatch) -> None:
+    """As for packages: a certificate that fails verification is not retried, and the
+    reason says what failed and what to set."""
+    attempts: list[str] = []
+    real_once = ask_module._once
+    monkeypatch.setattr(ask_module, "_once", lambda *a, **k: (attempts.append(a[1]),
+                                                              real_once(*a, **k))[1])
+    with HostileServer(serve(b"{}"), tls=tls) as server:
+        result = _fetch(server.url, tmp_path / "pkgs", subdir="noarch")
+        assert server.requests == 0
+    assert not result.ok
+    assert len(attempts) == 1
+    assert "certificate" in result.tried[0] and "ssl_verify" in result.tried[0]

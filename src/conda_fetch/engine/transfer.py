@@ -66,7 +66,7 @@ def fetch_segment(
             timeout=(options.connect_timeout, options.stall_seconds),
         )
     except Exception as exc:
-        raise _unanswered(seg.url, exc, options) from None
+        raise unanswered(seg.url, exc, options) from None
     seg.answered = True
     with response:
         _accept(response, download, seg)
@@ -76,9 +76,9 @@ def fetch_segment(
             _reuse(response)
 
 
-def _unanswered(url: str, exc: Exception, options: Options) -> Exception:
-    """A request that got no answer, as a :class:`TransferError` (see
-    :func:`~conda_fetch.engine.http.failure_kind`); anything else is raised as it is."""
+def unanswered(url: str, exc: Exception, options: Options) -> Exception:
+    """A request that got no answer, as a :class:`TransferError` with its reason in words
+    (see :func:`~conda_fetch.engine.http.failure_kind`); anything else as it is."""
     kind = failure_kind(exc)
     if kind == "connect-timeout":
         return ConnectError(f"{_host(url)}: no answer to connect within "

@@ -13,17 +13,10 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from conda_fetch.engine.errors import (
-    ConnectError,
-    PermanentError,
-    StallError,
-    TransferError,
-    parse_retry_after,
-)
-from conda_fetch.engine.http import failure_kind
+from conda_fetch.engine.errors import TransferError, parse_retry_after
 from conda_fetch.engine.options import Options
 from conda_fetch.engine.session import HttpGetter
-from conda_fetch.redact import redact
+from conda_fetch.engine.transfer import unanswered
 from conda_fetch.units import byte_count
 
 if TYPE_CHECKING:
@@ -89,20 +82,7 @@ def _once(session: HttpGetter, url: str, conditions: dict[str, str],
                          timeout=(options.connect_timeout, options.stall_seconds)) as response:
             return _answer(response)
     except Exception as exc:
-        raise _unanswered(url, exc) from None
-
-
-def _unanswered(url: str, exc: Exception) -> Exception:
-    """A request that got no answer, as a :class:`TransferError`; anything else as it is."""
-    kind = failure_kind(exc)
-    if kind in ("connect-timeout", "timeout"):
-        return StallError(f"no answer from {_where(url)}")
-    if kind == "connection":
-        reason = "refused" if "refused" in str(exc).lower() else type(exc).__name__
-        return ConnectError(f"cannot connect to {_where(url)} ({reason})")
-    if kind == "request":  # a bad URL: no retry mends it
-        return PermanentError(redact(f"{type(exc).__name__}: {exc}"))
-    return exc
+        raise unanswered(url, exc, options) from None
 
 
 def _answer(response: requests.Response) -> Answer:
@@ -122,7 +102,3 @@ def _pause(attempt: int, retry_after: float | None, options: Options) -> float:
         return min(retry_after, PAUSE_MAX)
     base = min(options.backoff_base * 2**attempt, PAUSE_MAX)
     return base * random.uniform(0.5, 1.0)
-
-
-def _where(url: str) -> str:
-    return redact(url.split("/")[2] if "//" in url else url)
