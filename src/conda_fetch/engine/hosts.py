@@ -282,17 +282,20 @@ class HostBoard:
         """One more answer: ``1/cap`` more room, eight times slower just below where the
         host refused each time (a limit per client is probed rarely; refusals at several
         levels are overload, and the cap climbs back at the usual pace). A far host that
-        never refused gets one more while it used all its room or files wait for room
-        (a file's thread spends part of its time on our side, off the connection)."""
+        never refused gets one more while it used all its room, or half of it while files
+        wait for room (a file's thread spends part of its time on our side, off the
+        connection; a mirror given little of the work does not grow the run)."""
         if state.cap is not None:
             limit = state.refused_at
             near = limit is not None and limit - 1 <= state.cap < limit
             state.cap += 1 / state.cap / (PROBE_SLOWER if near else 1)
             if state.cap >= self._ceiling(state):
                 state.cap = None
-        elif state.far() and state.refused_at is None and (
-                waiting or in_use >= self._ceiling(state)):
-            state.boost = min(state.boost + 1, max(0, self.options.far - self.options.per_host))
+        elif state.far() and state.refused_at is None:
+            used = in_use / self._ceiling(state)
+            if used >= 1 or (waiting and used >= 0.5):
+                state.boost = min(state.boost + 1,
+                                  max(0, self.options.far - self.options.per_host))
 
     def _count_failure(self, state: HostState, url: str, error: TransferError, in_use: int,
                        began: float) -> None:
