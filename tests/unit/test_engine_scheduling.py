@@ -48,6 +48,27 @@ def test_a_free_connection_goes_to_the_file_that_gains_most(tmp_path) -> None:
         download.close()
 
 
+def test_a_file_whose_try_failed_gets_the_next_free_connection(tmp_path) -> None:
+    options = Options(min_split=1 * MiB, split=8, per_host=16)
+    engine = Engine(requests.Session(), options)
+    big = _download(tmp_path, "big", 64 * MiB, options)
+    big.ranges_ok = True
+    assert big.claim() is not None  # one connection already on it
+    small = _download(tmp_path, "small", 100_000, options)
+    seg = small.claim()
+    assert seg is not None
+    seg.url = A
+    small.release(seg)
+    small.note_failure(seg, status_error(503, "Service Unavailable", None), [A])
+    engine._wanting = [big, small]
+    task, _ = engine._pick()  # big gains more bytes, but small makes no progress at all
+    assert task is not None and task[0] is small
+    task, _ = engine._pick()  # it has its connection now: the rest by what they gain
+    assert task is not None and task[0] is big
+    for download in (big, small):
+        download.close()
+
+
 def test_files_start_largest_first(tmp_path) -> None:
     options = Options(min_split=1 * MiB)
     engine = Engine(requests.Session(), options)

@@ -169,6 +169,11 @@ class Download:
                 return 0
             return max(missing // (len(self.segments) + 1), 1)
 
+    def retrying(self) -> bool:
+        """Its last try failed and no connection is on it: it makes no progress at all."""
+        with self.lock:
+            return self._unrecovered > 0 and not self.segments
+
     def candidates(self) -> list[str]:
         """The file's URLs not refused for it and not set aside while hunting bad data."""
         return [u for u in self.job.urls if u not in self.bad_urls and host_of(u) not in self.avoid]

@@ -446,11 +446,13 @@ class Engine:
 
     def _pick(self) -> tuple[tuple[Download, Segment] | None, float]:
         """The claimed segment that gains most, with its URL taken on the board; else
-        nothing and how long to wait before looking again. Called with the lock held."""
+        nothing and how long to wait before looking again. A file whose try failed and
+        that waits with no connection comes first: it gains everything, as its retry
+        would otherwise wait for the bulk of the run. Called with the lock held."""
         now = time.monotonic()
         wait = IDLE_POLL
         self._starved = False
-        ranked: list[tuple[int, Download]] = []
+        ranked: list[tuple[bool, int, Download]] = []
         for download in self._wanting:
             share = download.share()
             if not share:
@@ -466,13 +468,13 @@ class Engine:
             if download.resume_at > now:
                 wait = min(wait, download.resume_at - now)
             elif self.board.has_room(candidates):
-                ranked.append((share, download))
+                ranked.append((download.retrying(), share, download))
             elif (aside := self.board.wait(candidates)) > 0:  # else busy: a release wakes us
                 wait = min(wait, aside)
             else:
                 self._starved = True
-        ranked.sort(key=lambda item: -item[0])
-        for n, (_, download) in enumerate(ranked):
+        ranked.sort(key=lambda item: (not item[0], -item[1]))
+        for n, (_, _, download) in enumerate(ranked):
             seg = self._take(download)
             if seg is not None:
                 self._starved = self._starved or n + 1 < len(ranked)
