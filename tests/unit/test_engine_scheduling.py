@@ -99,6 +99,24 @@ def test_a_refusal_lowers_a_hosts_cap_and_answers_raise_it_back() -> None:
     assert held == 8  # back to per_host, not pinned where the refusal put it
 
 
+def test_one_refusal_is_probed_again_at_once_two_at_one_number_are_a_limit() -> None:
+    board = HostBoard(Options(per_host=8, backoff_base=0, backoff_max=0))
+
+    def second_refused() -> list[str | None]:
+        """Two in use, the second refused, the first answers: what the host takes then."""
+        assert [board.take([A]) for _ in range(2)] == [A, A]
+        board.release(A, 0, 0.0, status_error(503, "Service Unavailable", None))
+        board.release(A, 1000, 0.01, None)
+        taken = [board.take([A]) for _ in range(3)]
+        for url in taken:
+            if url is not None:
+                board.untake(url)
+        return taken
+
+    assert second_refused() == [A, A, None]  # one answer brought the second back
+    assert second_refused() == [A, None, None]  # refused at two again: a limit, kept
+
+
 def test_overlapping_failures_are_one_try_and_a_host_never_answered_is_given_up() -> None:
     board = HostBoard(Options(retries=2, backoff_base=0, backoff_max=0, give_up_after=1e9))
     for _ in range(4):

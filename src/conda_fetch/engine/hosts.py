@@ -93,7 +93,9 @@ class HostState:
     answered: bool = False
     down_since: float | None = None
     last_failed: float = 0.0
-    refused_at: int | None = None
+    refused_at: int | None = None  # connections in use at its last refusal
+    limit_at: int | None = None  # refused twice at this many: a limit per client
+    refused_when: float = 0.0  # when its last refusal came back (monotonic)
     delay: float | None = None  # seconds the quickest answer took to come
     body: float | None = None  # seconds a body takes to arrive (running average)
     boost: int = 0  # room earned above ``per_host`` while far
@@ -280,13 +282,14 @@ class HostBoard:
 
     def _raise_cap(self, state: HostState, in_use: int, waiting: bool) -> None:
         """One more answer: ``1/cap`` more room, eight times slower just below where the
-        host refused each time (a limit per client is probed rarely; refusals at several
-        levels are overload, and the cap climbs back at the usual pace). A far host that
-        never refused gets one more while it used all its room, or half of it while files
-        wait for room (a file's thread spends part of its time on our side, off the
-        connection; a mirror given little of the work does not grow the run)."""
+        host refused twice (a limit per client is probed rarely; one refusal may be
+        passing overload, and refusals at several levels are, so the cap climbs back at
+        the usual pace). A far host that never refused gets one more while it used all
+        its room, or half of it while files wait for room (a file's thread spends part of
+        its time on our side, off the connection; a mirror given little of the work does
+        not grow the run)."""
         if state.cap is not None:
-            limit = state.refused_at
+            limit = state.limit_at
             near = limit is not None and limit - 1 <= state.cap < limit
             state.cap += 1 / state.cap / (PROBE_SLOWER if near else 1)
             if state.cap >= self._ceiling(state):
@@ -302,7 +305,7 @@ class HostBoard:
         """Lower the cap on a refusal; set the host aside, and give up a host never
         answered, unless the refusal was of one more connection and named no pause."""
         if error.kind == "http" and in_use > 1:
-            self._lower_cap(state, in_use)
+            self._lower_cap(state, in_use, began)
             if error.retry_after is None:
                 return  # it serves the others: a limit to keep, not a try that failed
         now = time.monotonic()
@@ -321,12 +324,17 @@ class HostBoard:
         if not state.answered and dead:
             state.excluded = str(error)
 
-    def _lower_cap(self, state: HostState, in_use: int) -> None:
-        """The host refused one of ``in_use`` connections: a cap just below that."""
+    def _lower_cap(self, state: HostState, in_use: int, began: float) -> None:
+        """The host refused one of ``in_use`` connections (a request asked at ``began``): a
+        cap just below that. Refused again at that number, when asked after the last
+        refusal came back, it has a limit there; refused again below where it once
+        served, it was overload that comes and goes, not a limit."""
         state.cap = max(1.0, min(float(self._limit(state)), in_use - 1.0))
-        # refused again where it once served: overload that comes and goes, not a limit
+        again = state.refused_at == in_use and began >= state.refused_when
+        state.refused_when = time.monotonic()
         below = state.refused_at is not None and in_use < state.refused_at
         state.refused_at = None if below else in_use
+        state.limit_at = in_use if again else None if below else state.limit_at
 
     def _pause(self, failures: int, error: TransferError) -> float:
         options = self.options
