@@ -91,6 +91,7 @@ def test_a_refusal_lowers_a_hosts_cap_and_answers_raise_it_back() -> None:
     board.release(A, 0, 0.0, status_error(503, "Service Unavailable", None))
     assert [board.take([A]) for _ in range(1)] == [None]  # three in use: the cap is three
     for _ in range(80):  # the host answers everything from now on
+        board.accepted(A)
         board.release(A, 1000, 0.01, None)
         board.take([A])
     held = 3
@@ -103,18 +104,36 @@ def test_one_refusal_is_probed_again_at_once_two_at_one_number_are_a_limit() -> 
     board = HostBoard(Options(per_host=8, backoff_base=0, backoff_max=0))
 
     def second_refused() -> list[str | None]:
-        """Two in use, the second refused, the first answers: what the host takes then."""
+        """Two in use, the second refused, then the first one's answer comes: what the host
+        takes meanwhile."""
         assert [board.take([A]) for _ in range(2)] == [A, A]
         board.release(A, 0, 0.0, status_error(503, "Service Unavailable", None))
+        board.accepted(A)
+        taken = [board.take([A]) for _ in range(2)]
         board.release(A, 1000, 0.01, None)
-        taken = [board.take([A]) for _ in range(3)]
         for url in taken:
             if url is not None:
                 board.untake(url)
         return taken
 
-    assert second_refused() == [A, A, None]  # one answer brought the second back
-    assert second_refused() == [A, None, None]  # refused at two again: a limit, kept
+    assert second_refused() == [A, None]  # one answer brought the second back
+    assert second_refused() == [None, None]  # refused at two again: a limit, kept
+
+
+def test_an_answer_raises_a_lowered_cap_before_its_body_ends(tmp_path) -> None:
+    options = Options(per_host=4, backoff_base=0, backoff_max=0)
+    engine = Engine(requests.Session(), options)
+    board = engine.board
+    assert [board.take([A]) for _ in range(2)] == [A, A]
+    board.release(A, 0, 0.0, status_error(503, "Service Unavailable", None))
+    assert board.take([A]) is None  # one in use: the cap is one
+    download = _download(tmp_path, "f", 10 * MiB, options)
+    seg = download.claim()
+    assert seg is not None
+    seg.url = A
+    engine._opened(download, seg)  # its answer came; its body is still on the way
+    assert board.take([A]) == A
+    download.close()
 
 
 def test_overlapping_failures_are_one_try_and_a_host_never_answered_is_given_up() -> None:
@@ -353,6 +372,7 @@ def _answers(board: HostBoard, delay: float, body: float, count: int = 8,
     given back, then the host filled again), ``in_use`` held before."""
     in_use, seen = in_use + _fill(board, A), []
     for _ in range(count):
+        board.accepted(A)
         board.release(A, 30_000, delay + body, None, waited=body, delay=delay)
         in_use += _fill(board, A) - 1
         seen.append(in_use)

@@ -273,28 +273,39 @@ class HostBoard:
                 state.delay = delay if state.delay is None else min(state.delay, delay)
             if error is None and count:
                 state.body = _average(state.body, spent)
-            if error is None:
-                self._raise_cap(state, in_use, waiting)
+            if error is None and state.cap is None:
+                self._grow_far(state, in_use, waiting)
             if count and not isinstance(error, SlowError):
                 state.failures, state.down_since = 0, None
             elif error is not None and not error.permanent:
                 self._count_failure(state, url, error, in_use, time.monotonic() - seconds)
 
-    def _raise_cap(self, state: HostState, in_use: int, waiting: bool) -> None:
-        """One more answer: ``1/cap`` more room, eight times slower just below where the
+    def accepted(self, url: str) -> bool:
+        """``url``'s host answered a request with the bytes asked (it did not refuse it):
+        a lowered cap gets ``1/cap`` more room, eight times slower just below where the
         host refused twice (a limit per client is probed rarely; one refusal may be
         passing overload, and refusals at several levels are, so the cap climbs back at
-        the usual pace). A far host that never refused gets one more while it used all
-        its room, or half of it while files wait for room (a file's thread spends part of
-        its time on our side, off the connection; a mirror given little of the work does
-        not grow the run)."""
-        if state.cap is not None:
+        the usual pace). Counted when the answer comes, not when its body ends: a long
+        transfer, or one that stalls, does not hold the others back. Whether it got more
+        room."""
+        with self._lock:
+            state = self._state(host_of(url))
+            if state.cap is None:
+                return False
+            before = self._limit(state)
             limit = state.limit_at
             near = limit is not None and limit - 1 <= state.cap < limit
             state.cap += 1 / state.cap / (PROBE_SLOWER if near else 1)
             if state.cap >= self._ceiling(state):
                 state.cap = None
-        elif state.far() and state.refused_at is None:
+            return self._limit(state) > before
+
+    def _grow_far(self, state: HostState, in_use: int, waiting: bool) -> None:
+        """One more answer from a host with no cap: a far host that never refused gets
+        one more connection while it used all its room, or half of it while files wait
+        for room (a file's thread spends part of its time on our side, off the
+        connection; a mirror given little of the work does not grow the run)."""
+        if state.far() and state.refused_at is None:
             used = in_use / self._ceiling(state)
             if used >= 1 or (waiting and used >= 0.5):
                 state.boost = min(state.boost + 1,

@@ -406,11 +406,14 @@ class Engine:
                 self._poke(download)
 
     def _opened(self, download: Download, seg: Segment) -> None:
-        """An answer arrived: a host not trusted yet has its first bytes checked while they
-        arrive; a file that may now be split is offered to idle connections."""
+        """An answer arrived: its host's lowered cap climbs (see :meth:`HostBoard.accepted`);
+        a host not trusted yet has its first bytes checked while they arrive; a file that
+        may now be split, or any file if the host has more room, is offered to idle
+        connections."""
+        grew = self.board.accepted(seg.url)
         if not self.board.trusted(seg.url):
             self._check_early(download, seg)
-        if self._idle and not download.tiny():
+        if self._idle and (grew or not download.tiny()):
             with self._lock:
                 self._wake.notify_all()
 
