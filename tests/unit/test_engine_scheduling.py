@@ -136,6 +136,19 @@ def test_an_answer_raises_a_lowered_cap_before_its_body_ends(tmp_path) -> None:
     download.close()
 
 
+def test_a_retry_says_when_it_comes_to_the_tenth_of_a_second(tmp_path) -> None:
+    engine = Engine(requests.Session(), Options(retries=10))
+    download = _download(tmp_path, "f", 1000, engine.options)
+    seg = download.claim()
+    assert seg is not None
+    seg.url = A
+    error = status_error(503, "Service Unavailable", "1")
+    steps = [engine._next_step(download, seg, error, wait) for wait in (0.0, 0.98, 12.4)]
+    assert [step.rsplit("; ", 1)[1] for step in steps] == [
+        "try 1 of 11 now", "try 1 of 11 in 1.0 s", "try 1 of 11 in 12 s"]
+    download.close()
+
+
 def test_overlapping_failures_are_one_try_and_a_host_never_answered_is_given_up() -> None:
     board = HostBoard(Options(retries=2, backoff_base=0, backoff_max=0, give_up_after=1e9))
     for _ in range(4):

@@ -575,7 +575,7 @@ class Engine:
         if download.failed() or error.permanent:
             return f"{error}; not retried"
         tries = download.tries(seg.url)
-        when = f"in {wait:.0f} s" if wait >= 1 else "now"
+        when = "now" if wait < 0.05 else f"in {wait:.1f} s" if wait < 10 else f"in {wait:.0f} s"
         return f"{error}; try {tries + 1} of {self.options.retries + 1} {when}"
 
 
