@@ -41,3 +41,29 @@ def test_a_late_answer_is_waited_for_not_fetched_again(tmp_path, fault_server) -
     asked = sum(end - start for _, start, end in server.stats.ranges)
     assert asked == len(data)  # each byte asked for once: the late one kept its range
     assert server.stats.bytes_sent == len(data)
+
+
+def test_a_connection_silent_mid_body_hands_its_range_to_an_idle_one(
+    tmp_path, fault_server
+) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    data = hashlib.shake_256(b"silent").digest(2 * MiB + 7)
+    (root / "f.conda").write_bytes(data)
+    server = fault_server(root, Faults(stall_after=64 << 10, stall_count=1))
+    job = Job("f.conda", [server.url_for("f.conda")], tmp_path / "work" / "f.conda.part",
+              size=len(data), sha256=hashlib.sha256(data).hexdigest())
+    # the stall timeout is far beyond the test's patience: only a takeover finishes it
+    options = Options(min_split=256 << 10, split=2, connections=2, stall_seconds=3600)
+    engine = Engine(make_session(), options)
+    delivered: list[bytes] = []
+    outcomes = []
+    run = threading.Thread(target=lambda: outcomes.extend(
+        engine.run([job], lambda j: delivered.append(j.part.read_bytes()))), daemon=True)
+    run.start()
+    run.join(120)
+    if run.is_alive():
+        engine.stop(grace=0)
+    assert outcomes and outcomes[0].ok, outcomes
+    assert delivered == [data]
+    assert outcomes[0].faults["stall"] == 1 and outcomes[0].recovered >= 1

@@ -35,6 +35,7 @@ TAIL_MIN = 0.25  # a tail shorter than this is never worth a request on a fast c
 TAIL_MIN_SLOW = 0.1  # nor one shorter than this on a slow one (under SLOW_LINK per connection):
 SLOW_LINK = 16 << 20  # there a halving throws away little, the few bytes in flight
 TAIL_ANSWERS = 4  # ... nor one shorter than this many times a request takes to be answered
+SILENT_SECONDS = 2.0  # a connection silent this long mid-body hands its range over
 SMALL_FILE = 4 << 20
 HASH_CHUNK = 1 << 20
 HASH_CATCH_UP = 8 << 20
@@ -48,7 +49,9 @@ class Segment:
     when the read in progress began), so time its thread spent elsewhere (writing,
     hashing, saving state, waiting for the interpreter) is not held against the network.
     ``sample``: set once it holds its first ``SAMPLE_BYTES`` or ended, when a cross-check
-    waits for them.
+    waits for them. ``hang_up``: ends its connection from another thread (a read blocked
+    on it returns), once the answer came over a connection that allows it; ``abandoned``:
+    its rest went to another connection and it was hung up.
     """
 
     pos: int
@@ -61,6 +64,8 @@ class Segment:
     reading_since: float | None = None
     sample: threading.Event | None = None
     delay: float | None = None  # seconds its answer took to come
+    hang_up: Callable[[], None] | None = None
+    abandoned: bool = False
 
     def remaining(self) -> int | None:
         return None if self.end is None else max(0, self.end - self.pos)
@@ -248,26 +253,53 @@ class Download:
         return busy.gaps(self.size)
 
     def _victim(self) -> Segment | None:
-        """The running segment worth halving: the largest while it holds two pieces, then
-        one that would still take long (only looks)."""
+        """The running segment worth relieving: one whose connection went silent, else the
+        largest while it holds two pieces, then one that would still take long (only
+        looks)."""
         running = [s for s in self.segments if s.end is not None]
         if not running:
             return None
+        silent = self._silent(running)
+        if silent is not None:
+            return silent
         largest = max(running, key=lambda s: s.remaining() or 0)
         if (largest.remaining() or 0) < 2 * self._least():
             return self._laggard(running) or self._tail(largest)
         return largest
 
+    def _silent(self, running: list[Segment]) -> Segment | None:
+        """A segment whose connection, answered and waiting in a read, got nothing for
+        ``SILENT_SECONDS`` (when the stall timeout is longer): a stall, to be taken over
+        now rather than when the timeout drops it."""
+        if self.options.stall_seconds <= SILENT_SECONDS:
+            return None
+        now = time.monotonic()
+        return next((s for s in running if s.hang_up is not None and not s.abandoned
+                     and s.remaining() and (since := s.reading_since) is not None
+                     and now - since > SILENT_SECONDS), None)
+
     def _steal(self) -> tuple[int, int] | None:
-        """The second half of :meth:`_victim`, taken from it."""
+        """The second half of :meth:`_victim`, taken from it; all of its rest, if its
+        connection went silent (that one is hung up)."""
         victim = self._victim()
         if victim is None:
             return None
+        if self._silent([victim]) is victim:
+            return self._take_over(victim)
         left = victim.remaining() or 0
         middle = victim.pos + left // 2
         span = (middle, victim.end)
         victim.end = middle
         return span  # type: ignore[return-value]
+
+    def _take_over(self, silent: Segment) -> tuple[int, int]:
+        """All of ``silent``'s rest; its connection is hung up (its try then fails as a
+        stall, see :func:`~conda_fetch.engine.transfer.silence`)."""
+        assert silent.end is not None and silent.hang_up is not None
+        span = (silent.pos, silent.end)
+        silent.end, silent.abandoned = silent.pos, True
+        silent.hang_up()
+        return span
 
     def _laggard(self, running: list[Segment]) -> Segment | None:
         """A segment whose connection, measured on the network for a while, runs at under a

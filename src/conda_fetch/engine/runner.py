@@ -30,7 +30,7 @@ from conda_fetch.engine.hosts import SLOWER, HostBoard, host_of
 from conda_fetch.engine.job import Job, Outcome
 from conda_fetch.engine.options import Options
 from conda_fetch.engine.session import HttpGetter
-from conda_fetch.engine.transfer import Cancelled, fetch_segment
+from conda_fetch.engine.transfer import Cancelled, fetch_segment, silence
 from conda_fetch.hashing import file_digest
 from conda_fetch.redact import redact
 
@@ -530,6 +530,8 @@ class Engine:
         except Exception as exc:
             download.fail(_words(exc))
         finally:
+            if seg.abandoned:
+                error = silence(seg, self.options)
             if seg.sample is not None:
                 seg.sample.set()  # its check compares what it brought
             download.release(seg)

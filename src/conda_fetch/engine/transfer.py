@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from conda_fetch.engine.download import SAMPLE_BYTES, Download, Segment
+from conda_fetch.engine.download import SAMPLE_BYTES, SILENT_SECONDS, Download, Segment
 from conda_fetch.engine.errors import (
     ChangedError,
     ConnectError,
@@ -68,6 +68,8 @@ def fetch_segment(
     except Exception as exc:
         raise unanswered(seg.url, exc, options) from None
     seg.answered = True
+    hang_up = getattr(response.raw, "hang_up", None)  # the wire's answers have one
+    seg.hang_up = hang_up if callable(hang_up) else None
     with response:
         _accept(response, download, seg)
         if opened is not None:
@@ -169,7 +171,7 @@ def _stream(
         data: bytes | memoryview = _read_for(seg, raw, options.chunk)
         if not data:
             break
-        if seg.url in download.distrusted:
+        if seg.url in download.distrusted or seg.abandoned:
             raise Cancelled()
         end = seg.end
         if end is not None and seg.pos + len(data) > end:
@@ -246,6 +248,18 @@ def _why(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.errno in _ERRNO_WORDS:
         return _ERRNO_WORDS[exc.errno]
     return type(exc).__name__
+
+
+def silence(seg: Segment, options: Options) -> StallError:
+    """The failed try of a segment hung up after ``SILENT_SECONDS`` of silence (its rest
+    went to another connection): a stall, or below the floor of speed over its life (a
+    source that drips counts as failing, as :class:`_StallMeter` has it)."""
+    rate = seg.network_rate(time.monotonic())
+    if rate < options.stall_speed:
+        return SlowError(f"{_host(seg.url)}: too slow ({rate:.0f} B/s, below the floor of "
+                         f"{options.stall_speed} B/s); another connection took its range")
+    return StallError(f"{_host(seg.url)} sent nothing for {SILENT_SECONDS:g} s; another "
+                      "connection took its range")
 
 
 class _StallMeter:

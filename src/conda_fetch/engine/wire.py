@@ -14,6 +14,7 @@ for what is not HTTP or a body that ends before its length.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import io
 import select
@@ -205,6 +206,14 @@ class Response:
     def iter_content(self, chunk_size: int = 1) -> Iterator[bytes]:
         while data := self.read1(chunk_size):
             yield data
+
+    def hang_up(self) -> None:
+        """End the connection from another thread: a read blocked on it returns at once
+        (and the connection is not kept for another request)."""
+        sock = self._conn.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def release_conn(self) -> None:
         """Give the connection back for the next request if the whole body was read and
