@@ -2,9 +2,10 @@
 
 Vocabulary after aria2: the file is a set of *pieces* already on disk
 (a :class:`RangeSet`) and *segments* being fetched, one per connection.
-A connection with nothing left to do takes an unclaimed gap, or else takes the
-second half of the largest segment still running, so slow connections are
-relieved by fast ones and every connection stays busy until the end.
+A connection with nothing left to do takes an unclaimed gap, or else all of a
+segment whose connection went silent, or the second half of the largest segment
+still running, so slow connections are relieved by fast ones and every connection
+stays busy until the end.
 
 A file no larger than ``min_split`` (nor 4 MiB) is one request: it is not split and
 keeps no resume state. The bytes are hashed as they arrive in order, so verification only
