@@ -25,9 +25,9 @@ class Options:
     ``stall_speed``: a connection slower than ``stall_speed`` bytes/s for
     ``stall_seconds`` is dropped and its range fetched again (a try that failed, even
     after progress); one silent for two seconds in the middle of a body hands its range
-    to an idle connection before that. ``give_up_after``: a host that never answered (refused, name not
-    resolved, unreachable) is given up for the whole run after this many seconds of
-    failed tries, or after ``retries`` of them. ``max_unsized``: the most a file of
+    to an idle connection before that. ``give_up_after``: a host that never answered
+    (refused, name not resolved, unreachable) is given up for the whole run after this
+    many seconds of failed tries, or after ``retries`` of them. ``max_unsized``: the most a file of
     unknown size may be (a source sending more, or announcing more, fails): a hostile
     server cannot fill the disk through a plan that names no size. ``far``: on a far
     link (a host whose answers take longer to come than its bodies to arrive, see
