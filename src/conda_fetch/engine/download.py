@@ -295,10 +295,13 @@ class Download:
 
     def _take_over(self, silent: Segment) -> tuple[int, int]:
         """All of ``silent``'s rest; its connection is hung up (its try then fails as a
-        stall, see :func:`~conda_fetch.engine.transfer.silence`)."""
+        stall, see :func:`~conda_fetch.engine.transfer.silence`). The fault is counted
+        now, so the bytes the taker brings count as recovering from it."""
         assert silent.end is not None and silent.hang_up is not None
         span = (silent.pos, silent.end)
         silent.end, silent.abandoned = silent.pos, True
+        self.faults["stall"] += 1
+        self._unrecovered += 1
         silent.hang_up()
         return span
 
@@ -530,8 +533,9 @@ class Download:
         are one failed try, not eight.
         """
         with self.lock:
-            self.faults[error.kind] += 1
-            self._unrecovered += 1
+            if not seg.abandoned:  # else counted when its range was taken over
+                self.faults[error.kind] += 1
+                self._unrecovered += 1
             if error.permanent:
                 self.bad_urls[seg.url] = str(error)
                 if not self.candidates():
