@@ -28,7 +28,10 @@ class Probe:
 
 def probe(session: HttpGetter, base: str, path: str, amount: int,
           timeout: float = 10.0) -> Probe:
-    """GET the first ``amount`` bytes of ``base/path`` and time it."""
+    """GET the first ``amount`` bytes of ``base/path`` and time it. The speed is over the
+    whole request, its wait for the answer included: what a file of ``amount`` bytes
+    costs from there, and no measure of ours taken late (a busy machine looking at the
+    answer only once its body was already in) can make a mirror look fast."""
     started = time.monotonic()
     try:
         with session.get(f"{base}/{path}", headers={"Range": f"bytes=0-{amount - 1}"},
@@ -37,7 +40,7 @@ def probe(session: HttpGetter, base: str, path: str, amount: int,
             if response.status_code not in (200, 206):
                 return Probe(base, first - started, error=f"HTTP {response.status_code}")
             count = _drain(response, amount, first + timeout)
-            elapsed = max(time.monotonic() - first, 1e-6)
+            elapsed = max(time.monotonic() - started, 1e-6)
             return Probe(base, first - started, count / elapsed)
     except requests.RequestException as exc:
         return Probe(base, error=redact(reason(exc)))
