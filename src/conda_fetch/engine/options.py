@@ -21,15 +21,15 @@ class Options:
     row without progress, at each of a file's hosts, before the file is given up;
     a failing host waits its ``Retry-After`` (at most ``retry_after_max``) or an
     exponential backoff with jitter (``backoff_base``, ``backoff_max``) before its
-    next try. ``stall_seconds`` and
-    ``stall_speed``: a connection slower than ``stall_speed`` bytes/s for
-    ``stall_seconds`` is dropped and its range fetched again (a try that failed, even
-    after progress); one silent for two seconds in the middle of a body hands its range
-    to an idle connection before that. ``give_up_after``: a host that never answered
-    (refused, name not resolved, unreachable) is given up for the whole run after this
-    many seconds of failed tries, or after ``retries`` of them. ``max_unsized``: the most a file of
-    unknown size may be (a source sending more, or announcing more, fails): a hostile
-    server cannot fill the disk through a plan that names no size. ``far``: on a far
+    next try. ``stall_seconds`` and ``stall_speed``: a connection slower than
+    ``stall_speed`` bytes/s for ``stall_seconds`` is dropped and its range fetched again
+    (a try that failed, even after progress); one silent for two seconds in the middle of
+    a body hands its range to an idle connection before that. ``give_up_after``: a host
+    that never answered (refused, name not resolved, unreachable) is given up for the
+    whole run after this many seconds of failed tries, or after ``retries`` of them.
+    ``max_unsized``: the most a file of unknown size may be (a source sending more, or
+    announcing more, fails): a hostile server cannot fill the disk through a plan that
+    names no size. ``far``: on a far
     link (a host whose answers take longer to come than its bodies to arrive, see
     :class:`~conda_fetch.engine.hosts.HostBoard`), the most requests in flight to it,
     files open and connections in all: they grow there from ``per_host``, ``files`` and
