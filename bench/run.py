@@ -582,9 +582,15 @@ class Row:
     skipped: str = ""
 
 
+FLOOR = Path(__file__).with_name("floor.py")
+
+
 def side_by_side(work: Path, files: list[tuple[str, int]], server_args: list[str],
-                 aria2_jobs: int = 16, aria2_split: int = 16) -> dict[str, Row]:
-    """Each tool RUNS times against one server process; the median run of each."""
+                 aria2_jobs: int = 16, aria2_split: int = 16,
+                 floor: int = 0) -> dict[str, Row]:
+    """Each tool RUNS times against one server process; the median run of each. With
+    ``floor`` threads, also the floor under a verifying, durable fetch in Python (see
+    floor.py)."""
     root = work / "channel"
     digests = make_files(root, files)
     stats = work / "stats.json"
@@ -593,7 +599,7 @@ def side_by_side(work: Path, files: list[tuple[str, int]], server_args: list[str
     plan = write_plan(work / "plan.txt", urls, digests)
     rows: dict[str, Row] = {}
     try:
-        for tool in ("conda-fetch", "aria2c", "rattler", "conda"):
+        for tool in ("conda-fetch", "aria2c", "rattler", "conda", *(["floor"] if floor else [])):
             runs: list[Run] = []
             reason = ""
             for n in range(RUNS):
@@ -605,6 +611,8 @@ def side_by_side(work: Path, files: list[tuple[str, int]], server_args: list[str
                     command = aria2_command(urls, digests, out, aria2_jobs, aria2_split)
                 elif tool == "rattler":
                     command = rattler_command(urls, out)
+                elif tool == "floor":
+                    command = [sys.executable, str(FLOOR), str(plan), str(out), str(floor)]
                 else:
                     command = conda_command(plan, out)
                 if command is None:
@@ -649,8 +657,11 @@ def _versus(ours: Row, other: Row, name: str, limit: float = 1.0) -> list[Target
 
 
 def small_files(work: Path, latency: float) -> tuple[Rows, list[Target]]:
+    from conda_fetch.engine import Options
+
     args = ["--latency", str(latency)] if latency else []
-    rows = side_by_side(work, SMALL_1000, args)
+    defaults = Options()  # the floor gets as many threads as conda-fetch opens files there
+    rows = side_by_side(work, SMALL_1000, args, floor=defaults.far if latency else defaults.quick)
     ours = rows["conda-fetch"]
     label = f"1000 files 10-50 kB, {latency * 1000:g} ms latency"
     _scale_rows(label, rows)
