@@ -415,7 +415,7 @@ class Engine:
             self._check_early(download, seg)
         if self._idle and (grew or not download.tiny()):
             with self._lock:
-                self._wake.notify_all()
+                self._wake.notify()  # it wakes the next if it found work (see _next_task)
 
     def _poke(self, download: Download) -> None:
         """A connection's work on ``download`` ended: wake its file thread when
@@ -441,6 +441,8 @@ class Engine:
                     task, wait, self._starved = None, IDLE_POLL, True
                 if task is not None:
                     self._busy += 1
+                    if self._idle:
+                        self._wake.notify()  # a chain: each that finds work wakes one more
                     return task
                 self._idle += 1
                 self._wake.wait(wait)
@@ -553,7 +555,7 @@ class Engine:
             with self._lock:
                 self._extra = extra
                 self._room.notify_all()
-                self._wake.notify_all()
+                self._wake.notify()
             self._staff()
 
     def _failed(self, download: Download, seg: Segment, error: TransferError) -> None:
