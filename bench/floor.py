@@ -1,10 +1,11 @@
-"""The floor under a durable, verifying fetch of many small files in Python.
+"""The floor under a durable, verifying fetch in Python.
 
 Only what a package cache write needs, and nothing else (no retries, mirrors, resume,
 ranges, progress): ``THREADS`` threads, each on one kept-alive connection, GET a file,
-check its sha256, write it beside its final name, fsync it, rename it, and append its URL
-to ``urls.txt`` with an fsync. The benchmark runs it beside the real tools, to show where
-a thread-per-file fetcher in Python can go at best.
+stream it beside its final name while hashing it, fsync it, check its sha256, rename it,
+and append its URL to ``urls.txt`` with an fsync; a file goes over one connection. The
+benchmark runs it beside the real tools, to show where a thread-per-file fetcher in Python
+can go at best.
 
 Usage: ``python floor.py PLAN OUT THREADS`` (PLAN: ``@EXPLICIT`` lines ``URL#sha256:HEX``).
 """
@@ -18,6 +19,8 @@ import queue
 import sys
 import threading
 from urllib.parse import urlsplit
+
+CHUNK = 1 << 20  # a thread's buffer: memory stays bounded whatever the file's size
 
 
 def jobs_of(plan: str) -> queue.SimpleQueue[tuple[str, str]]:
@@ -36,6 +39,7 @@ def fetch_all(jobs: queue.SimpleQueue[tuple[str, str]], out: str, urls_fd: int,
     """Take jobs until none is left, over one connection; a file whose sha256 differs is
     added to ``wrong`` and not placed."""
     conn: http.client.HTTPConnection | None = None
+    buffer = memoryview(bytearray(CHUNK))
     while True:
         try:
             url, digest = jobs.get_nowait()
@@ -44,22 +48,32 @@ def fetch_all(jobs: queue.SimpleQueue[tuple[str, str]], out: str, urls_fd: int,
         parts = urlsplit(url)
         conn = conn or http.client.HTTPConnection(parts.hostname or "", parts.port)
         conn.request("GET", parts.path)
-        body = conn.getresponse().read()
-        if hashlib.sha256(body).hexdigest() != digest:
-            wrong.append(url)
-            continue
         name = parts.path.rsplit("/", 1)[1]
         part = os.path.join(out, f".{name}.part")
-        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        try:
-            os.write(fd, body)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        if not _saved(conn.getresponse(), part, digest, buffer):
+            os.unlink(part)
+            wrong.append(url)
+            continue
         os.rename(part, os.path.join(out, name))
         with urls_lock:
             os.write(urls_fd, f"{url}\n".encode())
             os.fsync(urls_fd)
+
+
+def _saved(body: http.client.HTTPResponse, part: str, digest: str, buffer: memoryview) -> bool:
+    """Stream ``body`` to ``part`` (a new file) through ``buffer``, hashing it on the way,
+    and fsync it; whether its sha256 is ``digest``."""
+    hasher = hashlib.sha256()
+    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        while count := body.readinto(buffer):
+            hasher.update(buffer[:count])
+            if os.write(fd, buffer[:count]) != count:
+                raise OSError(f"short write to {part}")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return hasher.hexdigest() == digest
 
 
 def main(plan: str, out: str, threads: int) -> int:

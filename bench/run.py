@@ -703,7 +703,10 @@ def env_throttled(work: Path) -> tuple[Rows, list[Target]]:
 
 
 def env_latency(work: Path) -> tuple[Rows, list[Target]]:
-    rows = side_by_side(work, _env_sizes(), ["--latency", "0.06"])
+    from conda_fetch.engine import Options
+
+    # the floor with as many threads as conda-fetch opens files on this far link
+    rows = side_by_side(work, _env_sizes(), ["--latency", "0.06"], floor=Options().far)
     _scale_rows("PyTorch-like 120 pkgs 616 MiB, 60 ms", rows)
     return [], _versus(rows["conda-fetch"], rows["rattler"], "env with latency: time vs rattler")
 
