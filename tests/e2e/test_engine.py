@@ -136,6 +136,29 @@ def test_refused_connection_gives_up_after_retries(tmp_path) -> None:
     assert outcome.faults["connect"] == 3
 
 
+@pytest.mark.parametrize("size", [10, None])
+def test_a_file_that_got_nothing_leaves_no_part_file(tmp_path, size) -> None:
+    options = Options(retries=1, backoff_base=0.01, backoff_max=0.02)
+    outcome, _ = _fetch(tmp_path, [refused_url() + "/f.conda"], "0" * 64, size, options)
+    assert not outcome.ok
+    assert list((tmp_path / "work").iterdir()) == []
+
+
+def test_a_failed_file_keeps_what_it_fetched(tmp_path, served) -> None:
+    server, sha, size = served
+    server.faults = Faults(cut_after=MiB)
+
+    class GoneAfterCut(Listener):  # the file is gone (404) once a first answer was cut
+        def fault(self, download, kind: str, message: str) -> None:
+            server.faults.fail_status = {"f.conda": 404}
+
+    options = Options(min_split=4 * MiB, backoff_base=0.01, backoff_max=0.02)
+    outcome, _ = _fetch(tmp_path, [server.url_for("f.conda")], sha, size, options,
+                        GoneAfterCut())
+    assert not outcome.ok and "404" in (outcome.error or "")
+    assert (tmp_path / "work" / "f.conda.part").stat().st_size == MiB
+
+
 def test_stalled_connection_is_dropped_and_range_refetched(tmp_path, served) -> None:
     server, sha, size = served
     server.faults = Faults(stall_after=100_000, stall_count=1)

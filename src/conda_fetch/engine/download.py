@@ -650,8 +650,12 @@ class Download:
                 self._reset_hash()
 
     def close(self) -> None:
+        """Close the part file. One of a file that failed with nothing in it goes, with its
+        state: a host that never answered leaves no empty files behind."""
         with self._save_lock:
             self.part.close(self.fd)
+            if self.failed() and not self.done.total():
+                self.part.discard()
 
 
 def part_identity(job: Job) -> dict[str, object]:
