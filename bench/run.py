@@ -529,9 +529,11 @@ def measured(command: list[str], timeout: float = 900.0) -> Run:
                peak, text)
 
 
-def rattler_command(urls: list[str], out: Path) -> list[str] | None:
-    """py-rattler fetching every URL, 50 at once (pixi's default), or ``None`` if absent.
-    (Looked for, not imported: a child forked from a large parent reports its peak.)"""
+def rattler_command(urls: list[str], out: Path, sync: bool = False) -> list[str] | None:
+    """py-rattler fetching every URL, 50 at once (pixi's default), or ``None`` if absent;
+    with ``sync``, then flushing what it wrote (``os.sync``), as a tool that makes each file
+    durable must before it ends. (Looked for, not imported: a child forked from a large
+    parent reports its peak.)"""
     if importlib.util.find_spec("rattler") is None:
         return None
     listing = out / "rattler-urls.txt"
@@ -548,7 +550,8 @@ def rattler_command(urls: list[str], out: Path) -> list[str] | None:
         "            await download_to_path(client, url, Path(out) / url.rsplit('/', 1)[1])\n"
         "    await asyncio.gather(*(one(u) for u in urls))\n"
         "asyncio.run(main(sys.argv[1], open(sys.argv[2]).read().split()))\n"
-        "sys.stdout.flush()\n"
+        + ("os.sync()\n" if sync else "")
+        + "sys.stdout.flush()\n"
         "os._exit(0)  # py-rattler can crash while the interpreter shuts down\n"
     )
     return [sys.executable, "-c", script, str(out), str(listing)]
@@ -590,7 +593,7 @@ def side_by_side(work: Path, files: list[tuple[str, int]], server_args: list[str
                  floor: int = 0) -> dict[str, Row]:
     """Each tool RUNS times against one server process; the median run of each. With
     ``floor`` threads, also the floor under a verifying, durable fetch in Python (see
-    floor.py)."""
+    floor.py), and rattler followed by a flush of what it wrote ("rattler+sync")."""
     root = work / "channel"
     digests = make_files(root, files)
     stats = work / "stats.json"
@@ -599,7 +602,8 @@ def side_by_side(work: Path, files: list[tuple[str, int]], server_args: list[str
     plan = write_plan(work / "plan.txt", urls, digests)
     rows: dict[str, Row] = {}
     try:
-        for tool in ("conda-fetch", "aria2c", "rattler", "conda", *(["floor"] if floor else [])):
+        durable = ["floor", "rattler+sync"] if floor else []
+        for tool in ("conda-fetch", "aria2c", "rattler", "conda", *durable):
             runs: list[Run] = []
             reason = ""
             for n in range(RUNS):
@@ -609,8 +613,8 @@ def side_by_side(work: Path, files: list[tuple[str, int]], server_args: list[str
                     command: list[str] | None = conda_fetch(plan, out, "--quiet")
                 elif tool == "aria2c":
                     command = aria2_command(urls, digests, out, aria2_jobs, aria2_split)
-                elif tool == "rattler":
-                    command = rattler_command(urls, out)
+                elif tool.startswith("rattler"):
+                    command = rattler_command(urls, out, sync=tool == "rattler+sync")
                 elif tool == "floor":
                     command = [sys.executable, str(FLOOR), str(plan), str(out), str(floor)]
                 else:
@@ -618,6 +622,7 @@ def side_by_side(work: Path, files: list[tuple[str, int]], server_args: list[str
                 if command is None:
                     reason = {"aria2c": "aria2c is not installed",
                               "rattler": "py-rattler is not importable here",
+                              "rattler+sync": "py-rattler is not importable here",
                               "conda": "conda is not installed here"}[tool]
                     discard(out)
                     break
