@@ -591,7 +591,8 @@ FLOOR = Path(__file__).with_name("floor.py")
 def side_by_side(work: Path, files: list[tuple[str, int]], server_args: list[str],
                  aria2_jobs: int = 16, aria2_split: int = 16,
                  floor: int = 0) -> dict[str, Row]:
-    """Each tool RUNS times against one server process; the median run of each. With
+    """Each tool RUNS times against one server process, in rounds (every tool once, then
+    again: a machine whose speed drifts slows them alike); the median run of each. With
     ``floor`` threads, also the floor under a verifying, durable fetch in Python (see
     floor.py), and rattler followed by a flush of what it wrote ("rattler+sync")."""
     root = work / "channel"
@@ -600,42 +601,46 @@ def side_by_side(work: Path, files: list[tuple[str, int]], server_args: list[str
     server = Server(root, server_args, stats)
     urls = [f"{server.url}/noarch/{name}" for name, _ in files]
     plan = write_plan(work / "plan.txt", urls, digests)
-    rows: dict[str, Row] = {}
+    tools = ("conda-fetch", "aria2c", "rattler", "conda",
+             *(["floor", "rattler+sync"] if floor else []))
+    runs: dict[str, list[Run]] = {}
+    skipped: dict[str, str] = {}
     try:
-        durable = ["floor", "rattler+sync"] if floor else []
-        for tool in ("conda-fetch", "aria2c", "rattler", "conda", *durable):
-            runs: list[Run] = []
-            reason = ""
-            for n in range(RUNS):
+        for n in range(RUNS):
+            for tool in tools:
+                if tool in skipped:
+                    continue
                 out = work / f"{tool}-{n}"
                 out.mkdir()
-                if tool == "conda-fetch":
-                    command: list[str] | None = conda_fetch(plan, out, "--quiet")
-                elif tool == "aria2c":
-                    command = aria2_command(urls, digests, out, aria2_jobs, aria2_split)
-                elif tool.startswith("rattler"):
-                    command = rattler_command(urls, out, sync=tool == "rattler+sync")
-                elif tool == "floor":
-                    command = [sys.executable, str(FLOOR), str(plan), str(out), str(floor)]
-                else:
-                    command = conda_command(plan, out)
+                command = _command(tool, plan, urls, digests, out, aria2_jobs, aria2_split, floor)
                 if command is None:
-                    reason = {"aria2c": "aria2c is not installed",
-                              "rattler": "py-rattler is not importable here",
-                              "rattler+sync": "py-rattler is not importable here",
-                              "conda": "conda is not installed here"}[tool]
-                    discard(out)
-                    break
-                run = measured(command)
-                run.ok = run.ok and _all_correct(out, digests)
-                runs.append(run)
+                    skipped[tool] = {"aria2c": "aria2c is not installed",
+                                     "conda": "conda is not installed here"}.get(
+                                         tool, "py-rattler is not importable here")
+                else:
+                    run = measured(command)
+                    run.ok = run.ok and _all_correct(out, digests)
+                    runs.setdefault(tool, []).append(run)
                 discard(out)
-            median = sorted(runs, key=lambda r: r.wall)[len(runs) // 2] if runs else None
-            rows[tool] = Row(tool, median, skipped=reason)
     finally:
         server.close()
         discard(root)
-    return rows
+    return {tool: Row(tool, sorted(runs[tool], key=lambda r: r.wall)[len(runs[tool]) // 2])
+            if tool in runs else Row(tool, None, skipped=skipped[tool]) for tool in tools}
+
+
+def _command(tool: str, plan: Path, urls: list[str], digests: dict[str, str], out: Path,
+             aria2_jobs: int, aria2_split: int, floor: int) -> list[str] | None:
+    """How ``tool`` fetches the plan into ``out``; ``None`` when it is not installed."""
+    if tool == "conda-fetch":
+        return conda_fetch(plan, out, "--quiet")
+    if tool == "aria2c":
+        return aria2_command(urls, digests, out, aria2_jobs, aria2_split)
+    if tool.startswith("rattler"):
+        return rattler_command(urls, out, sync=tool == "rattler+sync")
+    if tool == "floor":
+        return [sys.executable, str(FLOOR), str(plan), str(out), str(floor)]
+    return conda_command(plan, out)
 
 
 def _scale_rows(label: str, rows: dict[str, Row]) -> Rows:
