@@ -40,6 +40,8 @@ def without_credentials(url: str) -> str:
     """``url`` with no userinfo, ``/t/<token>`` segment or secret query parameter: the
     package's address as conda names its channel (conda matches cached packages by
     channel, name and build, never by credentials)."""
+    if "@" not in url and "/t/" not in url and "?" not in url:
+        return url  # nothing could be a credential
     parts = urlsplit(url)
     netloc = parts.netloc.rsplit("@", 1)[-1]
     path = parts.path if parts.scheme == "file" else TOKEN_SEGMENT.sub("", parts.path)

@@ -355,10 +355,7 @@ class PackageCache:
 def listed_url(record: Record) -> str:
     """The URL ``urls.txt`` holds for ``record``: its own, without credentials (no token
     or password is written to the cache; conda matches by channel, not credentials)."""
-    url = record.url
-    if "@" in url or "/t/" in url or "?" in url:  # else nothing could be a credential
-        return without_credentials(url)
-    return url
+    return without_credentials(record.url)
 
 
 def _facts_agree(meta: dict[str, Any], record: Record) -> bool:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -103,6 +102,8 @@ def conda_info_pkgs_dirs(env: Mapping[str, str] = os.environ,
     exe = find_tool(tool, env)
     if exe is None:
         return None
+    import subprocess  # only here: a run given its cache never starts a tool
+
     try:
         done = subprocess.run(
             [exe, "info", "--json"],

@@ -36,6 +36,8 @@ _API = re.compile(r"(?<=[./])api(?=[./]|$)")
 
 def token_of(url: str) -> str | None:
     """The token in ``url``'s path (:data:`MASK` when conda hid it), else ``None``."""
+    if "/t/" not in url:
+        return None
     match = TOKEN_SEGMENT.search(urlsplit(url).path)
     return match.group(1) if match else None
 
@@ -172,7 +174,7 @@ class TokenFinder:
         if token == MASK:
             found = _longest_prefix(clean, self._channels) or _longest_prefix(clean, self._store)
             return url.replace(f"/t/{MASK}", f"/t/{found}", 1) if found else None
-        if token is None and urlsplit(url).scheme in ("http", "https"):
+        if token is None and url.partition(":")[0].lower() in ("http", "https"):
             stored = _longest_prefix(clean, self._store)
             return with_token(url, stored, self._config) if stored else url
         return url

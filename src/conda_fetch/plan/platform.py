@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import platform as _platform
 import re
 import sys
 from collections.abc import Sequence
@@ -19,7 +18,7 @@ _HEADER = re.compile(r"#\s*platform:\s*(\S+)\s*$", re.MULTILINE)
 def current_subdir() -> str:
     """This machine's conda platform, such as ``linux-64`` or ``osx-arm64``."""
     system = {"linux": "linux", "darwin": "osx", "win32": "win"}.get(sys.platform, sys.platform)
-    machine = _platform.machine().lower()
+    machine = _machine().lower()
     arch = {"x86_64": "64", "amd64": "64", "arm64": "arm64", "aarch64": "aarch64",
             "ppc64le": "ppc64le", "s390x": "s390x"}.get(machine, machine)
     if system == "linux" and arch == "arm64":
@@ -27,6 +26,16 @@ def current_subdir() -> str:
     if system in ("osx", "win") and arch == "aarch64":
         arch = "arm64"
     return f"{system}-{arch}"
+
+
+def _machine() -> str:
+    """The processor, as ``platform.machine()`` names it (without importing it where the
+    system says it)."""
+    if hasattr(os, "uname"):
+        return os.uname().machine
+    import platform
+
+    return platform.machine()
 
 
 def target_platform(explicit: str | None = None) -> str:
