@@ -586,6 +586,7 @@ class Row:
 
 
 FLOOR = Path(__file__).with_name("floor.py")
+LOOP_FLOOR = Path(__file__).with_name("floor_loop.py")
 
 
 def side_by_side(work: Path, files: list[tuple[str, int]], server_args: list[str],
@@ -594,7 +595,8 @@ def side_by_side(work: Path, files: list[tuple[str, int]], server_args: list[str
     """Each tool RUNS times against one server process, in rounds (every tool once, then
     again: a machine whose speed drifts slows them alike); the median run of each. With
     ``floor`` threads, also the floor under a verifying, durable fetch in Python (see
-    floor.py), and rattler followed by a flush of what it wrote ("rattler+sync")."""
+    floor.py), the same work from one thread's event loop over as many connections (see
+    floor_loop.py), and rattler followed by a flush of what it wrote ("rattler+sync")."""
     root = work / "channel"
     digests = make_files(root, files)
     stats = work / "stats.json"
@@ -602,7 +604,7 @@ def side_by_side(work: Path, files: list[tuple[str, int]], server_args: list[str
     urls = [f"{server.url}/noarch/{name}" for name, _ in files]
     plan = write_plan(work / "plan.txt", urls, digests)
     tools = ("conda-fetch", "aria2c", "rattler", "conda",
-             *(["floor", "rattler+sync"] if floor else []))
+             *(["floor", "loop floor", "rattler+sync"] if floor else []))
     runs: dict[str, list[Run]] = {}
     skipped: dict[str, str] = {}
     try:
@@ -638,8 +640,9 @@ def _command(tool: str, plan: Path, urls: list[str], digests: dict[str, str], ou
         return aria2_command(urls, digests, out, aria2_jobs, aria2_split)
     if tool.startswith("rattler"):
         return rattler_command(urls, out, sync=tool == "rattler+sync")
-    if tool == "floor":
-        return [sys.executable, str(FLOOR), str(plan), str(out), str(floor)]
+    if tool.endswith("floor"):
+        script = FLOOR if tool == "floor" else LOOP_FLOOR
+        return [sys.executable, str(script), str(plan), str(out), str(floor)]
     return conda_command(plan, out)
 
 
