@@ -78,8 +78,7 @@ def _saved(body: http.client.HTTPResponse, part: str, digest: str, buffer: memor
 
 def main(plan: str, out: str, threads: int) -> int:
     jobs = jobs_of(plan)
-    urls_fd = os.open(os.path.join(out, "urls.txt"), os.O_WRONLY | os.O_CREAT | os.O_APPEND,
-                      0o644)
+    urls_fd = open_urls(out)
     lock, wrong = threading.Lock(), list[str]()
     workers = [threading.Thread(target=fetch_all, args=(jobs, out, urls_fd, lock, wrong))
                for _ in range(threads)]
@@ -88,6 +87,16 @@ def main(plan: str, out: str, threads: int) -> int:
     for worker in workers:
         worker.join()
     os.close(urls_fd)
+    return verdict(wrong)
+
+
+def open_urls(out: str) -> int:
+    """``urls.txt`` in ``out``, opened to append."""
+    return os.open(os.path.join(out, "urls.txt"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+
+
+def verdict(wrong: list[str]) -> int:
+    """Name each URL whose file failed its sha256; the exit status."""
     for url in wrong:
         print(f"sha256 mismatch: {url}", file=sys.stderr)
     return 1 if wrong else 0

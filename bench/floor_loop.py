@@ -26,7 +26,7 @@ import threading
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from floor import jobs_of
+from floor import jobs_of, open_urls, verdict
 
 PLACERS = 4  # threads flushing and renaming finished files
 BUFFER = 1 << 18  # one read's most; the loop's only buffer
@@ -51,8 +51,7 @@ class Transfer:
 
 def main(plan: str, out: str, connections: int) -> int:
     jobs = jobs_of(plan)
-    urls_fd = os.open(os.path.join(out, "urls.txt"), os.O_WRONLY | os.O_CREAT | os.O_APPEND,
-                      0o644)
+    urls_fd = open_urls(out)
     finished: queue.SimpleQueue[Placed | None] = queue.SimpleQueue()
     lock, wrong = threading.Lock(), list[str]()
     placers = [threading.Thread(target=_place, args=(finished, urls_fd, lock))
@@ -67,9 +66,7 @@ def main(plan: str, out: str, connections: int) -> int:
         for placer in placers:
             placer.join()
         os.close(urls_fd)
-    for url in wrong:
-        print(f"sha256 mismatch: {url}", file=sys.stderr)
-    return 1 if wrong else 0
+    return verdict(wrong)
 
 
 def _loop(jobs: queue.SimpleQueue[tuple[str, str]], out: str, connections: int,
