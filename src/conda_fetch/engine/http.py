@@ -13,12 +13,20 @@ import re
 import ssl
 import sys
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from conda_fetch import __version__
-from conda_fetch.engine.wire import AnswerTimeout, ConnectTimeout, Response, Wire, headers_of
+from conda_fetch.engine.wire import (
+    AnswerTimeout,
+    ConnectTimeout,
+    Origin,
+    Response,
+    Wire,
+    headers_of,
+)
 
 if TYPE_CHECKING:
     import requests
@@ -111,17 +119,33 @@ class Session:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def plain_request(self, url: str, headers: Mapping[str, str]
+                      ) -> tuple[Wire, Origin, bytes] | None:
+        """Where a streamed GET of ``url`` with ``headers`` would go over the wire (see
+        :meth:`get`): the wire, the origin to ask and the request's bytes; ``None`` when
+        it would go through requests. For a caller that speaks to the wire's connections
+        itself (the engine's quick lane)."""
+        sent = self._plain_headers(url, headers)
+        if sent is None:
+            return None
+        return (self._wire, *self._wire.prepare(url, sent))
+
     def _plain(self, url: str, kwargs: dict[str, Any]) -> dict[str, str] | None:
         """The headers to send when ``url`` goes over the wire, else ``None``: a streamed
-        GET naming its Accept-Encoding (no body is decoded), to a host asked directly, whose
-        path requests would send as written, while no cookie is kept."""
+        GET (see :meth:`_plain_headers`)."""
         if set(kwargs) - {"headers", "stream", "timeout"} or not kwargs.get("stream"):
             return None
-        headers = headers_of(kwargs.get("headers"))
         timeout = kwargs.get("timeout")
-        if headers is None or not isinstance(timeout, tuple) or len(timeout) != 2:
+        if not isinstance(timeout, tuple) or len(timeout) != 2:
             return None
-        if "accept-encoding" not in {name.lower() for name in headers}:
+        return self._plain_headers(url, kwargs.get("headers"))
+
+    def _plain_headers(self, url: str, extra: Mapping[str, Any] | None) -> dict[str, str] | None:
+        """``extra`` as headers to send over the wire, else ``None``: a GET naming its
+        Accept-Encoding (no body is decoded), to a host asked directly, whose path
+        requests would send as written, while no cookie is kept."""
+        headers = headers_of(extra)
+        if headers is None or "accept-encoding" not in {name.lower() for name in headers}:
             return None
         end = _origin_end(url)
         origin = url[:end]

@@ -115,14 +115,22 @@ class PartFile:
         """Ranges already on disk from an earlier run, or none if they can't be trusted.
         (Without a state file nothing is trusted, and every byte is written again: a part
         file left there is simply overwritten.) A missing part file is created here."""
+        if self.create() is None:
+            return self._resume()
+        return RangeSet()
+
+    def create(self) -> int | None:
+        """Make the part file anew and open it, as :meth:`load` does where none is there
+        (known by its name until :meth:`close`); ``None``, touching nothing, where
+        something already is."""
         self._loaded = True
         try:
             self._fd = _OPEN[self._path] = _open(self._path, os.O_EXCL)
         except FileExistsError:
-            return self._resume()
+            return None
         if not self._verifiable():  # a state orphaned by a crash could claim bytes
             _unlink(self._state)   # that nothing would check
-        return RangeSet()
+        return self._fd
 
     def _verifiable(self) -> bool:
         return bool(self.identity.get("sha256") or self.identity.get("md5"))

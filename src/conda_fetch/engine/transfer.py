@@ -83,10 +83,10 @@ def unanswered(url: str, exc: Exception, options: Options) -> Exception:
     (see :func:`~conda_fetch.engine.http.failure_kind`); anything else as it is."""
     kind = failure_kind(exc)
     if kind == "connect-timeout":
-        return ConnectError(f"{_host(url)}: no answer to connect within "
+        return ConnectError(f"{host_name(url)}: no answer to connect within "
                             f"{options.connect_timeout:g} s")
     if kind == "timeout":
-        return StallError(f"{_host(url)}: connected, but no answer within "
+        return StallError(f"{host_name(url)}: connected, but no answer within "
                           f"{options.stall_seconds:g} s")
     if kind == "connection":
         return connect_error(url, exc)
@@ -109,7 +109,7 @@ def _accept(response: requests.Response, download: Download, seg: Segment) -> No
     if _changed(download.job.validator, status, response.headers):
         raise ChangedError("the file changed on the server since its first byte was fetched")
     if status == 206:
-        first, total = _content_range(response.headers.get("Content-Range", ""))
+        first, total = content_range(response.headers.get("Content-Range", ""))
         if first != seg.pos:
             raise PermanentError(f"server answered from byte {first}, asked for {seg.pos}")
         download.learn(seg, _bounded(total, download, seg), ranges=True)
@@ -131,7 +131,7 @@ def _check_unsized(count: int, download: Download, seg: Segment) -> None:
     """Fail the source of a file of unknown size that sends (or announces) too much."""
     cap = download.options.max_unsized
     if count > cap:
-        raise PermanentError(f"{_host(seg.url)}: more than {human_bytes(cap)} for a file of "
+        raise PermanentError(f"{host_name(seg.url)}: more than {human_bytes(cap)} for a file of "
                              "unknown size (the plan names none); not fetched further")
 
 
@@ -145,7 +145,8 @@ def _changed(validator: str | None, status: int, headers: Mapping[str, str]) -> 
     return named != validator if status == 200 else named not in (None, validator)
 
 
-def _content_range(value: str) -> tuple[int, int | None]:
+def content_range(value: str) -> tuple[int, int | None]:
+    """The first byte and the file's size (``None``: ``*``) a ``Content-Range`` names."""
     match = _CONTENT_RANGE.fullmatch(value.strip())
     if not match:
         raise PermanentError(f"malformed Content-Range {value!r}")
@@ -163,7 +164,7 @@ def _stream(
     """Copy the body to the part file until the segment's (moving) end; whether the
     body was read to its very end (the connection can serve another request)."""
     raw = response.raw
-    meter = _StallMeter(options.stall_seconds, options.stall_speed)
+    meter = StallMeter(options.stall_seconds, options.stall_speed)
     sampled = False
     while seg.end is None or seg.pos < seg.end:
         if stop.is_set():
@@ -178,7 +179,7 @@ def _stream(
             data = memoryview(data)[: max(0, end - seg.pos)]
         if download.size is None:
             _check_unsized(seg.pos + len(data), download, seg)
-        _pwrite(download.fd, data, seg.pos)
+        write_at(download.fd, data, seg.pos)
         download.advance(seg, data)
         meter.update(len(data), seg.url)
         if not sampled and seg.pos - seg.start >= SAMPLE_BYTES:
@@ -190,7 +191,7 @@ def _stream(
         download.ended(seg)
         return True
     if seg.pos < seg.end:
-        raise CutError(f"{_host(seg.url)}: connection closed at byte {seg.pos} of {seg.end}")
+        raise CutError(f"{host_name(seg.url)}: connection closed at byte {seg.pos} of {seg.end}")
     return _at_body_end(raw, download, seg)
 
 
@@ -203,7 +204,7 @@ def _at_body_end(raw: urllib3.HTTPResponse, download: Download, seg: Segment) ->
     if seg.end != download.size or remaining is not None:
         return False  # a range ended early for another connection: the rest is not read
     if _read(raw, 1, seg.url):
-        raise PermanentError(f"{_host(seg.url)}: sent more than the file's {seg.end} bytes")
+        raise PermanentError(f"{host_name(seg.url)}: sent more than the file's {seg.end} bytes")
     return True
 
 
@@ -228,16 +229,16 @@ def _read(raw: urllib3.HTTPResponse, amount: int, url: str) -> bytes:
     try:
         return raw.read1(amount, decode_content=False)
     except Exception as exc:
-        raise _broken(url, exc) from None
+        raise broken(url, exc) from None
 
 
-def _broken(url: str, exc: Exception) -> Exception:
+def broken(url: str, exc: Exception) -> Exception:
     """A body that could not be read on, as a :class:`TransferError` (``OSError`` from the
     wire, urllib3's exceptions from requests); anything else as it is."""
     if isinstance(exc, (TimeoutError, loaded_error("urllib3.exceptions", "ReadTimeoutError"))):
-        return StallError(f"{_host(url)} sent nothing for too long")
+        return StallError(f"{host_name(url)} sent nothing for too long")
     if isinstance(exc, (OSError, loaded_error("urllib3.exceptions", "HTTPError"))):
-        return CutError(f"connection to {_host(url)} broke ({_why(exc)})")
+        return CutError(f"connection to {host_name(url)} broke ({_why(exc)})")
     return exc
 
 
@@ -253,16 +254,16 @@ def _why(exc: BaseException) -> str:
 def silence(seg: Segment, options: Options) -> StallError:
     """The failed try of a segment hung up after ``SILENT_SECONDS`` of silence (its rest
     went to another connection): a stall, or below the floor of speed over its life (a
-    source that drips counts as failing, as :class:`_StallMeter` has it)."""
+    source that drips counts as failing, as :class:`StallMeter` has it)."""
     rate = seg.network_rate(time.monotonic())
     if rate < options.stall_speed:
-        return SlowError(f"{_host(seg.url)}: too slow ({rate:.0f} B/s, below the floor of "
+        return SlowError(f"{host_name(seg.url)}: too slow ({rate:.0f} B/s, below the floor of "
                          f"{options.stall_speed} B/s); another connection took its range")
-    return StallError(f"{_host(seg.url)} sent nothing for {SILENT_SECONDS:g} s; another "
+    return StallError(f"{host_name(seg.url)} sent nothing for {SILENT_SECONDS:g} s; another "
                       "connection took its range")
 
 
-class _StallMeter:
+class StallMeter:
     """Raises :class:`SlowError` when a window of ``seconds`` carries too few bytes."""
 
     def __init__(self, seconds: float, speed: int) -> None:
@@ -279,7 +280,7 @@ class _StallMeter:
             return
         if self.count < self.speed * elapsed:
             rate = self.count / elapsed
-            raise SlowError(f"{_host(url)}: too slow ({rate:.0f} B/s for {elapsed:.0f} s, "
+            raise SlowError(f"{host_name(url)}: too slow ({rate:.0f} B/s for {elapsed:.0f} s, "
                             f"below the floor of {self.speed} B/s)")
         self.since, self.count = now, 0
 
@@ -297,7 +298,7 @@ def connect_error(url: str, exc: BaseException) -> TransferError:
     """The error for a connection that could not be made, its reason in words. A
     certificate that fails verification fails every URL of its host at once."""
     root = _root_cause(exc)
-    host = _host(url)
+    host = host_name(url)
     if isinstance(exc, BadAnswer):
         return ConnectError(f"{host}: {exc}")
     if isinstance(root, ssl.SSLCertVerificationError):
@@ -331,11 +332,12 @@ def _root_cause(exc: BaseException) -> BaseException:
     return exc
 
 
-def _host(url: str) -> str:
+def host_name(url: str) -> str:
+    """``url``'s host and port as messages name it: no credentials, no token."""
     return redact(urlsplit(url).netloc.rsplit("@", 1)[-1])
 
 
-def _pwrite(fd: int, data: bytes | memoryview, offset: int) -> None:
+def write_at(fd: int, data: bytes | memoryview, offset: int) -> None:
     """Write ``data`` at ``offset``; a failing disk is this file's failure, in words."""
     try:
         _pwrite_all(fd, data, offset)

@@ -103,7 +103,7 @@ class _Answer(http.client.HTTPResponse):
         self.length = None if self.chunked else byte_count(headers.get("content-length"))
         if status in (204, 304) or status < 200 or self._method == "HEAD":
             self.length = 0
-        self.will_close = _closes(version, headers) or (self.length is None
+        self.will_close = closes(version, headers) or (self.length is None
                                                          and not self.chunked)
 
 
@@ -147,7 +147,24 @@ def _fields(fp: Any) -> Headers:
     raise BadAnswer(f"not an HTTP answer (over {MAX_FIELDS} header lines)")
 
 
-def _closes(version: int, headers: Headers) -> bool:
+def parse_head(head: bytes) -> tuple[int, int, str, Headers]:
+    """The HTTP version (10 or 11), status, reason and fields of an answer's head (its
+    bytes up to the empty line), as :meth:`Wire.get` reads them from a connection;
+    :class:`BadAnswer` when it is not HTTP."""
+    fp = io.BytesIO(head)
+    try:
+        version, status, reason = _status_line(fp)
+        return version, status, reason, _fields(fp)
+    except http.client.HTTPException as exc:
+        raise _not_http(exc) from exc
+
+
+def _not_http(exc: http.client.HTTPException) -> BadAnswer:
+    why = _WHY.get(type(exc).__name__, type(exc).__name__)
+    return BadAnswer(f"not an HTTP answer ({why})")  # the server's own bytes are never shown
+
+
+def closes(version: int, headers: Headers) -> bool:
     """Whether the server closes the connection after this answer."""
     tokens = (headers.get("connection") or "").lower()
     if version == 11:
@@ -266,26 +283,31 @@ class Wire:
             timeout: tuple[float, float]) -> Response:
         """GET ``url`` (an ``http`` or ``https`` URL without credentials whose path
         requests would send as written) with the session's headers and ``headers``."""
-        parts = urlsplit(url)
-        origin = (parts.scheme, parts.hostname or "", parts.port or _PORTS[parts.scheme])
-        target = f"{parts.path or '/'}?{parts.query}" if parts.query else parts.path or "/"
-        sent = {name.lower(): (name, value) for name, value in self._headers.items()}
-        sent.update((name.lower(), (name, value)) for name, value in headers.items())
-        request = _request(target, origin, sent.values())
-        conn = self._take(origin)
+        origin, request = self.prepare(url, headers)
+        conn = self.take(origin)
         if conn is not None:
             try:
                 return Response(self, origin, conn, _ask(conn, request, timeout[1]), url)
             except BROKEN_ON_REUSE:
                 conn.close()  # the server closed it while it was idle: one fresh try
-        conn = self._connect(origin, timeout)
+        conn = self.connect(origin, timeout)
         try:
             return Response(self, origin, conn, _ask(conn, request, timeout[1]), url)
         except BROKEN_ON_REUSE as exc:
             raise BadAnswer(f"connection closed before an answer ({type(exc).__name__})") \
                 from exc
 
-    def _take(self, origin: Origin) -> http.client.HTTPConnection | None:
+    def prepare(self, url: str, headers: Mapping[str, str]) -> tuple[Origin, bytes]:
+        """The origin to ask and the request to send for a GET of ``url`` (as :meth:`get`
+        takes it) with the session's headers and ``headers``."""
+        parts = urlsplit(url)
+        origin = (parts.scheme, parts.hostname or "", parts.port or _PORTS[parts.scheme])
+        target = f"{parts.path or '/'}?{parts.query}" if parts.query else parts.path or "/"
+        sent = {name.lower(): (name, value) for name, value in self._headers.items()}
+        sent.update((name.lower(), (name, value)) for name, value in headers.items())
+        return origin, _request(target, origin, sent.values())
+
+    def take(self, origin: Origin) -> http.client.HTTPConnection | None:
         """An idle connection to ``origin`` the server has not closed, if there is one."""
         while True:
             with self._lock:
@@ -304,8 +326,9 @@ class Wire:
                 return
         conn.close()
 
-    def _connect(self, origin: Origin, timeout: tuple[float, float]
-                 ) -> http.client.HTTPConnection:
+    def connect(self, origin: Origin, timeout: tuple[float, float]
+                ) -> http.client.HTTPConnection:
+        """A new connection to ``origin`` (TLS done), within ``timeout[0]`` seconds."""
         scheme, host, port = origin
         conn: http.client.HTTPConnection
         if scheme == "https":
@@ -376,13 +399,12 @@ def _ask(conn: http.client.HTTPConnection, request: bytes, read_timeout: float) 
         if isinstance(exc, TimeoutError):
             raise AnswerTimeout(f"no answer within {read_timeout:g} s") from exc
         if isinstance(exc, http.client.HTTPException) and not isinstance(exc, OSError):
-            why = _WHY.get(type(exc).__name__, type(exc).__name__)
-            raise BadAnswer(f"not an HTTP answer ({why})") from exc
+            raise _not_http(exc) from exc
         raise
 
 
 _WHY = {"LineTooLong": "a line over 64 KiB", "BadStatusLine": "no status line",
-        "UnknownProtocol": "not HTTP/1.0 or 1.1"}  # the server's own bytes are never shown
+        "UnknownProtocol": "not HTTP/1.0 or 1.1"}
 
 
 def _still_open(conn: http.client.HTTPConnection) -> bool:
