@@ -19,6 +19,7 @@ from rich.text import Text
 
 from conda_fetch.engine import Job, Listener, Outcome
 from conda_fetch.engine.download import Download
+from conda_fetch.engine.events import Progress
 from conda_fetch.redact import redact
 from conda_fetch.units import duration, human_bytes
 
@@ -53,7 +54,7 @@ class Display(Listener):
     def __init__(self, console: Console) -> None:
         self.console = console
         self.sizes: dict[str, int | None] = {}  # each queued file's size, once known
-        self.active: dict[int, Download] = {}
+        self.active: dict[int, Progress] = {}
         self.speeds: dict[int, _Speed] = {}
         self.total_speed = _Speed()
         self.finished_bytes = 0
@@ -82,7 +83,7 @@ class Display(Listener):
         with self.lock:
             self.sizes.update({job.name: job.size for job in jobs})
 
-    def started(self, download: Download) -> None:
+    def started(self, download: Progress) -> None:
         with self.lock:
             self.active[id(download)] = download
             self.speeds[id(download)] = _Speed()
@@ -142,7 +143,7 @@ class Display(Listener):
         speed = self.total_speed.update(received)
         return Group(*lines, self._total(done, finished, len(sizes), total, speed, recovered))
 
-    def _row(self, download: Download, speed: float, waits_for: str = "") -> Text:
+    def _row(self, download: Progress, speed: float, waits_for: str = "") -> Text:
         if waits_for:  # no connection: say what it waits for
             tail = f"  waiting: {waits_for}"
             room = max(self.width - len(tail), MIN_NAME)

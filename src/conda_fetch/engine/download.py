@@ -153,7 +153,7 @@ class Download:
         """One request's worth (at most ``min_split``, and at most ``SMALL_FILE`` whatever
         ``min_split`` says): claimed whole, no resume state. (Only the end game may still
         halve a slow one for an idle connection, see :meth:`_tail`.)"""
-        return self.size is not None and self.size <= min(self.options.min_split, SMALL_FILE)
+        return one_request(self.size, self.options)
 
     def tiny(self) -> bool:
         """Too small to be worth a second connection ever."""
@@ -346,6 +346,12 @@ class Download:
             return TAIL_SECONDS
         floor = TAIL_MIN_SLOW if rate < SLOW_LINK else TAIL_MIN
         return max(floor, TAIL_ANSWERS * self.answer_delay)
+
+    def enter(self, seg: Segment) -> None:
+        """``seg``, a range already asked for (the quick lane's first piece), is one of the
+        file's running segments: no connection claims its bytes."""
+        with self.lock:
+            self.segments.append(seg)
 
     def shorten(self, seg: Segment, most: int) -> None:
         """Let ``seg`` run for at most ``most`` bytes; the rest is claimable again."""
@@ -554,6 +560,17 @@ class Download:
             if sources and all(self.failures[host_of(url)] > retries for url in sources):
                 self.error = f"{error} (gave up after {retries} retries)"
 
+    def adopt(self, url: str, count: int, size: int | None = None) -> None:
+        """The part file's first ``count`` bytes came from ``url`` in this run, before this
+        object was made (the quick lane's try): they count as fetched, served and held.
+        ``size``: the file's size, as a ranged answer from ``url`` told it."""
+        with self.lock:
+            if size is not None and self.size is None:
+                self.size, self.ranges_ok = size, True
+            self.done.add(0, count)
+            self.served.setdefault(url, RangeSet()).add(0, count)
+            self.fetched += count
+
     def succeeded(self) -> None:
         """A connection finished its range: the tries in a row start again."""
         with self.lock:
@@ -656,6 +673,17 @@ class Download:
             self.part.close(self.fd)
             if self.failed() and not self.done.total():
                 self.part.discard()
+
+
+def one_request(size: int | None, options: Options) -> bool:
+    """Whether a file of ``size`` bytes is fetched in one request (see :func:`request_most`)."""
+    return size is not None and size <= request_most(options)
+
+
+def request_most(options: Options) -> int:
+    """The most bytes a file of one request has: ``min_split``, and at most ``SMALL_FILE``
+    whatever ``min_split`` says."""
+    return min(options.min_split, SMALL_FILE)
 
 
 def part_identity(job: Job) -> dict[str, object]:

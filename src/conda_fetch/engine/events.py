@@ -2,13 +2,33 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from conda_fetch.engine.download import Download
     from conda_fetch.engine.job import Job, Outcome
+
+
+class Progress(Protocol):
+    """What a front end reads of a file in flight: a :class:`Download` of the engine's
+    threads, or a file of the quick lane (see :mod:`~conda_fetch.engine.lane`)."""
+
+    @property
+    def job(self) -> Job: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def size(self) -> int | None: ...
+    @property
+    def have(self) -> int: ...
+    @property
+    def fetched(self) -> int: ...
+    @property
+    def connections(self) -> int: ...
+    @property
+    def recovered(self) -> int: ...
 
 
 class Listener:
@@ -20,7 +40,7 @@ class Listener:
     def queued(self, jobs: Sequence[Job]) -> None:
         """The files about to be fetched (not the ones already in place), before any starts."""
 
-    def started(self, download: Download) -> None:
+    def started(self, download: Progress) -> None:
         """A file began (or resumed) transferring."""
 
     def fault(self, download: Download, kind: str, message: str) -> None:

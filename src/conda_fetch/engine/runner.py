@@ -12,6 +12,10 @@ so a small file costs no hand-off. Many small files therefore have as many reque
 in flight as there are connections (more on a far link: files, connections and
 threads grow with the room far hosts earn), and a large file never runs on one
 connection while others idle.
+
+Plain files of one request go first to the quick lane (:mod:`~conda_fetch.engine.lane`),
+one thread's event loop beside these threads, counted against the same connections; what
+it gives back (anything unusual, any failed try) these threads take up where it left off.
 """
 
 from __future__ import annotations
@@ -24,10 +28,11 @@ from collections.abc import Callable, Iterable
 
 from conda_fetch.engine.blame import cross_check, suspects
 from conda_fetch.engine.download import SAMPLE_BYTES, Download, Segment
-from conda_fetch.engine.errors import HostError, TransferError
-from conda_fetch.engine.events import Listener
+from conda_fetch.engine.errors import HostError, TransferError, in_words
+from conda_fetch.engine.events import Listener, Progress
 from conda_fetch.engine.hosts import SLOWER, HostBoard, host_of
 from conda_fetch.engine.job import Job, Outcome
+from conda_fetch.engine.lane import Failure, Lane
 from conda_fetch.engine.options import Options
 from conda_fetch.engine.session import HttpGetter
 from conda_fetch.engine.transfer import Cancelled, fetch_segment, silence
@@ -72,6 +77,10 @@ class Engine:
         self._files: Callable[[], None] = lambda: None  # what a file thread runs
         self._jobs = 0
         self._pending: queue.SimpleQueue[int] = queue.SimpleQueue()  # jobs not opened yet
+        self._handed: dict[int, Failure | None] = {}  # jobs the lane gave back
+        self._joined: dict[int, Download] = {}  # files the lane found large, opened
+        self._lane_busy = False  # the quick lane may still give jobs back
+        self._wanted: set[str] = set()  # hosts a file waits for (the lane leaves them)
 
     def run(self, jobs: Iterable[Job], deliver: Deliver) -> list[Outcome]:
         """Fetch every job, largest first; return their outcomes in the order given. An
@@ -81,22 +90,31 @@ class Engine:
         with self._lock:
             self._finished = False
         pending = self._pending = queue.SimpleQueue()
-        for index in sorted(range(len(jobs)), key=lambda i: -(jobs[i].size or 0)):
-            pending.put(index)
         outcomes: list[Outcome | None] = [None] * len(jobs)
+        lane = self._lane(outcomes, pending, deliver)
+        for index in sorted(range(len(jobs)), key=lambda i: -(jobs[i].size or 0)):
+            if lane is None or not lane.take(index, jobs[index]):
+                pending.put(index)
 
         def files() -> None:
             index = self._open_next(pending)
             while index is not None:
                 try:
-                    outcomes[index] = self._one(jobs[index], deliver)
+                    outcomes[index] = self._one(jobs[index], deliver,
+                                                self._handed.pop(index, None),
+                                                self._joined.pop(index, None))
                 finally:
                     index = self._open_again(pending)
 
-        self._files, self._jobs = files, len(jobs)
+        self._files, self._jobs = files, pending.qsize()  # the lane's come when given back
         self._owners, self._workers = [], []
+        self._lane_busy = bool(lane)
+        quick = _thread(self._run_lane(lane), "quick-lane") if lane else None
         self._staff()
         try:
+            if quick is not None:
+                while quick.is_alive():
+                    quick.join(0.2)
             done = 0
             while done < len(self._owners):  # the list grows while far hosts earn room
                 while self._owners[done].is_alive():
@@ -111,15 +129,38 @@ class Engine:
                 self._wake.notify_all()
         for connection in self._workers:
             connection.join()
+        for download in self._joined.values():  # stopped before a file thread took it
+            _keep_progress(download)
+            download.close()
+        self._joined.clear()
         return [o for o in outcomes if o is not None]
+
+    def _lane(self, outcomes: list[Outcome | None], pending: queue.SimpleQueue[int],
+              deliver: Deliver) -> Lane | None:
+        """A quick lane for this batch, if the session lets one speak to its connections."""
+        plain = getattr(self.session, "plain_request", None)
+        if not callable(plain):
+            return None
+        return Lane(plain, self.board, self.options, self._stop,
+                    _Desk(self, outcomes, pending), deliver)
+
+    def _run_lane(self, lane: Lane) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                lane.run()
+            finally:
+                with self._lock:
+                    self._lane_busy = False
+                    self._room.notify_all()
+        return run
 
     def _staff(self) -> None:
         """Start the file and connection threads the run may use now (more while far hosts
-        earn room; none is started for nothing)."""
+        earn room, or as the quick lane gives files back; none is started for nothing)."""
         with self._staff_lock:
             while len(self._owners) < min(self.options.files + self._extra, self._jobs):
                 self._owners.append(_thread(self._files, f"file-{len(self._owners)}"))
-            while len(self._workers) < self.options.connections + self._extra:
+            while self._owners and len(self._workers) < self.options.connections + self._extra:
                 self._workers.append(_thread(self._connection,
                                              f"connection-{len(self._workers)}"))
 
@@ -127,17 +168,19 @@ class Engine:
         """The next job's index once a file may be opened (``files``, and more while far
         hosts earn room), counted as open; ``None`` when none is left or we stop."""
         with self._lock:
-            while self._open >= self._file_room() and not self._stop.is_set():
+            while not self._stop.is_set():
+                if self._open < self._file_room():
+                    try:
+                        index = pending.get_nowait()
+                    except queue.Empty:
+                        if not self._lane_busy:
+                            self._room.notify_all()  # the others waiting for room end too
+                            return None
+                    else:
+                        self._open += 1
+                        return index
                 self._room.wait(IDLE_POLL)
-            if self._stop.is_set():
-                return None
-            try:
-                index = pending.get_nowait()
-            except queue.Empty:
-                self._room.notify_all()  # the others waiting for room end too
-                return None
-            self._open += 1
-            return index
+            return None
 
     def _open_again(self, pending: queue.SimpleQueue[int]) -> int | None:
         """After a file closed: the next job's index, kept open in its place while the
@@ -173,22 +216,27 @@ class Engine:
                 download.checkpoint()
 
     # -- one file ---------------------------------------------------------------
-    def _one(self, job: Job, deliver: Deliver) -> Outcome:
-        """Fetch, verify and deliver one file; any error is that file's failure."""
-        started = time.monotonic()
-        try:
-            download = Download(job, self.options)
-        except OSError as exc:
-            return self._finish(Outcome(job=job, ok=False, error=_words(exc),
-                                        seconds=time.monotonic() - started))
+    def _one(self, job: Job, deliver: Deliver, failure: Failure | None = None,
+             download: Download | None = None) -> Outcome:
+        """Fetch, verify and deliver one file (after its ``failure`` in the quick lane, or
+        as the ``download`` it opened); any error is that file's failure."""
+        if download is None:
+            started = failure.began if failure is not None else time.monotonic()
+            try:
+                download = Download(job, self.options)
+            except OSError as exc:
+                return self._finish(Outcome(job=job, ok=False, error=in_words(exc),
+                                            seconds=time.monotonic() - started))
+            download.started_at = started
         download.on_sample = lambda seg: self._sample(download, seg)
         with self._files_lock:
             self.active.append(download)
         try:
             self.listener.started(download)
-            self._fetch_verified(download, deliver)
+            checked = self._after_lane(download, failure)
+            self._fetch_verified(download, deliver, checked)
         except Exception as exc:
-            download.fail(_words(exc))
+            download.fail(in_words(exc))
             _keep_progress(download)
         finally:
             with self._files_lock:
@@ -211,9 +259,27 @@ class Engine:
         self.listener.finished(outcome)
         return outcome
 
-    def _fetch_verified(self, download: Download, deliver: Deliver) -> None:
+    def _after_lane(self, download: Download, failure: Failure | None) -> int:
+        """Count a try that failed in the quick lane as one of this file's own; how many
+        of its checksum's tries it used."""
+        if failure is None:
+            return 0
+        if failure.problem is not None:
+            download.count_fault("verify")
+            self.listener.fault(download, "verify", failure.problem)
+            return 1
+        download.adopt(failure.url, failure.kept)
+        if failure.error is not None:
+            seg = Segment(pos=failure.kept, end=download.size, url=failure.url,
+                          began=failure.began)
+            self._failed(download, seg, failure.error)
+        return 0
+
+    def _fetch_verified(self, download: Download, deliver: Deliver, checked: int = 0) -> None:
+        """Fetch and verify ``download`` (``checked``: checksum tries already used) and
+        deliver it."""
         problem = ""
-        for _ in range(self.options.verify_retries + 1):
+        for _ in range(checked, self.options.verify_retries + 1):
             self._fetch(download)
             download.saved()
             if self._stop.is_set():
@@ -346,7 +412,7 @@ class Engine:
         is first tried on this thread, when a connection is free: no hand-off to a
         connection thread and back. It is offered to the connections meanwhile, so a
         large one is split as soon as its answer tells its size."""
-        first = download.small() or download.size is None
+        first = (download.small() or download.size is None) and not download.resume_at
         while True:
             with self._lock:
                 self._wanting.append(download)
@@ -421,9 +487,13 @@ class Engine:
         """A connection's work on ``download`` ended: wake its file thread when
         connections have nothing left to do on it, and an idle connection when a file
         waits for the room or ``download`` has a range to fetch again."""
+        self._stir(download, seat=True)
+
+    def _stir(self, download: Download, seat: bool) -> None:
+        """:meth:`_poke`; ``seat``: the connection is counted as at work no more."""
         settled = self._settled(download)
         with self._lock:
-            self._busy -= 1
+            self._busy -= seat
             if self._idle and (self._starved or not settled):
                 self._wake.notify()
             settle = self._settle.get(download)
@@ -439,6 +509,8 @@ class Engine:
                     task, wait = self._pick()
                 else:
                     task, wait, self._starved = None, IDLE_POLL, True
+                    self._wanted = {host_of(u) for d in self._wanting if d.share()
+                                    for u in d.candidates()}
                 if task is not None:
                     self._busy += 1
                     if self._idle:
@@ -457,6 +529,7 @@ class Engine:
         now = time.monotonic()
         wait = IDLE_POLL
         self._starved = False
+        self._wanted = set()
         ranked: list[tuple[bool, int, Download]] = []
         for download in self._wanting:
             share = download.share()
@@ -478,6 +551,7 @@ class Engine:
                 wait = min(wait, aside)
             else:
                 self._starved = True
+                self._wanted.update(host_of(u) for u in candidates)
         ranked.sort(key=lambda item: (not item[0], -item[1]))
         for n, (_, _, download) in enumerate(ranked):
             seg = self._take(download)
@@ -530,7 +604,7 @@ class Engine:
         except TransferError as exc:
             error = exc
         except Exception as exc:
-            download.fail(_words(exc))
+            download.fail(in_words(exc))
         finally:
             if seg.abandoned:
                 error = silence(seg, self.options)
@@ -596,14 +670,6 @@ def _sampled(seg: Segment) -> int:
     return min(seg.pos, seg.start + SAMPLE_BYTES)
 
 
-def _words(exc: BaseException) -> str:
-    """An unexpected error as a short reason, e.g. "no space left on device"."""
-    if isinstance(exc, OSError) and exc.strerror:
-        where = f" ({exc.filename})" if exc.filename else ""
-        return f"{exc.strerror[0].lower()}{exc.strerror[1:]}{where}"
-    return str(exc) or type(exc).__name__
-
-
 def _keep_progress(download: Download) -> None:
     """Save what was fetched, if the disk still lets us."""
     with contextlib.suppress(OSError):
@@ -614,7 +680,7 @@ def _deliver(download: Download, deliver: Deliver) -> None:
     try:
         deliver(download.job)
     except Exception as exc:
-        download.fail(f"verified, but could not be placed: {_words(exc)}")
+        download.fail(f"verified, but could not be placed: {in_words(exc)}")
     else:
         download.part.forget_state()
 
@@ -635,3 +701,59 @@ def _verify(download: Download) -> str | None:
     if actual != expected:
         return f"{algorithm} mismatch: got {actual}, expected {expected}"
     return None
+
+
+class _Desk:
+    """What the quick lane asks of the engine (see :class:`~conda_fetch.engine.lane.Desk`)."""
+
+    def __init__(self, engine: Engine, outcomes: list[Outcome | None],
+                 pending: queue.SimpleQueue[int]) -> None:
+        self._engine, self._outcomes, self._pending = engine, outcomes, pending
+
+    def started(self, progress: Progress) -> None:
+        self._engine.listener.started(progress)
+
+    def seat(self, url: str) -> bool:
+        engine = self._engine
+        with engine._lock:
+            if engine._busy >= engine._connections() or host_of(url) in engine._wanted:
+                return False
+            engine._busy += 1
+            return True
+
+    def unseat(self, url: str) -> None:
+        engine = self._engine
+        with engine._lock:
+            engine._busy -= 1
+            if engine._idle and (engine._starved or engine._wanted):
+                engine._wake.notify()
+        engine._follow_extra()
+
+    def give_back(self, index: int, failure: Failure | None) -> None:
+        with self._engine._lock:
+            self._engine._handed[index] = failure
+        self._hand(index)
+
+    def join(self, index: int, download: Download) -> None:
+        with self._engine._lock:
+            self._engine._joined[index] = download
+        self._hand(index)
+
+    def _hand(self, index: int) -> None:
+        """Job ``index`` waits for a file thread (one is started if none may take it)."""
+        engine = self._engine
+        with engine._lock:
+            engine._jobs += 1
+            self._pending.put(index)
+            engine._room.notify()
+        engine._staff()
+
+    def settle(self, download: Download) -> None:
+        self._engine._stir(download, seat=False)
+
+    def failed(self, download: Download, seg: Segment, error: TransferError) -> None:
+        self._engine._failed(download, seg, error)
+
+    def done(self, index: int, outcome: Outcome) -> None:
+        self._outcomes[index] = outcome
+        self._engine._finish(outcome)
