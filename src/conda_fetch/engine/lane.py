@@ -33,7 +33,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import http.client
-import os
 import queue
 import selectors
 import socket
@@ -739,7 +738,7 @@ class Lane:
         """A flusher: make each verified file's bytes durable, then pass it to the loop."""
         while (t := self._flushing.get()) is not None:
             try:
-                os.fsync(t.fd)
+                t.part.sync()
             except OSError as exc:
                 t.unflushed = exc
             with self._lock:

@@ -182,8 +182,15 @@ class PartFile:
         """Close ``fd``, the descriptor :meth:`open` returned."""
         if fd == self._fd:
             _OPEN.pop(self._path, None)
+            _SYNCED.discard(self._path)
             self._fd = -1
         os.close(fd)
+
+    def sync(self) -> None:
+        """Flush the part file's data to disk once it is complete (nothing is written to
+        it after): :func:`flush` then has nothing left to do."""
+        os.fsync(self._fd)
+        _SYNCED.add(self._path)
 
     def save(self, fd: int, ranges: RangeSet) -> None:
         """Flush the data, then atomically record ``ranges`` as present."""
@@ -216,12 +223,17 @@ class PartFile:
 
 
 _OPEN: dict[str, int] = {}  # part file name -> its descriptor, between load() and close()
+_SYNCED: set[str] = set()  # part files flushed complete, while still open (see sync())
 
 
 def flush(path: Path) -> None:
     """Flush the part file ``path`` to disk: through the descriptor a :class:`PartFile`
-    of it has open in this process, else through a new one."""
-    fd = _OPEN.get(os.fspath(path))
+    of it has open in this process, else through a new one; nothing to do when
+    :meth:`PartFile.sync` flushed it complete."""
+    name = os.fspath(path)
+    if name in _SYNCED:
+        return
+    fd = _OPEN.get(name)
     if fd is not None:
         os.fsync(fd)
         return
