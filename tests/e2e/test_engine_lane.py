@@ -120,3 +120,19 @@ def test_stopping_ends_the_files_in_flight_as_interrupted_and_leaves_no_part(
     assert not runner.is_alive()
     assert [o.error for o in result] == ["interrupted"] * 4  # the two waiting never began
     assert not list((tmp_path / "w").glob("*.part*"))
+
+
+def test_the_last_files_of_the_loop_are_shared_with_idle_connections(tmp_path,
+                                                                      fault_server) -> None:
+    """Two files of 1 MiB run last, on two of four connections: the other two each take
+    half of what one of them has left, as the engine's end game does for its own files."""
+    sizes = {f"s{n}.conda": 64 * KiB for n in range(4)}
+    files = make_files(tmp_path / "root", {**sizes, "big0.conda": 1 << 20, "big1.conda": 1 << 20})
+    server = fault_server(tmp_path / "root", Faults(throttle=256 * KiB))
+    jobs = jobs_for(tmp_path / "w", server.url, files)
+    ordered = [*jobs[:4], *jobs[4:]]  # the small ones first: their host's speed is known
+    outcomes = Engine(make_session(), Options(**{**QUICK.__dict__, "min_split": 4 << 20})).run(
+        ordered, lambda job: None)
+    assert all(o.ok for o in outcomes)
+    assert server.stats.requests > len(files)  # the big ones' rests split
+    assert server.stats.bytes_sent <= sum(size for size, _ in files.values()) * 1.05

@@ -560,13 +560,21 @@ class Download:
             if sources and all(self.failures[host_of(url)] > retries for url in sources):
                 self.error = f"{error} (gave up after {retries} retries)"
 
-    def adopt(self, url: str, count: int, size: int | None = None) -> None:
+    def adopt(self, url: str, count: int, size: int | None = None, ranged: bool = False,
+              delay: float | None = None, host_rate: float = 0.0) -> None:
         """The part file's first ``count`` bytes came from ``url`` in this run, before this
         object was made (the quick lane's try): they count as fetched, served and held.
-        ``size``: the file's size, as a ranged answer from ``url`` told it."""
+        What that try's answer told: the file's ``size``, whether it was ``ranged``, and how
+        long it took to come (``delay``); ``host_rate``: what one connection to its host
+        carries, by which the end game judges its segment (see :meth:`_tail`)."""
         with self.lock:
             if size is not None and self.size is None:
-                self.size, self.ranges_ok = size, True
+                self.size = size
+            if ranged:
+                self.ranges_ok = True
+            if delay is not None:
+                self.answer_delay = delay
+            self.host_rate = host_rate or self.host_rate
             self.done.add(0, count)
             self.served.setdefault(url, RangeSet()).add(0, count)
             self.fetched += count

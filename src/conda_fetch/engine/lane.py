@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from conda_fetch.engine.download import (
+    STEAL_MIN,
     Download,
     Segment,
     one_request,
@@ -89,6 +90,7 @@ BUFFER = 256 << 10  # one read's most: the loop's only buffer
 MAX_HEAD = 128 << 10  # an answer's head longer than this is not HTTP
 EXPIRY = 0.1  # seconds between looks at the transfers that may have waited too long
 AWAY = 0.5  # seconds: a round of the loop this long was held up on our side
+TAIL_SHARE = 2 * STEAL_MIN  # bytes left that idle connections may share at the run's end
 END = b"\r\n\r\n"
 
 Deliver = Callable[[Job], object]
@@ -112,6 +114,9 @@ class Desk(Protocol):
 
     def started(self, progress: Progress) -> None:
         """A file began: the listener hears of it (an error it raises fails the file)."""
+
+    def idle(self) -> bool:
+        """Whether the run has room for another connection now."""
 
     def seat(self, url: str) -> bool:
         """Whether a connection to ``url``'s host may start now (then counted as at work):
@@ -160,6 +165,7 @@ class _Transfer:
     total: int = 0  # the file's size, once its answer told it
     end: int = 0  # where its answer's body ends: ``total``, or a first piece's end
     closes: bool = False
+    ranged: bool = False  # its answer was a range: others may take part of it
     hasher: Any = None
     meter: StallMeter | None = None
     download: Download | None = None  # the engine's, once the file is found large
@@ -288,6 +294,10 @@ class Lane:
                 self._unwatch(conn)
                 self._wire_put(origin, conn)
         self._spare.clear()
+        if not any(self._queues.values()) and self._desk.idle():
+            for t in list(self._running):
+                if t.download is None and t.ranged and t.end - t.pos >= TAIL_SHARE:
+                    self._join(t)  # the end of the run: idle connections may take half
 
     def _begin(self, origin: Origin, waiting: deque[tuple[int, Job, bytes]]) -> bool:
         """Begin the first of ``waiting``; whether its host had room (else it waits)."""
@@ -482,6 +492,7 @@ class Lane:
             self._give_back(t, None)
             return False
         t.total, t.end = sizes
+        t.ranged = status == 206
         self._board.accepted(t.url)
         t.closes = closes(version, headers)
         t.meter = StallMeter(self._options.stall_seconds, self._options.stall_speed)
@@ -514,9 +525,11 @@ class Lane:
             return None
         return size, length
     def _join(self, t: _Transfer) -> bool:
-        """``t``'s file is larger than one request: it becomes a file of the engine's
-        threads now, knowing its size, and this answer one of its segments, fetched on here
-        while their connections split the rest. Whether it did (else it went back)."""
+        """``t``'s file becomes a file of the engine's threads, and the rest of its answer
+        one of its segments, fetched on here while their connections take what they can
+        of the rest: a file larger than one request, so found at its answer, or one of the
+        last files while connections are free (they may halve it). Whether it did (else it
+        went back)."""
         with contextlib.suppress(OSError):
             t.part.close(t.fd)
         t.fd = -1
@@ -525,11 +538,13 @@ class Lane:
         except OSError:
             self._give_back(t, None)  # they meet the error again and say so
             return False
-        download.started_at = t.began
-        download.adopt(t.url, 0, t.total)
         assert t.answered_at is not None
-        seg = Segment(pos=0, end=t.end, url=t.url, began=t.began, answered=True,
-                      delay=t.answered_at - t.sent_at)
+        delay = t.answered_at - t.sent_at
+        download.started_at = t.began
+        download.adopt(t.url, t.pos, t.total, ranged=True, delay=delay,
+                       host_rate=self._board.speed(t.url))
+        seg = Segment(pos=t.pos, end=t.end, url=t.url, start=t.pos, began=t.began,
+                      answered=True, delay=delay)
         download.enter(seg)
         t.download, t.seg, t.hasher = download, seg, None
         self._desk.join(t.index, download)

@@ -80,7 +80,8 @@ class Engine:
         self._handed: dict[int, Failure | None] = {}  # jobs the lane gave back
         self._joined: dict[int, Download] = {}  # files the lane found large, opened
         self._lane_busy = False  # the quick lane may still give jobs back
-        self._wanted: set[str] = set()  # hosts a file waits for (the lane leaves them)
+        self._wanted: set[str] = set()  # hosts of files that would take one more connection:
+        # the quick lane leaves the next one those hosts free to them (see _pick)
 
     def run(self, jobs: Iterable[Job], deliver: Deliver) -> list[Outcome]:
         """Fetch every job, largest first; return their outcomes in the order given. An
@@ -545,13 +546,14 @@ class Engine:
                 continue
             if download.resume_at > now:
                 wait = min(wait, download.resume_at - now)
-            elif self.board.has_room(candidates):
+                continue
+            self._wanted.update(host_of(u) for u in candidates)  # taken or not, it wants more
+            if self.board.has_room(candidates):
                 ranked.append((download.retrying(), share, download))
             elif (aside := self.board.wait(candidates)) > 0:  # else busy: a release wakes us
                 wait = min(wait, aside)
             else:
                 self._starved = True
-                self._wanted.update(host_of(u) for u in candidates)
         ranked.sort(key=lambda item: (not item[0], -item[1]))
         for n, (_, _, download) in enumerate(ranked):
             seg = self._take(download)
@@ -712,6 +714,11 @@ class _Desk:
 
     def started(self, progress: Progress) -> None:
         self._engine.listener.started(progress)
+
+    def idle(self) -> bool:
+        engine = self._engine
+        with engine._lock:
+            return engine._busy < engine._connections()
 
     def seat(self, url: str) -> bool:
         engine = self._engine
