@@ -50,6 +50,7 @@ MAX_LINE = 65536  # longest status or header line, as http.client allows
 MAX_FIELDS = 100  # most header lines in one answer (folded ones too), as http.client allows
 MAX_INTERIM = 10  # most informational (1xx) answers before the real one
 READ_BUFFER = 64 * 1024  # an answer's head and a small file's body in one read
+MAX_ORIGINS = 256  # origins whose parsing is kept
 
 
 class Headers:
@@ -272,7 +273,8 @@ class Wire:
 
     def __init__(self, pool_size: int, headers: Mapping[str, str], context: Context) -> None:
         self._pool_size = pool_size
-        self._headers = dict(headers)
+        self._sent = {name.lower(): (name, value) for name, value in headers.items()}
+        self._origins: dict[str, Origin] = {}  # scheme://host:port as written -> its origin
         self._context_of = context
         self._context: ssl.SSLContext | None = None
         self._idle: dict[Origin, list[http.client.HTTPConnection]] = {}
@@ -299,11 +301,18 @@ class Wire:
 
     def prepare(self, url: str, headers: Mapping[str, str]) -> tuple[Origin, bytes]:
         """The origin to ask and the request to send for a GET of ``url`` (as :meth:`get`
-        takes it) with the session's headers and ``headers``."""
-        parts = urlsplit(url)
-        origin = (parts.scheme, parts.hostname or "", parts.port or _PORTS[parts.scheme])
-        target = f"{parts.path or '/'}?{parts.query}" if parts.query else parts.path or "/"
-        sent = {name.lower(): (name, value) for name, value in self._headers.items()}
+        takes it) with the session's headers and ``headers``. (Each origin is parsed once:
+        a plan of a thousand files asks this a thousand times before its first request.)"""
+        end = url.find("/", url.find("://") + 3)
+        base, target = (url, "/") if end < 0 else (url[:end], url[end:].partition("#")[0])
+        origin = self._origins.get(base)
+        if origin is None:
+            if len(self._origins) >= MAX_ORIGINS:
+                self._origins.clear()
+            parts = urlsplit(base)
+            origin = self._origins[base] = (parts.scheme, parts.hostname or "",
+                                            parts.port or _PORTS[parts.scheme])
+        sent = self._sent.copy()
         sent.update((name.lower(), (name, value)) for name, value in headers.items())
         return origin, _request(target, origin, sent.values())
 
