@@ -4,13 +4,14 @@ with its cost counted once. Counts and words, not timings."""
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections import Counter
 
-from conda_fetch.engine import Engine, Listener, Options, make_session
+from conda_fetch.engine import Engine, HttpSettings, Job, Listener, Options, make_session
 from conda_fetch.engine.download import Download
-from conda_fetch.testing.faultserver import Faults
+from conda_fetch.testing.faultserver import Faults, FaultServer
 from support.files import jobs_for, make_files
 
 KiB = 1 << 10
@@ -136,3 +137,31 @@ def test_the_last_files_of_the_loop_are_shared_with_idle_connections(tmp_path,
     assert all(o.ok for o in outcomes)
     assert server.stats.requests > len(files)  # the big ones' rests split
     assert server.stats.bytes_sent <= sum(size for size, _ in files.values()) * 1.05
+
+
+def _tls_server(root, tls) -> FaultServer:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(tls[0]), str(tls[1]))
+    return FaultServer(root, tls=context).start()
+
+
+def test_files_over_tls_go_through_the_loop(tmp_path, tls) -> None:
+    """Bodies of many TLS records each, read without blocking; a file of unknown size
+    larger than one request joins the engine's threads after its first answer."""
+    files = make_files(tmp_path / "root", {f"t{n}.conda": 40 * KiB * (n + 1) for n in range(6)})
+    files.update(make_files(tmp_path / "root", {"big.conda": 700 * KiB}))
+    server = _tls_server(tmp_path / "root", tls)
+    try:
+        jobs = jobs_for(tmp_path / "w", server.url, files)
+        jobs[-1] = Job(jobs[-1].name, jobs[-1].urls, jobs[-1].part, sha256=jobs[-1].sha256)
+        where = Where()
+        whole: list[bool] = []
+        options = Options(**{**QUICK.__dict__, "split": 4})
+        outcomes = Engine(make_session(HttpSettings(verify=str(tls[0]))), options, where).run(
+            jobs, lambda job: whole.append(job.part.stat().st_size == files[job.name][0]))
+    finally:
+        server.close()
+    assert all(o.ok for o in outcomes) and whole == [True] * 7
+    assert where.threads == {"quick-lane": 7, "file": 1} and where.opened == ["big.conda"]
+    assert server.stats.requests > 7 and server.stats.max_concurrent > 1
+    assert server.stats.bytes_sent == sum(size for size, _ in files.values())

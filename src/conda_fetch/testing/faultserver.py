@@ -233,7 +233,8 @@ class _Handler(BaseHTTPRequestHandler):
         if not body or end <= start:
             return
         self.wfile.flush()
-        if faults.alters_body() or not hasattr(os, "sendfile"):
+        if faults.alters_body() or not hasattr(os, "sendfile") \
+                or isinstance(self.connection, ssl.SSLSocket):  # sendfile would bypass TLS
             self._send_faulty(file, start, end, faults)
         else:
             self._send_fast(file, start, end)
