@@ -43,7 +43,7 @@ class Options:
     split: int = 8
     connections: int = 16
     per_host: int = 16
-    far: int = 48
+    far: int = 64
     quick: int = 4
     min_split: int = 4 * MiB
     retries: int = 10
