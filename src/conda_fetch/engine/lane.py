@@ -13,19 +13,19 @@ then (a shared flush) and names the file. Threads each doing a little of every f
 hand the interpreter's lock to one another at each of their system calls: the loop then
 waits, and every file costs more CPU.
 
-The lane takes the plain case only: a file of one request (or of unknown size: it asks
-for as much as one request carries, and the answer tells the size), from one URL, with
-no validator. The rest of the engine handles everything else already, so anything
-unusual goes back to it (:class:`Desk`): an answer that is not the whole file as expected
-(a redirect, a cookie, another size, an encoding) untouched; a file found larger than one
-request as soon as its answer says so, its first piece still fetched here as one of its
-segments while the engine's connections split the rest; a failed try (refused, an HTTP
-error, a cut, a stall, a checksum mismatch) with its error and the bytes it brought,
-counted on the host board as any try is. After an answer or a failure of
-either kind, the files of that host still waiting go back too: a host with trouble is
-served the careful way. Connections are counted as the engine's own: a host gets no more
-than the board allows, and a file of the engine's threads that waits for a connection to
-a host has the next one that host frees.
+The lane takes the plain case only: a file of one request (or of unknown size: it asks for
+as much as one request carries, and the answer tells the size), from one URL, with no
+validator. The rest of the engine handles everything else already, so anything unusual goes
+back to it (:class:`~conda_fetch.engine.lanefile.Desk`): an answer that is not the whole
+file as expected (a redirect, a cookie, another size, an encoding) untouched; a file found
+larger than one request as soon as its answer says so, its first piece still fetched here as
+one of its segments while the engine's connections split the rest; a failed try (refused, an
+HTTP error, a cut, a stall, a checksum mismatch) with its error and the bytes it brought,
+counted on the host board as any try is. After an answer or a failure of either kind, the
+files of that host still waiting go back too: a host with trouble is served the careful way.
+Connections are counted as the engine's own: a host gets no more than the board allows, and
+a file of the engine's threads that waits for a connection to a host has the next one that
+host frees.
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import http.client
-import queue
 import selectors
 import socket
 import ssl
@@ -41,8 +40,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from conda_fetch.engine.download import (
     STEAL_MIN,
@@ -59,15 +57,15 @@ from conda_fetch.engine.errors import (
     in_words,
     status_error,
 )
-from conda_fetch.engine.events import Progress
+from conda_fetch.engine.flushers import Flushers
 from conda_fetch.engine.hosts import HostBoard
 from conda_fetch.engine.job import Job, Outcome
+from conda_fetch.engine.lanefile import Desk, Failure, LaneFile, answer_sizes
 from conda_fetch.engine.options import Options
 from conda_fetch.engine.partfile import PartFile
 from conda_fetch.engine.transfer import (
     StallMeter,
     broken,
-    content_range,
     host_name,
     unanswered,
     write_at,
@@ -76,13 +74,11 @@ from conda_fetch.engine.wire import (
     BROKEN_ON_REUSE,
     AnswerTimeout,
     BadAnswer,
-    Headers,
     Origin,
     Wire,
     closes,
     parse_head,
 )
-from conda_fetch.units import byte_count
 
 FLUSHERS = 4  # threads flushing verified files: a flush waits for the disk
 PLACING = 64  # files in flight or not yet placed, at most: their descriptors stay open
@@ -94,108 +90,6 @@ TAIL_SHARE = 2 * STEAL_MIN  # bytes left that idle connections may share at the 
 END = b"\r\n\r\n"
 
 Deliver = Callable[[Job], object]
-
-
-@dataclass(frozen=True)
-class Failure:
-    """How a file's try in the lane failed: its URL, when it began, and the transfer's
-    ``error`` (``kept``: the bytes it brought, left at the start of the part file) or the
-    checksum's ``problem``."""
-
-    url: str
-    began: float
-    error: TransferError | None = None
-    kept: int = 0
-    problem: str | None = None
-
-
-class Desk(Protocol):
-    """What the lane asks of the rest of the engine."""
-
-    def started(self, progress: Progress) -> None:
-        """A file began: the listener hears of it (an error it raises fails the file)."""
-
-    def idle(self) -> bool:
-        """Whether the run has room for another connection now."""
-
-    def seat(self, url: str) -> bool:
-        """Whether a connection to ``url``'s host may start now (then counted as at work):
-        the run has room, and none of the engine's files waits for that host."""
-
-    def unseat(self, url: str) -> None:
-        """A connection :meth:`seat` counted ended."""
-
-    def give_back(self, index: int, failure: Failure | None) -> None:
-        """Job ``index`` is for the engine's threads, after ``failure`` if there was one."""
-
-    def join(self, index: int, download: Download) -> None:
-        """Job ``index`` is for the engine's threads, as ``download``, whose segment the lane
-        is fetching (see :meth:`settle`)."""
-
-    def settle(self, download: Download) -> None:
-        """A segment the lane fetched for ``download`` ended."""
-
-    def failed(self, download: Download, seg: Segment, error: TransferError) -> None:
-        """``seg``, the lane's segment of ``download``, failed with ``error``."""
-
-    def done(self, index: int, outcome: Outcome) -> None:
-        """Job ``index`` ended in the lane."""
-
-
-@dataclass(eq=False)
-class _Transfer:
-    """One file on one connection, from its request to its last byte."""
-
-    index: int
-    job: Job
-    url: str
-    origin: Origin
-    request: bytes
-    part: PartFile
-    fd: int
-    began: float = field(default_factory=time.monotonic)
-    conn: http.client.HTTPConnection | None = None
-    reused: bool = False  # its connection served a request before
-    unsent: bytes = b""
-    sent_at: float = 0.0
-    head: bytearray = field(default_factory=bytearray)
-    answered_at: float | None = None
-    last_read: float = 0.0
-    pos: int = 0
-    total: int = 0  # the file's size, once its answer told it
-    end: int = 0  # where its answer's body ends: ``total``, or a first piece's end
-    closes: bool = False
-    ranged: bool = False  # its answer was a range: others may take part of it
-    hasher: Any = None
-    meter: StallMeter | None = None
-    download: Download | None = None  # the engine's, once the file is found large
-    unflushed: OSError | None = None  # why its flush failed
-    seg: Segment | None = None  # this answer, as a segment of ``download``
-
-    # what a front end reads (see :class:`~conda_fetch.engine.events.Progress`)
-    @property
-    def name(self) -> str:
-        return self.job.name
-
-    @property
-    def size(self) -> int | None:
-        return self.total or self.job.size
-
-    @property
-    def have(self) -> int:
-        return self.pos
-
-    @property
-    def fetched(self) -> int:
-        return self.pos
-
-    @property
-    def connections(self) -> int:
-        return 0 if self.conn is None else 1
-
-    @property
-    def recovered(self) -> int:
-        return 0
 
 
 class Lane:
@@ -210,17 +104,16 @@ class Lane:
         self._desk, self._deliver = desk, deliver
         self._wire: Wire | None = None
         self._queues: dict[Origin, deque[tuple[int, Job, bytes]]] = {}
-        self._running: dict[_Transfer, None] = {}  # begun and not ended, in order
+        self._running: dict[LaneFile, None] = {}  # begun and not ended, in order
         self._spare: dict[Origin, list[http.client.HTTPConnection]] = {}
         self._selector = selectors.DefaultSelector()
         self._buffer = memoryview(bytearray(BUFFER))
-        self._dialed: list[tuple[_Transfer, http.client.HTTPConnection | None,
+        self._dialed: list[tuple[LaneFile, http.client.HTTPConnection | None,
                                  Exception | None]] = []
         self._lock = threading.Lock()  # guards what other threads hand the loop
         self._over = False
         self._places = threading.BoundedSemaphore(PLACING)
-        self._flushing: queue.SimpleQueue[_Transfer | None] = queue.SimpleQueue()
-        self._flushed: list[_Transfer] = []
+        self._flushers: Flushers[LaneFile]  # made by run()
         self._turned = 0.0  # when the loop last went round
         self._expire_at = 0.0
         self._wake_r: socket.socket  # the loop's wake-up call, a pair made by run()
@@ -251,14 +144,11 @@ class Lane:
     # -- the loop -------------------------------------------------------------------
     def run(self) -> None:
         """Fetch every file taken, until each is done or given back (or the run stops)."""
-        flushers = [threading.Thread(target=self._flush, name=f"flush-{n}", daemon=True)
-                    for n in range(FLUSHERS)]
-        for flusher in flushers:
-            flusher.start()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self._flushers = Flushers(lambda t: t.part.sync(), self._wake, FLUSHERS)
         self._turned = time.monotonic()
         try:
             while (self._running or any(self._queues.values())) and not self._stop.is_set():
@@ -271,10 +161,7 @@ class Lane:
                 self._expire()
         finally:
             self._end()
-            for _ in flushers:
-                self._flushing.put(None)
-            for flusher in flushers:
-                flusher.join()
+            self._flushers.close()
             self._place()
             self._selector.close()
             self._wake_r.close()
@@ -323,7 +210,7 @@ class Lane:
             self._desk.give_back(index, None)
             return True
         digest = job.digest
-        t = _Transfer(index, job, url, origin, request, part, fd,
+        t = LaneFile(index, job, url, origin, request, part, fd,
                       hasher=hashlib.new(digest[0]) if digest else None)
         self._running[t] = None
         try:
@@ -348,12 +235,12 @@ class Lane:
         self._wire.put(origin, conn)
 
     # -- connections ------------------------------------------------------------------
-    def _dial(self, t: _Transfer) -> None:
+    def _dial(self, t: LaneFile) -> None:
         """Connect for ``t`` on a thread of its own (see :meth:`_woken`)."""
         t.conn, t.reused = None, False
         threading.Thread(target=self._connect, args=(t,), name="connect", daemon=True).start()
 
-    def _connect(self, t: _Transfer) -> None:
+    def _connect(self, t: LaneFile) -> None:
         options = self._options
         conn: http.client.HTTPConnection | None = None
         error: Exception | None = None
@@ -366,11 +253,15 @@ class Lane:
         with self._lock:
             if not self._over:
                 self._dialed.append((t, conn, error))
-                with contextlib.suppress(OSError):
-                    self._wake_w.send(b"\0")
+                self._wake()
                 return
         if conn is not None:
             conn.close()
+
+    def _wake(self) -> None:
+        """Wake the loop from another thread (it may be waiting for its sockets)."""
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"\0")
 
     def _woken(self) -> None:
         """Files flushed, and connections made (or not), on their threads: each file is
@@ -392,7 +283,7 @@ class Lane:
             else:
                 self._attach(t, conn, reused=False)
 
-    def _attach(self, t: _Transfer, conn: http.client.HTTPConnection, reused: bool) -> None:
+    def _attach(self, t: LaneFile, conn: http.client.HTTPConnection, reused: bool) -> None:
         """Send ``t``'s request over ``conn``."""
         sock = conn.sock
         t.conn, t.reused = conn, reused
@@ -406,7 +297,7 @@ class Lane:
         t.unsent = t.request
         self._send(t)
 
-    def _send(self, t: _Transfer) -> None:
+    def _send(self, t: LaneFile) -> None:
         assert t.conn is not None
         sock = t.conn.sock
         try:
@@ -425,14 +316,14 @@ class Lane:
             with contextlib.suppress(KeyError, ValueError):
                 self._selector.unregister(conn.sock)
 
-    def _hang_up(self, t: _Transfer) -> None:
+    def _hang_up(self, t: LaneFile) -> None:
         if t.conn is not None:
             self._unwatch(t.conn)
             t.conn.close()
             t.conn = None
 
     # -- answers ----------------------------------------------------------------------
-    def _ready(self, t: _Transfer, mask: int) -> None:
+    def _ready(self, t: LaneFile, mask: int) -> None:
         if t not in self._running or t.conn is None:
             return  # ended by an earlier event of the same round
         if t.unsent:
@@ -454,7 +345,7 @@ class Lane:
             if not (isinstance(sock, ssl.SSLSocket) and sock.pending()):
                 return
 
-    def _received(self, t: _Transfer, data: memoryview) -> None:
+    def _received(self, t: LaneFile, data: memoryview) -> None:
         now = t.last_read = time.monotonic()
         try:
             if t.answered_at is None:
@@ -477,7 +368,7 @@ class Lane:
         except TransferError as exc:
             self._fail(t, exc)
 
-    def _accept(self, t: _Transfer, head: bytes) -> bool:
+    def _accept(self, t: LaneFile, head: bytes) -> bool:
         """Whether the answer brings ``t``'s file from its first byte (then ``t.total`` and
         ``t.end`` say how far); else ``t`` went back to the engine, with the error a failed
         status is."""
@@ -487,7 +378,7 @@ class Lane:
             raise _as_transfer_error(t.url, unanswered(t.url, exc, self._options)) from None
         if status >= 200 and status not in (200, 206) and status not in _REDIRECTS:
             raise status_error(status, reason, headers.get("Retry-After"))
-        sizes = self._sizes(t, status, headers)
+        sizes = answer_sizes(t.job, self._options, status, headers)
         if sizes is None:
             self._give_back(t, None)
             return False
@@ -498,33 +389,7 @@ class Lane:
         t.meter = StallMeter(self._options.stall_seconds, self._options.stall_speed)
         return True
 
-    def _sizes(self, t: _Transfer, status: int, headers: Headers) -> tuple[int, int] | None:
-        """The file's size and the answer's length, for an answer that brings the file
-        from its first byte as it is (all of it, or a first piece of a file of unknown
-        size too large for one request), with nothing else to act on; else ``None``."""
-        length = byte_count(headers.get("content-length"))
-        if status not in (200, 206) or length is None or "set-cookie" in headers \
-                or "transfer-encoding" in headers \
-                or (headers.get("content-encoding") or "identity").strip().lower() \
-                not in ("", "identity"):
-            return None
-        size = length
-        if status == 206:
-            try:
-                first, total = content_range(headers.get("content-range") or "")
-            except TransferError:
-                return None
-            if first != 0 or total is None:
-                return None
-            size = total
-        expected = t.job.size
-        if expected is not None:
-            return (size, length) if size == expected == length else None
-        if size > self._options.max_unsized or (length != size and (
-                status == 200 or length != request_most(self._options))):
-            return None
-        return size, length
-    def _join(self, t: _Transfer) -> bool:
+    def _join(self, t: LaneFile) -> bool:
         """``t``'s file becomes a file of the engine's threads, and the rest of its answer
         one of its segments, fetched on here while their connections take what they can
         of the rest: a file larger than one request, so found at its answer, or one of the
@@ -550,7 +415,7 @@ class Lane:
         self._desk.join(t.index, download)
         return True
 
-    def _body(self, t: _Transfer, data: memoryview) -> None:
+    def _body(self, t: LaneFile, data: memoryview) -> None:
         end = t.end if t.seg is None else min(t.end, t.seg.end or t.end)  # it may shrink
         left = max(0, end - t.pos)
         if len(data) > left:  # more than asked: the connection is not reused
@@ -562,7 +427,7 @@ class Lane:
         if t.pos >= end:
             self._complete(t)
 
-    def _write(self, t: _Transfer, data: memoryview) -> None:
+    def _write(self, t: LaneFile, data: memoryview) -> None:
         if t.download is None:
             write_at(t.fd, data, t.pos)
             if t.hasher is not None:
@@ -573,7 +438,7 @@ class Lane:
             t.download.advance(t.seg, data)
         t.pos += len(data)
 
-    def _complete(self, t: _Transfer) -> None:
+    def _complete(self, t: LaneFile) -> None:
         """All of ``t``'s answer arrived: free its connection and its seat; then check the
         file and hand it to the flushers, or hand it over to the engine's threads, knowing
         its size, where it is larger than one request."""
@@ -590,15 +455,15 @@ class Lane:
         if t.download is not None:
             self._unjoin(t, None)
             return
-        problem = _problem(t)
+        problem = t.problem()
         if problem is None:
-            self._flushing.put(t)
+            self._flushers.put(t)
             return
         self._drop(t)
         self._desk.give_back(t.index, Failure(t.url, t.began, problem=problem))
         self._give_back_all(t.origin)
 
-    def _closed(self, t: _Transfer) -> None:
+    def _closed(self, t: LaneFile) -> None:
         """The server closed ``t``'s connection: a kept one closed while idle is made
         anew; else the try failed."""
         if t.answered_at is None:
@@ -607,13 +472,13 @@ class Lane:
             self._fail(t, CutError(f"{host_name(t.url)}: connection closed at byte {t.pos} "
                                    f"of {t.total}"))
 
-    def _broke(self, t: _Transfer, exc: OSError) -> None:
+    def _broke(self, t: LaneFile, exc: OSError) -> None:
         if t.answered_at is None:
             self._unanswered(t, exc)
         else:
             self._fail(t, _as_transfer_error(t.url, broken(t.url, exc)))
 
-    def _unanswered(self, t: _Transfer, exc: BaseException) -> None:
+    def _unanswered(self, t: LaneFile, exc: BaseException) -> None:
         """No answer came on ``t``'s connection: one kept from an earlier request that the
         server had closed gets a fresh try at once, as the wire gives it."""
         self._hang_up(t)
@@ -645,7 +510,7 @@ class Lane:
             self._fail(t, _as_transfer_error(t.url, error))
 
     # -- endings ------------------------------------------------------------------
-    def _release(self, t: _Transfer, error: TransferError | None, now: float) -> None:
+    def _release(self, t: LaneFile, error: TransferError | None, now: float) -> None:
         """Count ``t``'s try on the board as the engine's threads count theirs."""
         answered = t.answered_at
         self._board.release(
@@ -655,7 +520,7 @@ class Lane:
             waiting=any(self._queues.values()))
         self._desk.unseat(t.url)
 
-    def _fail(self, t: _Transfer, error: TransferError) -> None:
+    def _fail(self, t: LaneFile, error: TransferError) -> None:
         """``t``'s try failed: its file goes back with the error, and its host's files
         waiting with it."""
         if t not in self._running:
@@ -670,7 +535,7 @@ class Lane:
             self._desk.give_back(t.index, Failure(t.url, t.began, error=error, kept=t.pos))
         self._give_back_all(t.origin)
 
-    def _unjoin(self, t: _Transfer, error: TransferError | None) -> None:
+    def _unjoin(self, t: LaneFile, error: TransferError | None) -> None:
         """``t``'s segment of a file of the engine's threads ended, with ``error`` if it
         failed: counted as theirs are."""
         assert t.download is not None and t.seg is not None
@@ -682,7 +547,7 @@ class Lane:
         self._desk.settle(t.download)
         self._places.release()
 
-    def _give_back(self, t: _Transfer, failure: Failure | None) -> None:
+    def _give_back(self, t: LaneFile, failure: Failure | None) -> None:
         """``t`` goes back to the engine untouched, with its host's files waiting."""
         del self._running[t]
         self._hang_up(t)
@@ -693,7 +558,7 @@ class Lane:
         self._desk.give_back(t.index, failure)
         self._give_back_all(t.origin)
 
-    def _end_early(self, t: _Transfer, error: str) -> None:
+    def _end_early(self, t: LaneFile, error: str) -> None:
         """``t``'s file fails with ``error`` before its request was sent."""
         del self._running[t]
         self._board.untake(t.url)
@@ -707,7 +572,7 @@ class Lane:
         while waiting:
             self._desk.give_back(waiting.popleft()[0], None)
 
-    def _drop(self, t: _Transfer, keep: bool = False) -> None:
+    def _drop(self, t: LaneFile, keep: bool = False) -> None:
         """Close ``t``'s part file, and remove it unless its bytes are to be ``keep``t for
         the engine's threads to go on from."""
         if t.fd >= 0:
@@ -749,30 +614,14 @@ class Lane:
         self._spare.clear()
 
     # -- placing ----------------------------------------------------------------------
-    def _flush(self) -> None:
-        """A flusher: make each verified file's bytes durable, then pass it to the loop."""
-        while (t := self._flushing.get()) is not None:
-            try:
-                t.part.sync()
-            except OSError as exc:
-                t.unflushed = exc
-            with self._lock:
-                first = not self._flushed
-                self._flushed.append(t)
-            if first:
-                with contextlib.suppress(OSError):
-                    self._wake_w.send(b"\0")
-
     def _place(self) -> None:
         """Deliver the files flushed meanwhile (their flush already done, ``deliver`` only
         names them), and say how each ended."""
-        with self._lock:
-            flushed, self._flushed = self._flushed, []
-        for t in flushed:
+        for t, unflushed in self._flushers.take():
             error = None
             try:
-                if t.unflushed is not None:
-                    raise t.unflushed
+                if unflushed is not None:
+                    raise unflushed
                 self._deliver(t.job)
             except Exception as exc:
                 error = f"verified, but could not be placed: {in_words(exc)}"
@@ -786,16 +635,6 @@ class Lane:
 
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-
-
-def _problem(t: _Transfer) -> str | None:
-    """Why ``t``'s bytes are not the file its job describes, or ``None``."""
-    digest = t.job.digest
-    if digest is None:
-        return None
-    actual = t.hasher.hexdigest()
-    return None if actual == digest[1] else f"{digest[0]} mismatch: got {actual}, " \
-                                             f"expected {digest[1]}"
 
 
 def _as_transfer_error(url: str, error: BaseException) -> TransferError:

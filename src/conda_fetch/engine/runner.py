@@ -32,7 +32,8 @@ from conda_fetch.engine.errors import HostError, TransferError, in_words
 from conda_fetch.engine.events import Listener, Progress
 from conda_fetch.engine.hosts import SLOWER, HostBoard, host_of
 from conda_fetch.engine.job import Job, Outcome
-from conda_fetch.engine.lane import Failure, Lane
+from conda_fetch.engine.lane import Lane
+from conda_fetch.engine.lanefile import Failure
 from conda_fetch.engine.options import Options
 from conda_fetch.engine.session import HttpGetter
 from conda_fetch.engine.transfer import Cancelled, fetch_segment, silence
