@@ -50,6 +50,14 @@ class Expected:
         """The strongest known checksum as ``(algorithm, hexdigest)``."""
         return strongest(self.sha256, self.md5)
 
+    def digest_problem(self, actual: str) -> str | None:
+        """Why bytes whose :attr:`digest` algorithm gave ``actual`` are not this file, or
+        ``None`` (also when no checksum is known)."""
+        digest = self.digest
+        if digest is None or actual == digest[1]:
+            return None
+        return f"{digest[0]} mismatch: got {actual}, expected {digest[1]}"
+
     def expectations(self) -> dict[str, Any]:
         """These fields by name, to make another :class:`Expected` of the same file."""
         return {f.name: getattr(self, f.name) for f in fields(Expected)}

@@ -122,12 +122,7 @@ class LaneFile:
 
     def problem(self) -> str | None:
         """Why the bytes are not the file the job describes, or ``None``."""
-        digest = self.job.digest
-        if digest is None:
-            return None
-        actual = self.hasher.hexdigest()
-        return None if actual == digest[1] else f"{digest[0]} mismatch: got {actual}, " \
-                                                 f"expected {digest[1]}"
+        return None if self.hasher is None else self.job.digest_problem(self.hasher.hexdigest())
 
 
 def answer_sizes(job: Job, options: Options, status: int, headers: Headers

@@ -699,11 +699,7 @@ def _verify(download: Download) -> str | None:
         return f"size {size} differs from expected {job.size}"
     if job.digest is None:
         return None
-    algorithm, expected = job.digest
-    actual = download.digest() or file_digest(job.part, algorithm)
-    if actual != expected:
-        return f"{algorithm} mismatch: got {actual}, expected {expected}"
-    return None
+    return job.digest_problem(download.digest() or file_digest(job.part, job.digest[0]))
 
 
 class _Desk:
