@@ -171,7 +171,8 @@ def small_disk(tmp_path):
 def test_a_disk_that_fills_fails_each_file_in_words_and_keeps_what_was_fetched(
     tmp_path, fault_server, small_disk
 ) -> None:
-    files = make_files(tmp_path / "root", {"big.conda": 3 * MiB, "small.conda": 100 * KiB})
+    # both larger than one request: the engine's threads, one file at a time, largest first
+    files = make_files(tmp_path / "root", {"big.conda": 3 * MiB, "small.conda": 300 * KiB})
     server = fault_server(tmp_path / "root")
     placed: list[str] = []
     options = Options(**{**QUICK.__dict__, "files": 1, "connections": 1})
@@ -180,6 +181,26 @@ def test_a_disk_that_fills_fails_each_file_in_words_and_keeps_what_was_fetched(
     assert [o.job.name for o in outcomes] == ["big.conda", "small.conda"]  # none dropped
     assert all(not o.ok and "no space left on device" in (o.error or "") for o in outcomes)
     assert placed == [] and os.path.getsize(small_disk / "big.conda.part") > MiB
+
+
+def test_a_disk_that_fills_under_the_quick_lane_fails_files_in_words(tmp_path, fault_server,
+                                                                      small_disk) -> None:
+    """Files of one request on a disk that fills: each is placed whole or fails in words,
+    whichever comes first (the lane writes many at once)."""
+    files = make_files(tmp_path / "root", {f"p{n:02d}.conda": 200 * KiB for n in range(16)})
+    server = fault_server(tmp_path / "root")
+    placed: list[str] = []
+
+    def place(job: Job) -> None:
+        assert job.part.stat().st_size == job.size
+        placed.append(job.name)
+
+    outcomes = Engine(make_session(), QUICK).run(jobs_for(small_disk, server.url, files),
+                                                 place)
+    failed = [o for o in outcomes if not o.ok]
+    assert len(outcomes) == 16 and failed and len(placed) + len(failed) == 16
+    assert all("no space left on device" in (o.error or "") for o in failed)
+    assert sorted(placed) == sorted(o.job.name for o in outcomes if o.ok)
 
 
 @pytest.mark.parametrize("announced", [False, True])
