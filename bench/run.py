@@ -13,6 +13,7 @@ target of the issues with its measured value, met or MISSED. Run:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -190,6 +191,12 @@ def one_connection(urls: list[str], out: Path) -> list[str]:
 
 
 def aria2(urls: list[str], digests: dict[str, str], out: Path) -> list[str]:
+    """aria2c fetching ``urls`` into ``out``, checking each sha256. It keeps no control
+    file (``--auto-save-interval=0``): it is never stopped and resumed here, and one
+    created and removed beside each file would tax every tool run after it. On ext4
+    without a journal, as here, a new file's inode is looked for past every inode freed
+    in the last minute: a thousand removed files cost the next tool about a millisecond
+    of system CPU for each file it creates (see :func:`discard`)."""
     listing = out / "aria2.txt"
     lines = []
     for url in urls:
@@ -198,7 +205,7 @@ def aria2(urls: list[str], digests: dict[str, str], out: Path) -> list[str]:
     listing.write_text("\n".join(lines) + "\n")
     return ["aria2c", "-q", "-i", str(listing), "-d", str(out), "-j", "8", "-x", "8", "-s", "8",
             "-k", "4M", "--max-tries=0", "--retry-wait=0", "--file-allocation=none",
-            "--auto-file-renaming=false"]
+            "--auto-file-renaming=false", "--auto-save-interval=0"]
 
 
 def write_plan(path: Path, urls: list[str], digests: dict[str, str]) -> Path:
@@ -824,21 +831,43 @@ def _compile_installed() -> None:
     compileall.compile_dir(Path(conda_fetch.__file__).parent, quiet=1)
 
 
-MANY_FILES = 200
 LATER = Path(tempfile.gettempdir()) / f"conda-fetch-bench-later-{os.getpid()}"
+REMOVED = Path(tempfile.gettempdir()) / "conda-fetch-bench-removed"  # when, in its mtime
+FORGET = 300  # seconds ext4 may keep skipping a freed inode (its table block written since)
 
 
 def discard(tree: Path) -> None:
-    """Remove ``tree`` now, or when the benchmark ends if it holds many files. On ext4 a
-    new file's inode is looked for past every inode freed in the last half minute or so:
-    removing a thousand files costs the next tool about a millisecond of system CPU for
-    each file it creates. Each tool is measured on a file system that its predecessor
-    did not just churn."""
-    if sum(len(names) for _, _, names in os.walk(tree)) < MANY_FILES:
-        shutil.rmtree(tree)
-        return
+    """Empty every file of ``tree`` now (its space is free at once) and remove the files
+    when the benchmark ends. On ext4 without a journal, as on the machines this runs on, a
+    new file's inode is looked for past every inode freed in the last minute (five, if
+    the inode's block was written since): removing a thousand files costs the next tool
+    about a millisecond of system CPU for each file it creates. Each tool is measured on
+    a file system that its predecessor did not just churn."""
+    for folder, _, names in os.walk(tree):
+        for name in names:
+            path = os.path.join(folder, name)
+            if not os.path.islink(path):
+                os.truncate(path, 0)
     LATER.mkdir(exist_ok=True)
     tree.rename(LATER / f"{len(list(LATER.iterdir()))}")
+
+
+def remove_discarded() -> None:
+    """Remove what :func:`discard` kept, and note when (see :func:`after_removal`)."""
+    if LATER.exists():
+        shutil.rmtree(LATER, ignore_errors=True)
+        REMOVED.touch()
+
+
+def after_removal() -> None:
+    """Wait until the files an earlier run of the benchmark removed no longer tax the
+    tools of this one (see :func:`discard`)."""
+    with contextlib.suppress(OSError):
+        left = REMOVED.stat().st_mtime + FORGET - time.time()
+        if left > 0:
+            print(f"waiting {left:.0f} s: the file system still skips the inodes the last "
+                  "run of the benchmark freed, at a cost to every file a tool creates")
+            time.sleep(left)
 
 
 def main() -> int:
@@ -848,6 +877,7 @@ def main() -> int:
                         help="run every scenario N times and summarize the spread")
     args = parser.parse_args()
     _compile_installed()
+    after_removal()
     names = args.only or list(SCENARIOS)
     unknown = set(names) - set(SCENARIOS)
     if unknown:
@@ -870,7 +900,7 @@ def main() -> int:
                     print(f"{'':<4}{target}")
                     measured.setdefault(target.name, []).append(target)
     finally:
-        shutil.rmtree(LATER, ignore_errors=True)
+        remove_discarded()
     return _summary(measured)
 
 
