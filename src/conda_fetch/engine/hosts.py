@@ -72,6 +72,17 @@ def backoff(failures: int, base: float, cap: float, rng: random.Random = random.
 @functools.lru_cache(maxsize=4096)  # asked about the same URL many times per request
 def host_of(url: str) -> str:
     """``scheme://host:port`` of ``url``, without credentials."""
+    start = url.find("://") + 3
+    end = len(url)
+    for mark in "/?#":
+        found = url.find(mark, start)
+        if 0 <= found < end:
+            end = found
+    return _origin(url[:end] if start >= 3 else url)
+
+
+@functools.lru_cache(maxsize=256)  # a run's thousand URLs have a few origins
+def _origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}"
 
