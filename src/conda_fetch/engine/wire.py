@@ -90,9 +90,10 @@ class _Answer(http.client.HTTPResponse):
     def begin(self) -> None:
         if self.headers is not None:
             return
+        lines = _lines(self.fp)
         for _ in range(MAX_INTERIM + 1):
-            version, status, reason = _status_line(self.fp)
-            headers = _fields(self.fp)
+            version, status, reason = _status_line(next(lines))
+            headers = _fields(lines)
             if not 100 <= status < 200 or status == 101:
                 break
         else:
@@ -108,42 +109,42 @@ class _Answer(http.client.HTTPResponse):
                                                          and not self.chunked)
 
 
-def _line(fp: Any, what: str) -> bytes:
-    line: bytes = fp.readline(MAX_LINE + 1)
-    if len(line) > MAX_LINE:
-        raise http.client.LineTooLong(what)
-    return line
+def _lines(fp: Any) -> Iterator[str]:
+    """The lines of an answer's head, each read from ``fp`` only when asked for."""
+    while True:
+        line: bytes = fp.readline(MAX_LINE + 1)
+        if len(line) > MAX_LINE:
+            raise http.client.LineTooLong("header line")
+        yield line.decode("iso-8859-1")
 
 
-def _status_line(fp: Any) -> tuple[int, int, str]:
-    """The HTTP version (10 or 11), status and reason of the line ``fp`` starts with."""
-    line = _line(fp, "status line")
+def _status_line(line: str) -> tuple[int, int, str]:
+    """The HTTP version (10 or 11), status and reason of an answer's first line."""
     if not line:
         raise http.client.RemoteDisconnected("closed without an answer")
-    version, _, rest = line.decode("iso-8859-1").rstrip("\r\n").partition(" ")
+    version, _, rest = line.rstrip("\r\n").partition(" ")
     code, _, reason = rest.partition(" ")
     if not version.startswith("HTTP/") or len(code) != 3 or not code.isdecimal() \
             or not code.isascii() or code < "100":
-        raise http.client.BadStatusLine(line[:80].decode("iso-8859-1"))
+        raise http.client.BadStatusLine(line[:80])
     if version not in ("HTTP/1.0", "HTTP/1.1"):
         raise http.client.UnknownProtocol(version[:20])
     return (10 if version == "HTTP/1.0" else 11), int(code), reason.strip()
 
 
-def _fields(fp: Any) -> Headers:
+def _fields(lines: Iterator[str]) -> Headers:
     """The header fields up to the empty line; a folded line continues the field before.
     Every line counts towards :data:`MAX_FIELDS`, folded or not a field at all."""
     fields: list[tuple[str, str]] = []
     for _ in range(MAX_FIELDS + 1):
-        line = _line(fp, "header line")
-        if line in (b"\r\n", b"\n", b""):
+        line = next(lines, "")
+        if line in ("\r\n", "\n", ""):
             return Headers(fields)
-        text = line.decode("iso-8859-1")
-        if text[0] in " \t" and fields:
+        if line[0] in " \t" and fields:
             name, value = fields.pop()
-            fields.append((name, f"{value} {text.strip()}"))
-        elif ":" in text:
-            name, _, value = text.partition(":")
+            fields.append((name, f"{value} {line.strip()}"))
+        elif ":" in line:
+            name, _, value = line.partition(":")
             fields.append((name, value.strip()))
     raise BadAnswer(f"not an HTTP answer (over {MAX_FIELDS} header lines)")
 
@@ -152,10 +153,12 @@ def parse_head(head: bytes) -> tuple[int, int, str, Headers]:
     """The HTTP version (10 or 11), status, reason and fields of an answer's head (its
     bytes up to the empty line), as :meth:`Wire.get` reads them from a connection;
     :class:`BadAnswer` when it is not HTTP."""
-    fp = io.BytesIO(head)
+    lines = head.decode("iso-8859-1").split("\n")
     try:
-        version, status, reason = _status_line(fp)
-        return version, status, reason, _fields(fp)
+        if max(map(len, lines)) >= MAX_LINE:  # as read, each line ends with its "\n"
+            raise http.client.LineTooLong("header line")
+        rest = (f"{line}\n" for line in lines[1:])
+        return (*_status_line(f"{lines[0]}\n"), _fields(rest))
     except http.client.HTTPException as exc:
         raise _not_http(exc) from exc
 
