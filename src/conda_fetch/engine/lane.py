@@ -289,15 +289,14 @@ class Lane:
         t.conn, t.reused = conn, reused
         if sock.gettimeout() != 0.0:
             sock.setblocking(False)
-        try:
-            self._selector.modify(sock, selectors.EVENT_READ, t)
-        except KeyError:
-            self._selector.register(sock, selectors.EVENT_READ, t)
         t.sent_at = t.last_read = time.monotonic()
         t.unsent = t.request
-        self._send(t)
+        self._send(t, watched=sock in self._selector.get_map())
 
-    def _send(self, t: LaneFile) -> None:
+    def _send(self, t: LaneFile, watched: bool = True) -> None:
+        """Send what is left of ``t``'s request, then watch its connection for what comes
+        next: room to send the rest, or the answer (``watched``: the connection is watched
+        already, for another file or an earlier part of this request)."""
         assert t.conn is not None
         sock = t.conn.sock
         try:
@@ -305,11 +304,14 @@ class Lane:
         except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
             sent = 0
         except OSError as exc:
-            self._unanswered(t, exc)
+            self._unanswered(t, exc)  # unwatched there
             return
         t.unsent = t.unsent[sent:]
         events = selectors.EVENT_WRITE if t.unsent else selectors.EVENT_READ
-        self._selector.modify(sock, events, t)
+        if watched:
+            self._selector.modify(sock, events, t)
+        else:
+            self._selector.register(sock, events, t)
 
     def _unwatch(self, conn: http.client.HTTPConnection) -> None:
         if conn.sock is not None:
