@@ -77,3 +77,24 @@ def test_a_urls_host_is_its_scheme_and_netloc_without_credentials(url: str) -> N
     parts = urlsplit(url)
     assert host_of(url) == f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}"
     assert "secret" not in host_of(url) and "user" not in host_of(url)
+
+
+@pytest.mark.parametrize(("sent", "raised"), [
+    (b"", wire.http.client.RemoteDisconnected),  # closed before a byte: retried at once
+    (b"\n", wire.http.client.BadStatusLine),  # a blank line is an answer, not HTTP
+    (b"HTTP/1.1 200 OK\r\nX-A: 1", None),  # closed in the fields: they end there
+])
+def test_the_threads_tell_a_closed_connection_from_a_bad_answer(
+        sent: bytes, raised: type[Exception] | None) -> None:
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        theirs.sendall(sent)
+        theirs.shutdown(socket.SHUT_WR)
+        answer = wire._Answer(ours)
+        if raised is None:
+            answer.begin()
+            assert answer.headers.items() == [("X-A", "1")]
+        else:
+            with pytest.raises(raised):
+                answer.begin()
+        answer.close()

@@ -15,6 +15,7 @@ for what is not HTTP or a body that ends before its length.
 from __future__ import annotations
 
 import contextlib
+import functools
 import http.client
 import io
 import select
@@ -90,9 +91,12 @@ class _Answer(http.client.HTTPResponse):
     def begin(self) -> None:
         if self.headers is not None:
             return
-        lines = _lines(self.fp)
+        lines = iter(functools.partial(_read_line, self.fp), None)
         for _ in range(MAX_INTERIM + 1):
-            version, status, reason = _status_line(next(lines))
+            first = next(lines, None)
+            if first is None:
+                raise http.client.RemoteDisconnected("closed without an answer")
+            version, status, reason = _status_line(first)
             headers = _fields(lines)
             if not 100 <= status < 200 or status == 101:
                 break
@@ -109,20 +113,18 @@ class _Answer(http.client.HTTPResponse):
                                                          and not self.chunked)
 
 
-def _lines(fp: Any) -> Iterator[str]:
-    """The lines of an answer's head, each read from ``fp`` only when asked for."""
-    while True:
-        line: bytes = fp.readline(MAX_LINE + 1)
-        if len(line) > MAX_LINE:
-            raise http.client.LineTooLong("header line")
-        yield line.decode("iso-8859-1")
+def _read_line(fp: Any) -> str | None:
+    """The next line of an answer's head from ``fp``, without its line feed; ``None``
+    where the connection ended."""
+    line: bytes = fp.readline(MAX_LINE + 1)
+    if len(line) > MAX_LINE:
+        raise http.client.LineTooLong("header line")
+    return line.decode("iso-8859-1").removesuffix("\n") if line else None
 
 
 def _status_line(line: str) -> tuple[int, int, str]:
     """The HTTP version (10 or 11), status and reason of an answer's first line."""
-    if not line:
-        raise http.client.RemoteDisconnected("closed without an answer")
-    version, _, rest = line.rstrip("\r\n").partition(" ")
+    version, _, rest = line.rstrip("\r").partition(" ")
     code, _, reason = rest.partition(" ")
     if not version.startswith("HTTP/") or len(code) != 3 or not code.isdecimal() \
             or not code.isascii() or code < "100":
@@ -138,7 +140,7 @@ def _fields(lines: Iterator[str]) -> Headers:
     fields: list[tuple[str, str]] = []
     for _ in range(MAX_FIELDS + 1):
         line = next(lines, "")
-        if line in ("\r\n", "\n", ""):
+        if line in ("\r", ""):
             return Headers(fields)
         if line[0] in " \t" and fields:
             name, value = fields.pop()
@@ -157,8 +159,7 @@ def parse_head(head: bytes) -> tuple[int, int, str, Headers]:
     try:
         if max(map(len, lines)) >= MAX_LINE:  # as read, each line ends with its "\n"
             raise http.client.LineTooLong("header line")
-        rest = (f"{line}\n" for line in lines[1:])
-        return (*_status_line(f"{lines[0]}\n"), _fields(rest))
+        return (*_status_line(lines[0]), _fields(iter(lines[1:])))
     except http.client.HTTPException as exc:
         raise _not_http(exc) from exc
 
