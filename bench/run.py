@@ -193,10 +193,8 @@ def one_connection(urls: list[str], out: Path) -> list[str]:
 def aria2(urls: list[str], digests: dict[str, str], out: Path) -> list[str]:
     """aria2c fetching ``urls`` into ``out``, checking each sha256. It keeps no control
     file (``--auto-save-interval=0``): it is never stopped and resumed here, and one
-    created and removed beside each file would tax every tool run after it. On ext4
-    without a journal, as here, a new file's inode is looked for past every inode freed
-    in the last minute: a thousand removed files cost the next tool about a millisecond
-    of system CPU for each file it creates (see :func:`discard`)."""
+    created and removed beside each file would tax every tool run after it (see
+    :func:`discard`)."""
     listing = out / "aria2.txt"
     lines = []
     for url in urls:
@@ -841,7 +839,7 @@ def discard(tree: Path) -> None:
     when the benchmark ends. On ext4 without a journal, as on the machines this runs on, a
     new file's inode is looked for past every inode freed in the last minute (five, if
     the inode's block was written since): removing a thousand files costs the next tool
-    about a millisecond of system CPU for each file it creates. Each tool is measured on
+    about 0.3 ms of system CPU for each file it creates. Each tool is measured on
     a file system that its predecessor did not just churn."""
     for folder, _, names in os.walk(tree):
         for name in names:
