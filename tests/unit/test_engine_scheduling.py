@@ -489,6 +489,19 @@ def test_a_long_piece_leaves_half_the_file_for_a_second_connection(tmp_path) -> 
     download.close()
 
 
+def test_one_connection_per_file_asks_for_all_that_is_missing_at_once(tmp_path) -> None:
+    download = _download(tmp_path, "f", 64 * MiB, Options(min_split=1 * MiB, split=1))
+    first = download.claim(floor=256 * MiB)  # a far host: each request costs a round trip
+    assert first is not None and (first.start, first.end) == (0, 64 * MiB)
+    download.learn(first, 64 * MiB, ranges=True)
+    download.advance(first, bytes(1 * MiB))
+    download.release(first)  # cut after 1 MiB: the rest, in one request again
+    again = download.claim(floor=256 * MiB)
+    assert again is not None and (again.start, again.end) == (1 * MiB, 64 * MiB)
+    assert download.share() == 0  # and no second connection
+    download.close()
+
+
 def test_a_hunt_left_with_no_other_host_goes_back_to_the_suspect(tmp_path) -> None:
     engine = Engine(requests.Session(), Options())
     download = Download(Job("f", [A, B], tmp_path / "f.part", size=1000, sha256="0" * 64),

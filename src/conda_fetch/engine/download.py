@@ -230,9 +230,13 @@ class Download:
 
     def _piece(self) -> int:
         """How much one claim takes: a connection's share of the missing bytes, halved so
-        that connections to faster hosts come back for more while slow ones finish theirs."""
+        that connections to faster hosts come back for more while slow ones finish theirs;
+        all of them where a file has one connection at most (``split`` 1), which no other
+        relieves: there each halving would only cost a round trip."""
         assert self.size is not None
         missing = self.size - self.done.total()
+        if self.options.split == 1:
+            return missing
         return max(self._least(), -(-missing // (2 * self.options.split)))
 
     def _least(self) -> int:
