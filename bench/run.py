@@ -534,27 +534,44 @@ def measured(command: list[str], timeout: float = 900.0) -> Run:
                peak, text)
 
 
-def rattler_command(urls: list[str], out: Path, sync: bool = False) -> list[str] | None:
-    """py-rattler fetching every URL, 50 at once (pixi's default), or ``None`` if absent;
-    with ``sync``, then flushing what it wrote (``os.sync``), as a tool that makes each file
-    durable must before it ends. (Looked for, not imported: a child forked from a large
+def rattler_command(urls: list[str], out: Path, sync: bool = False,
+                    digests: dict[str, str] | None = None) -> list[str] | None:
+    """py-rattler fetching every URL, 50 at once (pixi's default), or ``None`` if absent.
+    It checks no digest and flushes nothing; as a tool that does what conda-fetch does
+    would: with ``digests``, each file's sha256 is checked on a thread as soon as it is
+    written, beside the downloads still running (rattler hashes as it extracts, but its
+    Python API offers no plain download that verifies); with ``sync``, what it wrote is
+    then flushed (``os.sync``). (Looked for, not imported: a child forked from a large
     parent reports its peak.)"""
     if importlib.util.find_spec("rattler") is None:
         return None
     listing = out / "rattler-urls.txt"
-    listing.write_text("\n".join(urls))
+    listing.write_text("\n".join(
+        f"{url} {(digests or {}).get(url.rsplit('/', 1)[1], '-')}" for url in urls))
     script = (
-        "import asyncio, os, sys\n"
+        "import asyncio, hashlib, os, sys\n"
         "from pathlib import Path\n"
         "from rattler.networking import Client\n"
         "from rattler.package_streaming import download_to_path\n"
-        "async def main(out, urls):\n"
+        "def sha256(path):\n"
+        "    digest = hashlib.sha256()\n"
+        "    with open(path, 'rb') as f:\n"
+        "        while block := f.read(1 << 20):\n"
+        "            digest.update(block)\n"
+        "    return digest.hexdigest()\n"
+        "async def main(out, lines):\n"
         "    client, gate = Client(), asyncio.Semaphore(50)\n"
-        "    async def one(url):\n"
+        "    loop = asyncio.get_running_loop()\n"
+        "    async def one(url, expected):\n"
+        "        path = Path(out) / url.rsplit('/', 1)[1]\n"
         "        async with gate:\n"
-        "            await download_to_path(client, url, Path(out) / url.rsplit('/', 1)[1])\n"
-        "    await asyncio.gather(*(one(u) for u in urls))\n"
-        "asyncio.run(main(sys.argv[1], open(sys.argv[2]).read().split()))\n"
+        "            await download_to_path(client, url, path)\n"
+        "        if expected == '-':\n"
+        "            return\n"
+        "        if await loop.run_in_executor(None, sha256, path) != expected:\n"
+        "            raise SystemExit(f'{path.name}: sha256 mismatch')\n"
+        "    await asyncio.gather(*(one(*line.split()) for line in lines))\n"
+        "asyncio.run(main(sys.argv[1], open(sys.argv[2]).read().splitlines()))\n"
         + ("os.sync()\n" if sync else "")
         + "sys.stdout.flush()\n"
         "os._exit(0)  # py-rattler can crash while the interpreter shuts down\n"
@@ -601,7 +618,9 @@ def side_by_side(work: Path, files: list[tuple[str, int]], server_args: list[str
     again: a machine whose speed drifts slows them alike); the median run of each. With
     ``floor`` threads, also the floor under a verifying, durable fetch in Python (see
     floor.py), the same work from one thread's event loop over as many connections (see
-    floor_loop.py), and rattler followed by a flush of what it wrote ("rattler+sync")."""
+    floor_loop.py), rattler followed by a flush of what it wrote ("rattler+sync"), and
+    rattler checking each file's sha256 too ("rattler+sha+sync": the work conda-fetch
+    does, see :func:`rattler_command`)."""
     root = work / "channel"
     digests = make_files(root, files)
     stats = work / "stats.json"
@@ -609,7 +628,7 @@ def side_by_side(work: Path, files: list[tuple[str, int]], server_args: list[str
     urls = [f"{server.url}/noarch/{name}" for name, _ in files]
     plan = write_plan(work / "plan.txt", urls, digests)
     tools = ("conda-fetch", "aria2c", "rattler", "conda",
-             *(["floor", "loop floor", "rattler+sync"] if floor else []))
+             *(["floor", "loop floor", "rattler+sync", "rattler+sha+sync"] if floor else []))
     runs: dict[str, list[Run]] = {}
     skipped: dict[str, str] = {}
     try:
@@ -644,7 +663,8 @@ def _command(tool: str, plan: Path, urls: list[str], digests: dict[str, str], ou
     if tool == "aria2c":
         return aria2_command(urls, digests, out, aria2_jobs, aria2_split)
     if tool.startswith("rattler"):
-        return rattler_command(urls, out, sync=tool == "rattler+sync")
+        return rattler_command(urls, out, sync=tool != "rattler",
+                               digests=digests if tool == "rattler+sha+sync" else None)
     if tool.endswith("floor"):
         script = FLOOR if tool == "floor" else LOOP_FLOOR
         return [sys.executable, str(script), str(plan), str(out), str(floor)]
