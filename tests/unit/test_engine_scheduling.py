@@ -392,10 +392,24 @@ def _answers(board: HostBoard, delay: float, body: float, count: int = 8,
     return seen
 
 
-def test_a_far_host_earns_one_more_connection_per_answer_up_to_far() -> None:
+def test_a_far_hosts_room_doubles_per_answer_up_to_far() -> None:
     board = HostBoard(Options(per_host=2, far=5))
-    assert _answers(board, delay=0.1, body=0.001) == [3, 4, 5, 5, 5, 5, 5, 5]
+    assert _answers(board, delay=0.1, body=0.001) == [4, 5, 5, 5, 5, 5, 5, 5]
     assert board.extra() == 3  # files and connections in all grow with it
+    board = HostBoard(Options(per_host=16, far=64))
+    assert _answers(board, delay=0.1, body=0.001, count=3) == [32, 64, 64]
+
+
+def test_a_far_host_grows_on_the_few_answers_that_come_while_long_transfers_run() -> None:
+    """Large files hold most connections for long, so answers are rare: the room grows
+    in a few of them, and small files waiting behind are asked for meanwhile."""
+    board = HostBoard(Options(per_host=16, far=64))
+    assert _fill(board, A) == 16
+    for held in (16, 32):  # the rest of the room stays busy with long transfers
+        board.accepted(A)
+        board.release(A, 30_000, 0.101, None, waited=0.001, delay=0.1)
+        assert _fill(board, A) == held + 1  # one given back, and `held` more earned
+    assert board.extra() == 48
 
 
 def test_a_far_host_grows_while_files_wait_for_room_though_not_all_of_it_is_in_use() -> None:
@@ -437,11 +451,11 @@ def test_fewer_files_are_opened_while_every_host_answers_and_sends_quickly() -> 
 
 def test_a_refusal_stops_a_far_hosts_growth_below_where_it_refused() -> None:
     board = HostBoard(Options(per_host=2, far=8, backoff_base=0, backoff_max=0))
-    assert _answers(board, delay=0.1, body=0.001, count=3) == [3, 4, 5]
+    assert _answers(board, delay=0.1, body=0.001, count=1) == [4]
     board.release(A, 0, 0.1, status_error(503, "Service Unavailable", None), delay=0.1)
-    assert _fill(board, A) == 0  # four in use: the cap is four
-    seen = _answers(board, delay=0.1, body=0.001, count=80, in_use=4)
-    assert seen[0] == 4 and max(seen) == 5  # back where it refused, never past it
+    assert _fill(board, A) == 0  # three in use: the cap is three
+    seen = _answers(board, delay=0.1, body=0.001, count=80, in_use=3)
+    assert seen[0] == 3 and max(seen) == 4  # back where it refused, never past it
 
 
 def test_a_far_hosts_pieces_carry_a_few_round_trips_of_bytes(tmp_path) -> None:

@@ -110,7 +110,7 @@ def add_engine(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--in-flight", type=positive, default=None, metavar="N",
                        help=f"on a far link (answers slower than transfers: many small files "
                             f"over a long round trip) files, connections and connections to "
-                            f"one host grow up to N, one per answer (default {_DEFAULTS.far}; "
+                            f"one host grow up to N, doubling per answer (default {_DEFAULTS.far}; "
                             f"the --per-host value when -j, --connections or --per-host is "
                             f"given)")
     group.add_argument("--min-split", type=size, default=_DEFAULTS.min_split, metavar="SIZE",

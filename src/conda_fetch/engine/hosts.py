@@ -26,8 +26,8 @@ A *far* host is one whose answers take longer to come than its bodies take to ar
 and at least ``FAR_DELAY`` for the quickest answer (a loaded machine makes answers late,
 not the network far): many small files over a long round trip, where connections
 mostly wait. There, more requests in flight cost the host nothing more per second and
-hide the round trips, so its room grows by one per answer from ``per_host`` up to
-``Options.far`` (and the run's total with it); a refusal lowers it as any cap. Where
+hide the round trips, so its room doubles with each answer while in use, from ``per_host``
+up to ``Options.far`` (and the run's total with it); a refusal lowers it as any cap. Where
 bodies take longer than answers (bulk transfers) a host keeps ``per_host``.
 
 A *quick* host is one whose answers and bodies both take under ``QUICK`` (on this machine
@@ -255,7 +255,7 @@ class HostBoard:
         return self._ceiling(state) if state.cap is None else int(state.cap)
 
     def _ceiling(self, state: HostState) -> int:
-        """``per_host``, or more for a far host: one per answer it gave while far."""
+        """``per_host``, or more for a far host: the room its answers earned while far."""
         per_host = self.options.per_host
         if not state.far():
             return per_host
@@ -312,14 +312,17 @@ class HostBoard:
             return self._limit(state) > before
 
     def _grow_far(self, state: HostState, in_use: int, waiting: bool) -> None:
-        """One more answer from a host with no cap: a far host that never refused gets
-        one more connection while it used all its room, or half of it while files wait
-        for room (a file's thread spends part of its time on our side, off the
-        connection; a mirror given little of the work does not grow the run)."""
+        """One more answer from a host with no cap: a far host that never refused doubles
+        its room while it used all of it, or half of it while files wait for room (a
+        file's thread spends part of its time on our side, off the connection; a mirror
+        given little of the work does not grow the run), as TCP's slow start does: a few
+        answers take it from ``per_host`` to ``far``, even while long transfers hold
+        its connections and answers are rare."""
         if state.far() and state.refused_at is None:
-            used = in_use / self._ceiling(state)
+            room = self._ceiling(state)
+            used = in_use / room
             if used >= 1 or (waiting and used >= 0.5):
-                state.boost = min(state.boost + 1,
+                state.boost = min(state.boost + room,
                                   max(0, self.options.far - self.options.per_host))
 
     def _count_failure(self, state: HostState, url: str, error: TransferError, in_use: int,
