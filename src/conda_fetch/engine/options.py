@@ -34,10 +34,10 @@ class Options:
     :class:`~conda_fetch.engine.hosts.HostBoard`), the most requests in flight to it,
     files open and connections in all: they grow there from ``per_host``, ``files`` and
     ``connections``, the room doubling with each answer while in use (rattler keeps 50 in
-    flight). ``quick``: files open
-    at once while every host answers and sends quicker than our side works on a file
-    (this machine, the LAN: see :class:`~conda_fetch.engine.hosts.HostBoard`), where more
-    would only contend for the CPU.
+    flight). ``quick``: files open at once while every host answers and sends quicker
+    than our side works on a file (this machine, the LAN: see
+    :class:`~conda_fetch.engine.hosts.HostBoard`), where more would only contend for the
+    CPU.
     """
 
     files: int = 16
