@@ -215,7 +215,7 @@ def test_an_interrupted_download_resumes_in_the_next_run(tmp_path, fault_server,
     server = fault_server(big_channel, Faults(cut_every=5 * MB, before_request=break_down))
     first = _fetch(server.url, tmp_path / "pkgs", options=Options(split=1, min_split=20 * MB))
     assert not first.ok and "410" in first.error
-    assert server.stats.bytes_sent == 5 * MB + 1
+    assert server.settled().bytes_sent == 5 * MB + 1
     server.faults.fail_status = {}
     before = len(server.stats.ranges)
     second = _fetch(server.url, tmp_path / "pkgs")

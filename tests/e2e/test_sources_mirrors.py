@@ -99,5 +99,5 @@ def test_mirrors_ranks_saves_and_the_next_run_starts_on_the_fastest(
                  "--mirror", f"{slow.url}={fast.url}"]) == 0
     # the slow mirror answers the cross-check of the fast one's first bytes (and, on a
     # machine so busy that the fast one's pieces crawl too, a piece of its own at most)
-    assert slow.stats.bytes_sent <= 256 << 10
-    assert fast.stats.bytes_sent >= records[0]["size"] - (256 << 10)
+    assert slow.settled().bytes_sent <= 256 << 10
+    assert fast.settled().bytes_sent >= records[0]["size"] - (256 << 10)

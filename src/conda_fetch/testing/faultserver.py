@@ -414,6 +414,7 @@ class FaultServer:
         self.stats = Stats()
         self.closing = threading.Event()
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)  # notified when no request is answered
         self._stalls = 0
         self._random = random.Random(0)
         self._httpd = self._Server(("127.0.0.1", 0), _Handler)
@@ -427,6 +428,13 @@ class FaultServer:
     @property
     def url(self) -> str:
         return f"{self.scheme}://127.0.0.1:{self._httpd.server_address[1]}"
+
+    def settled(self, timeout: float = 10.0) -> Stats:
+        """The statistics once no request is being answered: a client may read an answer's
+        last bytes before the server has counted them."""
+        with self._idle:
+            self._idle.wait_for(lambda: not self.stats.active, timeout)
+        return self.stats
 
     def url_for(self, relpath: str) -> str:
         return f"{self.url}/{relpath.lstrip('/')}"
@@ -488,6 +496,8 @@ class FaultServer:
     def _end(self) -> None:
         with self._lock:
             self.stats.active -= 1
+            if not self.stats.active:
+                self._idle.notify_all()
 
     def _count(self, *, connections: int = 0, sent: int = 0, path: str | None = None,
                status: int | None = None, span: tuple[str, int, int] | None = None) -> None:
